@@ -1,0 +1,178 @@
+/* dog cluster: format, info, shutdown. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../../core/result.h"
+#include "dog.h"
+
+static bool cluster_has_vdis(void)
+{
+	Sdctl__Request req = SDCTL__REQUEST__INIT;
+	Sdctl__Response *rsp;
+	bool any;
+
+	req.op_case = SDCTL__REQUEST__OP_VDI_LIST;
+	req.vdi_list = true;
+	rsp = dog_call(&req);
+	if (!rsp)
+		return false;
+	any = rsp->result == SDCTL__RESULT__SUCCESS &&
+	      rsp->body_case == SDCTL__RESPONSE__BODY_VDI_LIST && rsp->vdi_list->n_vdis > 0;
+	sdctl__response__free_unpacked(rsp, NULL);
+	return any;
+}
+
+static bool confirm(const char *question)
+{
+	char answer[16] = "";
+
+	printf("%s [yes/no]: ", question);
+	fflush(stdout);
+	if (!fgets(answer, sizeof(answer), stdin))
+		return false;
+	return !strcmp(answer, "yes\n") || !strcmp(answer, "yes");
+}
+
+static int cluster_format(int argc, char **argv)
+{
+	Sdctl__Request req = SDCTL__REQUEST__INIT;
+	Sdctl__ClusterFormatReq f = SDCTL__CLUSTER_FORMAT_REQ__INIT;
+	Sdctl__Response *rsp;
+	int ret;
+
+	(void)argc;
+	(void)argv;
+	if (!opts.force && cluster_has_vdis()) {
+		printf("Caution! The cluster is not empty: formatting erases every VDI and all "
+		       "data.\n");
+		if (!confirm("Are you sure you want to continue?"))
+			return EXIT_OK;
+	}
+	f.copies = opts.copies_set ? opts.copies : 0;
+	f.copy_policy = opts.copies_set ? opts.copy_policy : 0;
+	f.store = (char *)(opts.store ? opts.store : "plain");
+	f.block_size_shift = opts.block_size_shift;
+	f.recycle_vid = opts.recycle_vid;
+	f.strict = opts.strict;
+	req.op_case = SDCTL__REQUEST__OP_CLUSTER_FORMAT;
+	req.cluster_format = &f;
+	printf("using backend %s store\n", f.store);
+	rsp = dog_call(&req);
+	if (!rsp)
+		return EXIT_SYSFAIL;
+	ret = dog_result(rsp, "Format failed");
+	sdctl__response__free_unpacked(rsp, NULL);
+	return ret;
+}
+
+static void print_epoch(const Sdctl__EpochEntry *e)
+{
+	char when[32];
+	time_t t = (time_t)e->time;
+	struct tm tm;
+
+	if (opts.raw) {
+		printf("%" PRIu64 " %u [", e->time, e->epoch);
+	} else {
+		localtime_r(&t, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+		printf("%s %6u [", when, e->epoch);
+	}
+	for (size_t i = 0; i < e->n_nodes; i++)
+		printf("%s%s:%u:%u", i ? ", " : "", e->nodes[i]->host, e->nodes[i]->port,
+		       e->nodes[i]->vnodes);
+	printf("]\n");
+}
+
+static int cluster_info(int argc, char **argv)
+{
+	Sdctl__Request req = SDCTL__REQUEST__INIT;
+	Sdctl__Response *rsp;
+	const Sdctl__ClusterInfoRsp *ci;
+	int ret;
+
+	(void)argc;
+	(void)argv;
+	req.op_case = SDCTL__REQUEST__OP_CLUSTER_INFO;
+	req.cluster_info = true;
+	rsp = dog_call(&req);
+	if (!rsp)
+		return EXIT_SYSFAIL;
+	ret = dog_result(rsp, "Failed to get cluster information");
+	if (ret) {
+		sdctl__response__free_unpacked(rsp, NULL);
+		return ret;
+	}
+	ci = rsp->cluster_info;
+	if (!opts.raw)
+		printf("Cluster status: ");
+	if (ci->status == SDCTL__RESULT__SUCCESS)
+		printf("running, auto-recovery %s\n",
+		       ci->recovery_enabled ? "enabled" : "disabled");
+	else
+		printf("%s\n", sd_strerror((int)ci->status));
+	if (!opts.raw) {
+		if (opts.verbose) {
+			char copies[16];
+
+			format_copies(copies, sizeof(copies), ci->copies, ci->copy_policy);
+			printf("Cluster store: %s with %s redundancy policy\n",
+			       ci->store[0] ? ci->store : "plain", copies);
+			printf("Cluster vnodes strategy: auto\nCluster vnode mode: node\n");
+		} else {
+			printf("\n");
+		}
+		if (ci->ctime) {
+			time_t t = (time_t)ci->ctime;
+
+			/* ctime() ends with its own newline; the blank line after it is the
+			 * original's. */
+			printf("Cluster created at %s\n", ctime(&t));
+			printf("Epoch Time           Version [Host:Port:V-Nodes,,,]\n");
+		}
+	}
+	for (size_t i = 0; i < ci->n_epochs; i++)
+		print_epoch(ci->epochs[i]);
+	sdctl__response__free_unpacked(rsp, NULL);
+	return EXIT_OK;
+}
+
+static int cluster_shutdown(int argc, char **argv)
+{
+	Sdctl__Request req = SDCTL__REQUEST__INIT;
+	Sdctl__Response *rsp;
+	int ret;
+
+	(void)argc;
+	(void)argv;
+	req.op_case = SDCTL__REQUEST__OP_CLUSTER_SHUTDOWN;
+	req.cluster_shutdown = true;
+	rsp = dog_call(&req);
+	if (!rsp)
+		return EXIT_SYSFAIL;
+	ret = dog_result(rsp, "Failed to shutdown the cluster");
+	sdctl__response__free_unpacked(rsp, NULL);
+	return ret;
+}
+
+const struct subcommand cluster_cmds[] = {
+	{ "info", "", "rv", "show cluster information",
+	  "  -r, --raw             raw output for scripts (no headers, unix times)\n"
+	  "  -v, --verbose         also show the store, redundancy and vnode settings\n",
+	  0, 0, cluster_info },
+	{ "format", "", "c:b:z:Rtf", "create a cluster (erases all data)",
+	  "  -c, --copies N|D:P    default redundancy: N copies (1-31), or erasure code with D\n"
+	  "                        data strips (2, 4, 8, 16) and P parity strips (1-15)\n"
+	  "                        (default: sheep -c, else 3)\n"
+	  "  -b, --backend STORE   object store layout: plain (default) or tree\n"
+	  "  -z, --block-size-shift N  objects of 2^N bytes, 20-31 (default 22: 4 MiB)\n"
+	  "  -R, --recycle-vid     reuse the ids of deleted VDIs\n"
+	  "  -t, --strict          refuse writes when fewer zones than copies are up\n"
+	  "  -f, --force           do not ask for confirmation when VDIs exist\n",
+	  0, 0, cluster_format },
+	{ "shutdown", "", "", "stop sheep cleanly", "", 0, 0, cluster_shutdown },
+	{ NULL, NULL, NULL, NULL, NULL, 0, 0, NULL },
+};

@@ -1,0 +1,321 @@
+/* dog vdi: create, list, delete, resize, setattr, getattr (read and write are in cmd_vdi_io.c). */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../core/constants.h"
+#include "../../core/result.h"
+#include "../../core/size.h"
+#include "dog.h"
+#include "progress.h"
+
+int vdi_read_cmd(int argc, char **argv);
+int vdi_write_cmd(int argc, char **argv);
+
+/* Sends a request whose response has no body; prints "<what>: <message>" on failure. */
+static int call_simple(Sdctl__Request *req, const char *what)
+{
+	Sdctl__Response *rsp = dog_call(req);
+	int ret;
+
+	if (!rsp)
+		return EXIT_SYSFAIL;
+	ret = dog_result(rsp, what);
+	sdctl__response__free_unpacked(rsp, NULL);
+	return ret;
+}
+
+#define PREALLOC_BATCH 64
+
+static int prealloc(const char *name, uint32_t nr_objects, uint64_t size)
+{
+	struct progress p;
+	char what[320];
+
+	snprintf(what, sizeof(what), "Failed to preallocate VDI %s", name);
+	progress_start(&p, "preallocating", size);
+	for (uint32_t i = 0; i < nr_objects; i += PREALLOC_BATCH) {
+		Sdctl__Request req = SDCTL__REQUEST__INIT;
+		Sdctl__VdiPreallocReq q = SDCTL__VDI_PREALLOC_REQ__INIT;
+		int ret;
+
+		q.name = (char *)name;
+		q.start = i;
+		q.count = PREALLOC_BATCH;
+		req.op_case = SDCTL__REQUEST__OP_VDI_PREALLOC;
+		req.vdi_prealloc = &q;
+		ret = call_simple(&req, what);
+		if (ret) {
+			progress_end(&p);
+			return ret;
+		}
+		progress_update(&p, (uint64_t)(i + PREALLOC_BATCH) * size / nr_objects > size
+					    ? size
+					    : (uint64_t)(i + PREALLOC_BATCH) * size / nr_objects);
+	}
+	progress_end(&p);
+	return EXIT_OK;
+}
+
+static int vdi_create_cmd(int argc, char **argv)
+{
+	Sdctl__Request req = SDCTL__REQUEST__INIT;
+	Sdctl__VdiCreateReq q = SDCTL__VDI_CREATE_REQ__INIT;
+	Sdctl__Response *rsp;
+	char what[320];
+	uint64_t size;
+	uint32_t vid, nr;
+	int ret;
+
+	(void)argc;
+	ret = parse_size_arg(argv[1], &size, "VDI size");
+	if (ret)
+		return ret;
+	q.name = argv[0];
+	q.size = size;
+	q.copies_set = opts.copies_set;
+	q.copies = opts.copies;
+	q.copy_policy = opts.copy_policy;
+	req.op_case = SDCTL__REQUEST__OP_VDI_CREATE;
+	req.vdi_create = &q;
+	snprintf(what, sizeof(what), "Failed to create VDI %s", argv[0]);
+	rsp = dog_call(&req);
+	if (!rsp)
+		return EXIT_SYSFAIL;
+	ret = dog_result(rsp, what);
+	if (ret) {
+		sdctl__response__free_unpacked(rsp, NULL);
+		return ret;
+	}
+	vid = rsp->vdi_create->vid;
+	nr = rsp->vdi_create->nr_objects;
+	sdctl__response__free_unpacked(rsp, NULL);
+	if (opts.verbose)
+		printf("VDI ID of newly created VDI: %" PRIx32 "\n", vid);
+	return opts.prealloc ? prealloc(argv[0], nr, size) : EXIT_OK;
+}
+
+/* Raw output escapes whitespace and backslashes so each field is one word. */
+static void print_escaped(const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '\\' || *s == ' ' || *s == '\t' || *s == '\n')
+			putchar('\\');
+		putchar(*s);
+	}
+}
+
+static void print_vdi(const Sdctl__VdiInfo *v)
+{
+	char size[32], used[32], shared[32], when[32], copies[16];
+	time_t t = (time_t)v->ctime;
+	struct tm tm;
+	char flag = v->snapshot ? 's' : (v->snap_id == 1 && v->parent_vid ? 'c' : ' ');
+
+	format_copies(copies, sizeof(copies), v->copies, v->copy_policy);
+	if (opts.raw) {
+		putchar(flag == ' ' ? '=' : flag);
+		putchar(' ');
+		print_escaped(v->name);
+		printf(" %u %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIx32 " %s ",
+		       v->snapshot ? v->snap_id : 0, v->size, v->used, v->shared, v->ctime, v->vid,
+		       copies);
+		print_escaped(v->tag);
+		printf(" %u\n", v->block_size_shift);
+		return;
+	}
+	size_format(v->size, size, sizeof(size));
+	size_format(v->used, used, sizeof(used));
+	size_format(v->shared, shared, sizeof(shared));
+	localtime_r(&t, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
+	printf("%c %-8s %5u %7s %7s %7s %s  %7" PRIx32 " %6s %13s %3u\n", flag, v->name,
+	       v->snapshot ? v->snap_id : 0, size, used, shared, when, v->vid, copies, v->tag,
+	       v->block_size_shift);
+}
+
+static int vdi_list_cmd(int argc, char **argv)
+{
+	Sdctl__Request req = SDCTL__REQUEST__INIT;
+	Sdctl__Response *rsp;
+	int ret;
+
+	req.op_case = SDCTL__REQUEST__OP_VDI_LIST;
+	req.vdi_list = true;
+	rsp = dog_call(&req);
+	if (!rsp)
+		return EXIT_SYSFAIL;
+	ret = dog_result(rsp, "Failed to list VDIs");
+	if (ret) {
+		sdctl__response__free_unpacked(rsp, NULL);
+		return ret;
+	}
+	if (!opts.raw)
+		printf("  Name        Id    Size    Used  Shared    Creation time   VDI id  Copies"
+		       "  Tag   Block Size Shift\n");
+	for (size_t i = 0; i < rsp->vdi_list->n_vdis; i++) {
+		const Sdctl__VdiInfo *v = rsp->vdi_list->vdis[i];
+
+		if (argc == 1 && strcmp(v->name, argv[0]))
+			continue;
+		print_vdi(v);
+	}
+	sdctl__response__free_unpacked(rsp, NULL);
+	return EXIT_OK;
+}
+
+static int vdi_delete_cmd(int argc, char **argv)
+{
+	Sdctl__Request req = SDCTL__REQUEST__INIT;
+	Sdctl__VdiNameReq q = SDCTL__VDI_NAME_REQ__INIT;
+	char what[320];
+
+	(void)argc;
+	q.name = argv[0];
+	req.op_case = SDCTL__REQUEST__OP_VDI_DELETE;
+	req.vdi_delete = &q;
+	snprintf(what, sizeof(what), "Failed to delete VDI %s", argv[0]);
+	return call_simple(&req, what);
+}
+
+static int vdi_resize_cmd(int argc, char **argv)
+{
+	Sdctl__Request req = SDCTL__REQUEST__INIT;
+	Sdctl__VdiResizeReq q = SDCTL__VDI_RESIZE_REQ__INIT;
+	char what[320];
+	uint64_t size;
+	int ret;
+
+	(void)argc;
+	ret = parse_size_arg(argv[1], &size, "VDI size");
+	if (ret)
+		return ret;
+	q.name = argv[0];
+	q.size = size;
+	req.op_case = SDCTL__REQUEST__OP_VDI_RESIZE;
+	req.vdi_resize = &q;
+	snprintf(what, sizeof(what), "Failed to resize VDI %s", argv[0]);
+	return call_simple(&req, what);
+}
+
+/* Reads all of stdin, at most max bytes. Returns the length or -1 (message printed). */
+static ssize_t read_stdin(uint8_t *buf, size_t max)
+{
+	size_t got = 0;
+
+	for (;;) {
+		ssize_t n = read(0, buf + got, max + 1 - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			fprintf(stderr, "cannot read the value from stdin: %s\n", strerror(errno));
+			return -1;
+		}
+		if (n == 0)
+			return (ssize_t)got;
+		got += (size_t)n;
+		if (got > max) {
+			fprintf(stderr, "the value is larger than %zu bytes\n", max);
+			return -1;
+		}
+	}
+}
+
+static int vdi_setattr_cmd(int argc, char **argv)
+{
+	Sdctl__Request req = SDCTL__REQUEST__INIT;
+	Sdctl__VdiAttrReq q = SDCTL__VDI_ATTR_REQ__INIT;
+	uint8_t *buf = NULL;
+	char what[320];
+	int ret;
+
+	q.name = argv[0];
+	q.key = argv[1];
+	q.exclusive = opts.exclusive;
+	q.delete_ = opts.del;
+	if (argc == 3) {
+		q.value.data = (uint8_t *)argv[2];
+		q.value.len = strlen(argv[2]);
+	} else if (!opts.del) {
+		ssize_t n;
+
+		buf = malloc(SD_MAX_VDI_ATTR_VALUE_LEN + 1);
+		if (!buf)
+			return EXIT_FAIL;
+		n = read_stdin(buf, SD_MAX_VDI_ATTR_VALUE_LEN);
+		if (n < 0) {
+			free(buf);
+			return EXIT_FAIL;
+		}
+		q.value.data = buf;
+		q.value.len = (size_t)n;
+	}
+	req.op_case = SDCTL__REQUEST__OP_VDI_SETATTR;
+	req.vdi_setattr = &q;
+	snprintf(what, sizeof(what), "Failed to set attribute '%s' of VDI %s", argv[1], argv[0]);
+	ret = call_simple(&req, what);
+	free(buf);
+	return ret;
+}
+
+static int vdi_getattr_cmd(int argc, char **argv)
+{
+	Sdctl__Request req = SDCTL__REQUEST__INIT;
+	Sdctl__VdiAttrReq q = SDCTL__VDI_ATTR_REQ__INIT;
+	Sdctl__Response *rsp;
+	int ret;
+
+	(void)argc;
+	q.name = argv[0];
+	q.key = argv[1];
+	req.op_case = SDCTL__REQUEST__OP_VDI_GETATTR;
+	req.vdi_getattr = &q;
+	rsp = dog_call(&req);
+	if (!rsp)
+		return EXIT_SYSFAIL;
+	ret = dog_result(rsp, NULL);
+	if (!ret && rsp->data.len &&
+	    fwrite(rsp->data.data, 1, rsp->data.len, stdout) != rsp->data.len)
+		ret = EXIT_FAIL;
+	sdctl__response__free_unpacked(rsp, NULL);
+	return ret;
+}
+
+const struct subcommand vdi_cmds[] = {
+	{ "create", "<vdiname> <size>", "Pc:v", "create an image",
+	  "  -P, --prealloc        allocate every object now (shows progress on a terminal)\n"
+	  "  -c, --copies N|D:P    N copies (1-31), or erasure code D:P (D of 2, 4, 8, 16\n"
+	  "                        data strips, P of 1-15 parity strips); default: the cluster's\n"
+	  "  -v, --verbose         print the new VDI's id\n"
+	  "Sizes take a unit B, K, M, G, T or P (powers of 1024), e.g. 20G.\n",
+	  2, 2, vdi_create_cmd },
+	{ "list", "[vdiname]", "r", "list images",
+	  "  -r, --raw             raw output for scripts: one line per VDI, sizes in bytes,\n"
+	  "                        creation time in unix seconds, '=' for a working VDI\n",
+	  0, 1, vdi_list_cmd },
+	{ "delete", "<vdiname>", "", "delete an image and free its objects", "", 1, 1,
+	  vdi_delete_cmd },
+	{ "resize", "<vdiname> <new size>", "", "grow an image (shrinking is not supported)", "", 2,
+	  2, vdi_resize_cmd },
+	{ "read", "<vdiname> [<offset> [<len>]]", "", "read image data to stdout",
+	  "Offset and length take size units; by default the whole image is read. Holes read as\n"
+	  "zeros. A progress bar is shown on a terminal.\n",
+	  1, 3, vdi_read_cmd },
+	{ "write", "<vdiname> [<offset> [<len>]]", "", "write image data from stdin",
+	  "Offset and length take size units; by default stdin is written from the offset to\n"
+	  "its end, at most to the end of the image. dog returns only when the data is durable.\n",
+	  1, 3, vdi_write_cmd },
+	{ "setattr", "<vdiname> <key> [<value>]", "xd",
+	  "set an attribute (value from stdin if absent)",
+	  "  -x, --exclusive       fail if the key exists already (exit 3)\n"
+	  "  -d, --delete          remove the key\n",
+	  2, 3, vdi_setattr_cmd },
+	{ "getattr", "<vdiname> <key>", "", "print an attribute's value to stdout", "", 2, 2,
+	  vdi_getattr_cmd },
+	{ NULL, NULL, NULL, NULL, NULL, 0, 0, NULL },
+};

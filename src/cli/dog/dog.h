@@ -1,0 +1,59 @@
+/* Shared declarations of the dog CLI. */
+#ifndef SD_DOG_H
+#define SD_DOG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sheepdog.pb-c.h"
+
+/* Options common to every subcommand, and those some subcommands take. */
+struct dog_opts {
+	const char *addr;
+	const char *port;
+	bool raw;
+	bool verbose;
+	bool prealloc;
+	bool force;
+	bool exclusive;
+	bool del;
+	bool recycle_vid;
+	bool strict;
+	bool copies_set;
+	uint8_t copies;
+	uint8_t copy_policy;
+	const char *store;
+	uint8_t block_size_shift;
+};
+
+extern struct dog_opts opts;
+extern const char *dog_cmd_name; /* "vdi create": for messages */
+
+struct subcommand {
+	const char *name;
+	const char *args;  /* positional arguments, for the usage line */
+	const char *flags; /* short options this subcommand accepts besides a, p, h */
+	const char *desc;
+	const char *help; /* the Options: section of its --help, without the common ones */
+	int min_args, max_args;
+	int (*fn)(int argc, char **argv);
+};
+
+extern const struct subcommand cluster_cmds[], node_cmds[], vdi_cmds[];
+
+/* client.c: one connection to a sheep, reused for all requests of a command. */
+/* Sends req and returns the response (caller frees with sdctl__response__free_unpacked), or NULL
+ * after printing why (the caller exits with EXIT_SYSFAIL). */
+Sdctl__Response *dog_call(Sdctl__Request *req);
+/* If rsp failed, prints "<what>: <message>" and returns its exit code; else 0. */
+int dog_result(const Sdctl__Response *rsp, const char *what);
+/* Fetches the information of one VDI, or prints an error. Returns 0 or an exit code. */
+int dog_vdi_info(const char *name, Sdctl__Response **rsp);
+
+/* Parsers shared by subcommands; both print their own error. */
+int parse_size_arg(const char *s, uint64_t *out, const char *what);
+int parse_copies(const char *s, uint8_t *copies, uint8_t *policy);
+
+void format_copies(char *buf, size_t len, uint32_t copies, uint32_t policy);
+
+#endif

@@ -1,0 +1,47 @@
+/*
+ * The node's cluster-level state: configuration, membership, epoch and the VDI table. Owned by
+ * the control thread; shards see only what is sent to them (the store layout).
+ */
+#ifndef SD_SYS_H
+#define SD_SYS_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../core/config.h"
+#include "../core/node.h"
+#include "../io/store.h"
+#include "vdi.h"
+
+struct sheep_sys {
+	char dir[PATH_MAX];	    /* the node's data directory (absolute) */
+	struct sd_config cfg;	    /* cfg.ctime == 0: not formatted */
+	struct sd_node self;	    /* this node as the cluster sees it */
+	bool gateway;		    /* stores nothing */
+	uint8_t default_copies;	    /* sheep -c, used when format gives none */
+	struct store_layout *store; /* current layout, also held by every shard */
+	struct vdi_table vdis;
+	bool shutdown; /* set by `dog cluster shutdown` */
+};
+
+extern struct sheep_sys sys;
+
+/* SD_RES_SUCCESS if the cluster serves I/O, else why not. */
+int sys_status(void);
+
+/*
+ * Start-up: reads DIR/config and the epoch log, opens the store, and (once shards run) loads the
+ * VDIs. Returns 0 or -errno with err filled for the operator.
+ */
+int cluster_init(char *err, size_t errlen);
+int cluster_load_vdis(char *err, size_t errlen);
+
+/* `dog cluster format`. Returns an SD_RES code; err explains a failure. */
+int cluster_format(uint8_t copies, uint8_t copy_policy, const char *store, uint8_t shift,
+		   bool recycle_vid, bool strict, char *err, size_t errlen);
+
+/* The members of the current epoch (the local driver: this node alone). */
+int cluster_members(struct sd_node *out, int max);
+
+#endif

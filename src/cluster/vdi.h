@@ -1,0 +1,72 @@
+/*
+ * VDIs as the control thread keeps them: the inode header and the data object map of every VDI,
+ * loaded at start-up from the inode objects, changed only by the control thread, in one order.
+ * The inode objects on disk are the truth; this table is their cache.
+ */
+#ifndef SD_VDI_H
+#define SD_VDI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../core/inode.h"
+#include "../core/vdi_bitmap.h"
+
+struct vdi {
+	struct sd_inode_hdr hdr;
+	uint32_t *map;	     /* data_vdi_id[0 .. map_len), owned */
+	uint32_t map_len;    /* objects covering hdr.vdi_size */
+	uint32_t nr_owned;   /* map entries equal to the VDI's id */
+	uint32_t nr_shared;  /* other non-zero entries */
+	uint64_t *attr_oids; /* attribute objects of this VDI, owned */
+	int nr_attrs;
+};
+
+struct vdi_table {
+	struct vdi_bitmap *inuse; /* owned, 2 MiB */
+	struct vdi **v;		  /* sorted by id; deleted VDIs stay (their id stays used) */
+	int nr, cap;
+};
+
+int vdi_table_init(struct vdi_table *t);
+void vdi_table_clear(struct vdi_table *t);
+void vdi_table_destroy(struct vdi_table *t);
+/* Takes ownership of v. Returns 0 or -ENOMEM. */
+int vdi_table_insert(struct vdi_table *t, struct vdi *v);
+void vdi_table_remove(struct vdi_table *t, uint32_t vid);
+struct vdi *vdi_find_vid(const struct vdi_table *t, uint32_t vid);
+/* The working (not deleted, not snapshot) VDI with this name, or NULL. */
+struct vdi *vdi_find_name(const struct vdi_table *t, const char *name);
+void vdi_free(struct vdi *v);
+/* Grows the map to cover new_len objects (new entries 0). Returns 0 or -ENOMEM. */
+int vdi_map_resize(struct vdi *v, uint32_t new_len);
+/* Sets map[idx] and keeps the owned/shared counts right. */
+void vdi_map_set(struct vdi *v, uint32_t idx, uint32_t vid);
+
+static inline uint64_t vdi_obj_size(const struct vdi *v)
+{
+	return UINT64_C(1) << v->hdr.block_size_shift;
+}
+
+/* Checks a VDI name: not empty, shorter than 256 bytes, no '/', '@' or control characters. */
+int vdi_name_check(const char *name, char *err, size_t errlen);
+
+/* Operations, each returning an SD_RES code and, on failure, a message for the operator. */
+int vdi_create(const char *name, uint64_t size, uint8_t copies, uint8_t copy_policy, uint32_t *vid,
+	       char *err, size_t errlen);
+int vdi_prealloc(struct vdi *v, uint32_t start, uint32_t count, char *err, size_t errlen);
+int vdi_delete(struct vdi *v, char *err, size_t errlen);
+int vdi_resize(struct vdi *v, uint64_t new_size, char *err, size_t errlen);
+int vdi_read(struct vdi *v, uint64_t off, uint32_t len, void *buf, char *err, size_t errlen);
+int vdi_write(struct vdi *v, uint64_t off, uint32_t len, const void *buf, char *err, size_t errlen);
+/* Attributes: set (value NULL with del to remove) and get. */
+int vdi_attr_set(struct vdi *v, const char *key, const void *value, uint32_t len, bool exclusive,
+		 bool del, char *err, size_t errlen);
+int vdi_attr_get(struct vdi *v, const char *key, void *value, uint32_t *len, char *err,
+		 size_t errlen);
+
+/* Writes the inode header durably. Returns 0 or -errno. */
+int vdi_write_header(const struct sd_inode_hdr *hdr);
+
+#endif

@@ -1,0 +1,82 @@
+/*
+ * The VDI inode: a header at the original sheepdog's offsets, followed by the data object map
+ * (data_vdi_id[], one little-endian u32 per object index). The map entry is 0 for an
+ * unallocated object, the VDI's own id for an object it owns, or an ancestor's id for an object
+ * shared copy-on-write. The map has SD_INODE_DATA_INDEX entries: 4 TiB with 4 MiB objects.
+ */
+#ifndef SD_INODE_H
+#define SD_INODE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "constants.h"
+
+#define SD_INODE_HEADER_SIZE 4664
+#define SD_INODE_SIZE	     (SD_INODE_HEADER_SIZE + 4 * (uint64_t)SD_INODE_DATA_INDEX)
+
+struct sd_inode_hdr {
+	char name[SD_MAX_VDI_LEN];    /* NUL terminated; empty for a deleted VDI */
+	char tag[SD_MAX_VDI_TAG_LEN]; /* NUL terminated */
+	uint64_t create_time;	      /* seconds << 32 | nanoseconds */
+	uint64_t snap_ctime;	      /* non-zero: this inode is a snapshot */
+	uint64_t vm_clock_nsec;
+	uint64_t vdi_size; /* bytes */
+	uint64_t vm_state_size;
+	uint8_t copy_policy; /* 0 replicated, else ec_policy(D, P) */
+	uint8_t store_policy;
+	uint8_t nr_copies;
+	uint8_t block_size_shift;
+	uint32_t snap_id;
+	uint32_t vdi_id;
+	uint32_t parent_vdi_id;
+	uint32_t btree_counter;
+};
+
+void inode_hdr_encode(const struct sd_inode_hdr *hdr, uint8_t out[SD_INODE_HEADER_SIZE]);
+/* Returns 0, or -EINVAL if the buffer is not a plausible inode header. */
+int inode_hdr_decode(const uint8_t *buf, size_t len, struct sd_inode_hdr *hdr);
+
+static inline uint64_t inode_map_offset(uint32_t idx)
+{
+	return SD_INODE_HEADER_SIZE + 4 * (uint64_t)idx;
+}
+
+/* The largest VDI size for objects of 1 << shift bytes. */
+static inline uint64_t inode_max_vdi_size(uint8_t shift)
+{
+	return (uint64_t)SD_INODE_DATA_INDEX << shift;
+}
+
+/* Number of data objects that cover size bytes. */
+static inline uint32_t inode_nr_objects(uint64_t size, uint8_t shift)
+{
+	return (uint32_t)((size + (UINT64_C(1) << shift) - 1) >> shift);
+}
+
+static inline bool inode_is_deleted(const struct sd_inode_hdr *hdr)
+{
+	return hdr->name[0] == '\0';
+}
+
+/*
+ * Copy policy byte, as the original sheepdog: ((D / 2) << 4) | P for D data and P parity strips,
+ * 0 for replication. D is 2, 4, 8 or 16, so D / 2 fits in four bits.
+ */
+static inline uint8_t ec_policy(unsigned d, unsigned p)
+{
+	return (uint8_t)(((d / 2) << 4) | p);
+}
+
+static inline unsigned ec_data_strips(uint8_t policy)
+{
+	return (policy >> 4) * 2;
+}
+
+static inline unsigned ec_parity_strips(uint8_t policy)
+{
+	return policy & 0xf;
+}
+
+#endif

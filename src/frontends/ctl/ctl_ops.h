@@ -1,0 +1,19 @@
+/* Execution of one control request (on the control thread). */
+#ifndef SD_CTL_OPS_H
+#define SD_CTL_OPS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Handles the protobuf payload of one request frame and appends the framed response to *out
+ * (a malloc'ed buffer of *out_len bytes, grown as needed; the caller owns it). Returns 0, or -1
+ * if the payload is not a Request (the connection must then be closed).
+ */
+int ctl_handle(const uint8_t *payload, size_t len, uint8_t **out, size_t *out_len, size_t *out_cap);
+
+/* True once a `cluster shutdown` was accepted: the server stops after sending replies. */
+bool ctl_shutdown_requested(void);
+
+#endif

@@ -1,0 +1,293 @@
+/*
+ * Control connections. Each is read into a buffer until a whole frame is there; the request runs
+ * to completion (the control thread orders all metadata changes), and the reply is queued. A
+ * malformed, truncated-then-closed or oversized frame closes only that connection.
+ */
+#include "ctl_server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../../core/log.h"
+#include "ctl_frame.h"
+#include "ctl_ops.h"
+
+#define CTL_MAX_CONNS  1024
+#define CTL_READ_CHUNK (256u << 10)
+
+struct conn {
+	int fd;
+	char peer[64];
+	uint8_t *in;
+	size_t in_len, in_cap;
+	uint8_t *out;
+	size_t out_len, out_off, out_cap;
+};
+
+static int nr_conns;
+
+int ctl_listen(const char *addr, uint16_t port)
+{
+	struct sockaddr_storage ss = { 0 };
+	socklen_t slen;
+	int fd, one = 1;
+
+	if (strchr(addr, ':')) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(port);
+		if (inet_pton(AF_INET6, addr, &s6->sin6_addr) != 1)
+			return -EINVAL;
+		slen = sizeof(*s6);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(port);
+		if (inet_pton(AF_INET, addr, &s4->sin_addr) != 1)
+			return -EINVAL;
+		slen = sizeof(*s4);
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, slen) < 0 || listen(fd, 128) < 0) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+static void conn_close(int ep, struct conn *c, const char *why)
+{
+	if (why)
+		log_warn("closing control connection from %s: %s", c->peer, why);
+	epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	free(c->in);
+	free(c->out);
+	free(c);
+	nr_conns--;
+}
+
+static void do_accept(int ep, int lfd)
+{
+	for (;;) {
+		struct sockaddr_storage ss;
+		socklen_t slen = sizeof(ss);
+		int fd = accept4(lfd, (struct sockaddr *)&ss, &slen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct epoll_event ev = { .events = EPOLLIN };
+		struct conn *c;
+		int one = 1;
+
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+				log_err("accept on the control port: %s", strerror(errno));
+			return;
+		}
+		if (nr_conns >= CTL_MAX_CONNS || !(c = calloc(1, sizeof(*c)))) {
+			log_warn("refusing a control connection: %d already open", nr_conns);
+			close(fd);
+			continue;
+		}
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		c->fd = fd;
+		if (ss.ss_family == AF_INET6) {
+			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+			char a[INET6_ADDRSTRLEN];
+
+			inet_ntop(AF_INET6, &s6->sin6_addr, a, sizeof(a));
+			snprintf(c->peer, sizeof(c->peer), "[%s]:%u", a, ntohs(s6->sin6_port));
+		} else {
+			struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+			char a[INET_ADDRSTRLEN];
+
+			inet_ntop(AF_INET, &s4->sin_addr, a, sizeof(a));
+			snprintf(c->peer, sizeof(c->peer), "%s:%u", a, ntohs(s4->sin_port));
+		}
+		ev.data.ptr = c;
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+			close(fd);
+			free(c);
+			continue;
+		}
+		nr_conns++;
+	}
+}
+
+/* Sends queued output. Returns 0, or -1 if the connection failed. */
+static int flush_out(int ep, struct conn *c)
+{
+	struct epoll_event ev = { .data.ptr = c };
+
+	while (c->out_off < c->out_len) {
+		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			break;
+		if (n <= 0)
+			return -1;
+		c->out_off += (size_t)n;
+	}
+	if (c->out_off == c->out_len) {
+		c->out_off = c->out_len = 0;
+		ev.events = EPOLLIN;
+	} else {
+		/* Stop reading until the peer takes its replies: bounded memory per connection. */
+		ev.events = EPOLLOUT;
+	}
+	epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
+	return 0;
+}
+
+/*
+ * Runs the complete frames in the input buffer, one at a time, sending each reply before the
+ * next request runs. Returns 0, or -1 if the connection was closed.
+ */
+static int process(int ep, struct conn *c)
+{
+	size_t off = 0;
+	int ret = 0;
+
+	while (!c->out_len) {
+		const uint8_t *payload;
+		uint32_t plen;
+		size_t used;
+		int st = ctl_frame_parse(c->in + off, c->in_len - off, CTL_MAX_FRAME, &payload,
+					 &plen, &used);
+
+		if (st == -EMSGSIZE) {
+			conn_close(ep, c, "frame larger than the protocol maximum");
+			return -1;
+		}
+		if (st == CTL_FRAME_NEED_MORE)
+			break;
+		if (ctl_handle(payload, plen, &c->out, &c->out_len, &c->out_cap) < 0) {
+			conn_close(ep, c, "malformed request frame");
+			return -1;
+		}
+		off += used;
+		if (flush_out(ep, c)) {
+			conn_close(ep, c, "send failed");
+			return -1;
+		}
+	}
+	memmove(c->in, c->in + off, c->in_len - off);
+	c->in_len -= off;
+	return ret;
+}
+
+static void conn_readable(int ep, struct conn *c)
+{
+	while (!c->out_len) {
+		ssize_t n;
+
+		if (c->in_cap - c->in_len < CTL_READ_CHUNK / 4) {
+			size_t cap = c->in_cap ? c->in_cap * 2 : CTL_READ_CHUNK;
+			uint8_t *nb;
+
+			if (cap > CTL_MAX_FRAME + CTL_READ_CHUNK)
+				cap = CTL_MAX_FRAME + CTL_READ_CHUNK;
+			if (cap > c->in_cap) {
+				nb = realloc(c->in, cap);
+				if (!nb) {
+					conn_close(ep, c, "out of memory");
+					return;
+				}
+				c->in = nb;
+				c->in_cap = cap;
+			}
+		}
+		n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n == 0) {
+			conn_close(ep, c,
+				   c->in_len ? "peer closed in the middle of a frame" : NULL);
+			return;
+		}
+		if (n < 0) {
+			conn_close(ep, c, strerror(errno));
+			return;
+		}
+		c->in_len += (size_t)n;
+		if (process(ep, c))
+			return;
+	}
+}
+
+static void conn_writable(int ep, struct conn *c)
+{
+	if (flush_out(ep, c)) {
+		conn_close(ep, c, "send failed");
+		return;
+	}
+	/* Frames that arrived while the reply was pending. */
+	if (!c->out_len && c->in_len)
+		process(ep, c);
+}
+
+void ctl_serve(int listen_fd, int sig_fd, void (*on_hup)(void))
+{
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event ev = { .events = EPOLLIN };
+	bool running = true;
+
+	if (ep < 0) {
+		log_err("epoll_create1: %s", strerror(errno));
+		return;
+	}
+	ev.data.ptr = &listen_fd;
+	epoll_ctl(ep, EPOLL_CTL_ADD, listen_fd, &ev);
+	ev.data.ptr = &sig_fd;
+	epoll_ctl(ep, EPOLL_CTL_ADD, sig_fd, &ev);
+	while (running) {
+		struct epoll_event evs[64];
+		int n = epoll_wait(ep, evs, 64, -1);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		for (int i = 0; i < n; i++) {
+			if (evs[i].data.ptr == &listen_fd) {
+				do_accept(ep, listen_fd);
+			} else if (evs[i].data.ptr == &sig_fd) {
+				struct signalfd_siginfo si;
+
+				if (read(sig_fd, &si, sizeof(si)) != sizeof(si))
+					continue;
+				if (si.ssi_signo == SIGHUP) {
+					on_hup();
+				} else {
+					log_notice("got signal %u, shutting down", si.ssi_signo);
+					running = false;
+				}
+			} else if (evs[i].events & (EPOLLOUT)) {
+				conn_writable(ep, evs[i].data.ptr);
+			} else {
+				conn_readable(ep, evs[i].data.ptr);
+			}
+		}
+		if (ctl_shutdown_requested())
+			running = false;
+	}
+	close(ep);
+}

@@ -1,0 +1,16 @@
+/* The control thread's event loop: the dog protocol listener, its connections, and signals. */
+#ifndef SD_CTL_SERVER_H
+#define SD_CTL_SERVER_H
+
+#include <stdint.h>
+
+/* Binds and listens on addr:port. Returns the socket or -errno. */
+int ctl_listen(const char *addr, uint16_t port);
+
+/*
+ * Serves connections on listen_fd until SIGTERM/SIGINT arrive on sig_fd (a signalfd) or dog asks
+ * for a shutdown. SIGHUP calls on_hup (log rotation). Runs on the control thread.
+ */
+void ctl_serve(int listen_fd, int sig_fd, void (*on_hup)(void));
+
+#endif

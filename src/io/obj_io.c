@@ -1,0 +1,348 @@
+/* The per-object state machine that runs on the owning shard. */
+#include "obj_io.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <string.h>
+
+#include "../core/log.h"
+#include "fd_cache.h"
+#include "store.h"
+
+enum stage {
+	ST_OPEN,
+	ST_CREATE,
+	ST_MKDIR,
+	ST_IO,
+	ST_DATASYNC,
+	ST_UNLINK,
+	ST_DIROPEN,
+	ST_DIRSYNC,
+	ST_DIRCLOSE,
+	ST_TOPSYNC,
+};
+
+static void obj_cqe(struct uop *op, int res);
+
+static struct obj_req *req_of(struct uop *op)
+{
+	return (struct obj_req *)((char *)op - offsetof(struct obj_req, uop));
+}
+
+static struct io_uring_sqe *next_sqe(struct obj_req *req, int stage)
+{
+	struct io_uring_sqe *sqe = shard_get_sqe(shard_self());
+
+	req->stage = stage;
+	io_uring_sqe_set_data(sqe, &req->uop);
+	return sqe;
+}
+
+static void reply_msg(void *arg)
+{
+	struct obj_req *req = arg;
+
+	req->done(req);
+}
+
+static void finish(struct obj_req *req, int res)
+{
+	struct shard *s = shard_self();
+
+	if (req->fde) {
+		fd_cache_put(s->fdc, req->fde);
+		req->fde = NULL;
+	}
+	req->result = res;
+	if (res < 0 && res != -ENOENT)
+		log_debug("object %016lx op %d: %s", (unsigned long)req->oid, req->op,
+			  strerror(-res));
+	if (req->origin == s->id) {
+		req->done(req);
+		return;
+	}
+	req->msg.fn = reply_msg;
+	req->msg.arg = req;
+	msg_send(req->origin, &req->msg);
+}
+
+static void prep_open(struct obj_req *req, int stage, int flags)
+{
+	struct shard *s = shard_self();
+	struct io_uring_sqe *sqe = next_sqe(req, stage);
+
+	io_uring_prep_openat(sqe, s->store->objdir_fd, req->path, O_RDWR | O_CLOEXEC | flags, 0644);
+}
+
+/* Makes the new directory entries durable: the object's directory, then (tree) its parent. */
+static void start_dirsync(struct obj_req *req)
+{
+	struct shard *s = shard_self();
+	char sub[16];
+
+	if (store_obj_subdir(s->store->kind, req->oid, sub, sizeof(sub))) {
+		struct io_uring_sqe *sqe = next_sqe(req, ST_DIROPEN);
+
+		/* path is "vid/oid": cut it at the slash to name the directory. */
+		memcpy(req->path, sub, strlen(sub) + 1);
+		io_uring_prep_openat(sqe, s->store->objdir_fd, req->path,
+				     O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+	} else {
+		io_uring_prep_fsync(next_sqe(req, ST_TOPSYNC), s->store->objdir_fd, 0);
+	}
+}
+
+static void after_io(struct obj_req *req)
+{
+	if (req->flags & OBJ_F_SYNC) {
+		io_uring_prep_fsync(next_sqe(req, ST_DATASYNC), req->fde->fd,
+				    IORING_FSYNC_DATASYNC);
+		return;
+	}
+	req->fde->dirty = true;
+	finish(req, req->op == OBJ_READ || req->op == OBJ_WRITE ? (int)req->length : 0);
+}
+
+static void do_io(struct obj_req *req)
+{
+	int fd = req->fde->fd;
+	struct io_uring_sqe *sqe;
+
+	switch (req->op) {
+	case OBJ_READ:
+		sqe = next_sqe(req, ST_IO);
+		io_uring_prep_read(sqe, fd, (char *)req->buf + req->xfer, req->length - req->xfer,
+				   req->offset + req->xfer);
+		break;
+	case OBJ_WRITE:
+		if (req->length == 0) {
+			after_io(req);
+			return;
+		}
+		sqe = next_sqe(req, ST_IO);
+		io_uring_prep_write(sqe, fd, (const char *)req->buf + req->xfer,
+				    req->length - req->xfer, req->offset + req->xfer);
+		break;
+	case OBJ_PUNCH:
+		sqe = next_sqe(req, ST_IO);
+		io_uring_prep_fallocate(sqe, fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+					(off_t)req->offset, req->length);
+		break;
+	case OBJ_ALLOC:
+		sqe = next_sqe(req, ST_IO);
+		io_uring_prep_fallocate(sqe, fd, 0, 0, req->length);
+		break;
+	default:
+		finish(req, -EINVAL);
+	}
+}
+
+static void got_fd(struct obj_req *req, int fd)
+{
+	struct shard *s = shard_self();
+
+	req->fde = fd_cache_insert(s->fdc, s, req->oid, req->ec_index, fd);
+	if (!req->fde) {
+		finish(req, -ENOMEM);
+		return;
+	}
+	do_io(req);
+}
+
+static void io_done(struct obj_req *req, int res)
+{
+	if (res < 0) {
+		finish(req, res);
+		return;
+	}
+	if (req->op == OBJ_READ || req->op == OBJ_WRITE) {
+		if (res == 0) {
+			if (req->op == OBJ_WRITE) {
+				finish(req, -EIO);
+				return;
+			}
+			/* End of file: the rest of a sparse object reads as zeros. */
+			memset((char *)req->buf + req->xfer, 0, req->length - req->xfer);
+			req->xfer = req->length;
+		} else {
+			req->xfer += (uint32_t)res;
+		}
+		if (req->xfer < req->length) {
+			do_io(req);
+			return;
+		}
+	}
+	after_io(req);
+}
+
+static void obj_cqe(struct uop *op, int res)
+{
+	struct obj_req *req = req_of(op);
+	struct shard *s = shard_self();
+
+	switch (req->stage) {
+	case ST_OPEN:
+		if (res >= 0)
+			got_fd(req, res);
+		else if (res == -ENOENT && (req->flags & OBJ_F_CREATE))
+			prep_open(req, ST_CREATE, O_CREAT | O_EXCL);
+		else
+			finish(req, res);
+		break;
+	case ST_CREATE:
+		if (res >= 0) {
+			req->created = true;
+			got_fd(req, res);
+		} else if (res == -EEXIST) {
+			/* Another creator won: use its file, never truncate it. */
+			req->flags &= (uint16_t)~OBJ_F_CREATE;
+			prep_open(req, ST_OPEN, 0);
+		} else if (res == -ENOENT && s->store->kind == STORE_TREE && !req->dir_created) {
+			char sub[16];
+
+			store_obj_subdir(s->store->kind, req->oid, sub, sizeof(sub));
+			req->dir_created = true;
+			/* The subdirectory name is a prefix of path; mkdirat needs it alone. */
+			req->path[strlen(sub)] = '\0';
+			io_uring_prep_mkdirat(next_sqe(req, ST_MKDIR), s->store->objdir_fd,
+					      req->path, 0755);
+		} else {
+			finish(req, res);
+		}
+		break;
+	case ST_MKDIR:
+		req->path[strlen(req->path)] = '/';
+		if (res < 0 && res != -EEXIST)
+			finish(req, res);
+		else
+			prep_open(req, ST_CREATE, O_CREAT | O_EXCL);
+		break;
+	case ST_IO:
+		io_done(req, res);
+		break;
+	case ST_DATASYNC:
+		if (res < 0)
+			finish(req, res);
+		else if (req->created)
+			start_dirsync(req);
+		else
+			finish(req,
+			       req->op == OBJ_READ || req->op == OBJ_WRITE ? (int)req->length : 0);
+		break;
+	case ST_UNLINK:
+		if (res < 0)
+			finish(req, res);
+		else if (req->flags & OBJ_F_SYNC)
+			start_dirsync(req);
+		else
+			finish(req, 0);
+		break;
+	case ST_DIROPEN:
+		if (res < 0) {
+			finish(req, res);
+			break;
+		}
+		req->dirfd = res;
+		io_uring_prep_fsync(next_sqe(req, ST_DIRSYNC), req->dirfd, 0);
+		break;
+	case ST_DIRSYNC:
+		req->saved = res;
+		io_uring_prep_close(next_sqe(req, ST_DIRCLOSE), req->dirfd);
+		break;
+	case ST_DIRCLOSE:
+		if (req->saved < 0)
+			finish(req, req->saved);
+		else if (req->dir_created)
+			io_uring_prep_fsync(next_sqe(req, ST_TOPSYNC), s->store->objdir_fd, 0);
+		else
+			finish(req, req->op == OBJ_WRITE ? (int)req->length : 0);
+		break;
+	case ST_TOPSYNC:
+		if (res < 0)
+			finish(req, res);
+		else
+			finish(req, req->op == OBJ_WRITE ? (int)req->length : 0);
+		break;
+	}
+}
+
+/* Runs on the owning shard. */
+static void obj_start(void *arg)
+{
+	struct obj_req *req = arg;
+	struct shard *s = shard_self();
+	int ret;
+
+	req->uop.cb = obj_cqe;
+	ret = store_obj_path(s->store->kind, req->oid, req->ec_index, req->path, sizeof(req->path));
+	if (ret) {
+		finish(req, ret);
+		return;
+	}
+	if (req->op == OBJ_REMOVE) {
+		if (!fd_cache_drop(s->fdc, s, req->oid, req->ec_index)) {
+			finish(req, -EBUSY);
+			return;
+		}
+		io_uring_prep_unlinkat(next_sqe(req, ST_UNLINK), s->store->objdir_fd, req->path, 0);
+		return;
+	}
+	req->fde = fd_cache_get(s->fdc, req->oid, req->ec_index);
+	if (req->fde)
+		do_io(req);
+	else
+		prep_open(req, ST_OPEN, 0);
+}
+
+void obj_submit(struct obj_req *req)
+{
+	req->origin = sd_self_id;
+	req->fde = NULL;
+	req->xfer = 0;
+	req->created = req->dir_created = false;
+	req->msg.fn = obj_start;
+	req->msg.arg = req;
+	msg_send(shard_of_oid(req->oid, shard_count()), &req->msg);
+}
+
+static void exec_done(struct obj_req *req)
+{
+	*(bool *)req->priv = true;
+}
+
+int obj_exec(struct obj_req *req)
+{
+	bool done = false;
+
+	req->done = exec_done;
+	req->priv = &done;
+	obj_submit(req);
+	msg_wait_until(&done);
+	return req->result;
+}
+
+struct batch {
+	int pending;
+	bool done;
+};
+
+static void batch_done(struct obj_req *req)
+{
+	struct batch *b = req->priv;
+
+	if (--b->pending == 0)
+		b->done = true;
+}
+
+void obj_exec_batch(struct obj_req *reqs, int n)
+{
+	struct batch b = { .pending = n, .done = n == 0 };
+
+	for (int i = 0; i < n; i++) {
+		reqs[i].done = batch_done;
+		reqs[i].priv = &b;
+		obj_submit(&reqs[i]);
+	}
+	msg_wait_until(&b.done);
+}

@@ -1,0 +1,62 @@
+/*
+ * Object operations. Any mesh thread submits an obj_req; it runs on the shard that owns the
+ * object, entirely through that shard's io_uring ring, and `done` then runs back on the
+ * submitting thread. Submission never completes inline.
+ *
+ * Creating an object never truncates it: the file is created with O_EXCL, and a creator that
+ * loses the race simply opens the winner's file. Objects are sparse; reads past the end of the
+ * file, or of a hole, return zeros. With OBJ_F_SYNC the operation completes only once its data,
+ * and for a new object its directory entry, are on stable storage.
+ */
+#ifndef SD_OBJ_IO_H
+#define SD_OBJ_IO_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../shard/msg.h"
+#include "../shard/shard.h"
+
+enum obj_op_type {
+	OBJ_READ,   /* read length bytes at offset into buf; -ENOENT if there is no object */
+	OBJ_WRITE,  /* write length bytes at offset from buf */
+	OBJ_REMOVE, /* delete the object; -ENOENT if there is none */
+	OBJ_PUNCH,  /* free [offset, offset + length): it reads back as zeros */
+	OBJ_ALLOC,  /* reserve [0, length) on disk (preallocation) */
+};
+
+#define OBJ_F_CREATE 0x1 /* write/alloc: create the object if missing */
+#define OBJ_F_SYNC   0x2 /* complete only once durable */
+
+struct obj_req {
+	/* Set by the submitter. buf belongs to the submitter and must stay valid until done. */
+	uint8_t op;
+	uint8_t ec_index;
+	uint16_t flags;
+	uint32_t length;
+	uint64_t oid;
+	uint64_t offset;
+	void *buf;
+	void (*done)(struct obj_req *req); /* runs on the submitting thread */
+	void *priv;			   /* the submitter's */
+
+	/* Bytes read or written (length), 0 for other operations, or -errno. */
+	int result;
+
+	/* Private to obj_io. */
+	struct sd_msg msg;
+	struct uop uop;
+	struct fd_entry *fde;
+	int origin, stage, dirfd, saved;
+	uint32_t xfer;
+	bool created, dir_created;
+	char path[48];
+};
+
+void obj_submit(struct obj_req *req);
+
+/* For the control thread: submit and wait for one request, or for n of them at once. */
+int obj_exec(struct obj_req *req);
+void obj_exec_batch(struct obj_req *reqs, int n);
+
+#endif

@@ -1,0 +1,261 @@
+/* The shard threads: start-up, the reactor loop, and shut-down. */
+#include "shard.h"
+
+#include <ck_pr.h>
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../core/log.h"
+#include "../io/fd_cache.h"
+#include "buf_pool.h"
+
+#define SHARD_RING_DEPTH 1024
+#define SHARD_MSG_BATCH	 64
+#define SHARD_SPIN_NS	 50000 /* default spin before sleeping; SHEEP_SPIN_US overrides */
+
+static int nr_shards;
+static struct shard *shards;
+static __thread struct shard *self;
+
+/* Start-up handshake: each shard reports 0 or -errno once. */
+static pthread_mutex_t start_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t start_cond = PTHREAD_COND_INITIALIZER;
+static int start_reported, start_error;
+
+struct shard *shard_self(void)
+{
+	return self;
+}
+
+int shard_count(void)
+{
+	return nr_shards;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+struct io_uring_sqe *shard_get_sqe(struct shard *s)
+{
+	struct io_uring_sqe *sqe;
+
+	while (!(sqe = io_uring_get_sqe(&s->ring))) {
+		int ret = io_uring_submit(&s->ring);
+
+		if (ret < 0 && ret != -EAGAIN && ret != -EBUSY)
+			log_err("shard %d: io_uring_submit: %s", s->id, strerror(-ret));
+		s->to_submit = 0;
+	}
+	s->to_submit++;
+	return sqe;
+}
+
+static void arm_eventfd(struct shard *s)
+{
+	struct io_uring_sqe *sqe = shard_get_sqe(s);
+
+	io_uring_prep_read(sqe, sd_thread_get(s->id)->efd, &s->efd_value, sizeof(s->efd_value), 0);
+	io_uring_sqe_set_data(sqe, &s->efd_uop);
+}
+
+static void eventfd_done(struct uop *op, int res)
+{
+	struct shard *s = (struct shard *)((char *)op - offsetof(struct shard, efd_uop));
+
+	(void)res;
+	if (!s->stop)
+		arm_eventfd(s);
+}
+
+static int reap(struct shard *s)
+{
+	struct io_uring_cqe *cqe;
+	unsigned head, n = 0;
+
+	io_uring_for_each_cqe(&s->ring, head, cqe)
+	{
+		struct uop *op = io_uring_cqe_get_data(cqe);
+
+		n++;
+		if (op)
+			op->cb(op, cqe->res);
+	}
+	if (n)
+		io_uring_cq_advance(&s->ring, n);
+	return (int)n;
+}
+
+static void submit(struct shard *s)
+{
+	if (s->to_submit) {
+		int ret = io_uring_submit(&s->ring);
+
+		if (ret < 0 && ret != -EAGAIN && ret != -EBUSY)
+			log_err("shard %d: io_uring_submit: %s", s->id, strerror(-ret));
+		s->to_submit = 0;
+	}
+}
+
+static void report_start(int err)
+{
+	pthread_mutex_lock(&start_lock);
+	if (err && !start_error)
+		start_error = err;
+	start_reported++;
+	pthread_cond_broadcast(&start_cond);
+	pthread_mutex_unlock(&start_lock);
+}
+
+static int shard_setup(struct shard *s)
+{
+	struct io_uring_params p = { .flags = IORING_SETUP_SINGLE_ISSUER };
+	int ret;
+
+	if (s->cpu >= 0) {
+		cpu_set_t set;
+
+		CPU_ZERO(&set);
+		CPU_SET(s->cpu, &set);
+		ret = pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+		if (ret)
+			log_warn("shard %d: cannot pin to CPU %d: %s; running unpinned", s->id,
+				 s->cpu, strerror(ret));
+	}
+	ret = io_uring_queue_init_params(SHARD_RING_DEPTH, &s->ring, &p);
+	if (ret == -EINVAL) {
+		memset(&p, 0, sizeof(p));
+		ret = io_uring_queue_init_params(SHARD_RING_DEPTH, &s->ring, &p);
+	}
+	if (ret < 0) {
+		log_err("shard %d: cannot create its io_uring ring: %s", s->id, strerror(-ret));
+		return ret;
+	}
+	s->fdc = fd_cache_create(4096);
+	if (!s->fdc) {
+		io_uring_queue_exit(&s->ring);
+		return -ENOMEM;
+	}
+	s->efd_uop.cb = eventfd_done;
+	arm_eventfd(s);
+	submit(s);
+	return 0;
+}
+
+static void shard_loop(struct shard *s)
+{
+	uint64_t last_work = now_ns();
+
+	while (!ck_pr_load_8((uint8_t *)&s->stop)) {
+		int work = msg_poll(SHARD_MSG_BATCH);
+
+		work += reap(s);
+		submit(s);
+		if (work) {
+			last_work = now_ns();
+			s->nr_ops += (uint64_t)work;
+			continue;
+		}
+		if (now_ns() - last_work < s->spin_ns) {
+			ck_pr_stall();
+			continue;
+		}
+		if (msg_sleep_begin()) {
+			s->nr_sleeps++;
+			io_uring_submit_and_wait(&s->ring, 1);
+			msg_sleep_end();
+		}
+		last_work = now_ns();
+	}
+}
+
+static void *shard_main(void *arg)
+{
+	struct shard *s = arg;
+	char name[16];
+	int ret;
+
+	self = s;
+	sd_thread_bind(s->id);
+	snprintf(name, sizeof(name), "shard%d", s->id);
+	log_set_thread_name(name);
+	ret = shard_setup(s);
+	report_start(ret);
+	if (ret)
+		return NULL;
+	shard_loop(s);
+	/* Finish whatever is still in flight (the eventfd read completes on close below). */
+	fd_cache_destroy(s->fdc, s);
+	io_uring_queue_exit(&s->ring);
+	buf_pool_drain();
+	return NULL;
+}
+
+int shards_start(int nr, bool pin, const struct store_layout *store)
+{
+	const char *spin = getenv("SHEEP_SPIN_US");
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (nr < 1 || nr > SD_MAX_SHARDS || nr >= msg_mesh_size())
+		return -EINVAL;
+	shards = calloc((size_t)nr, sizeof(*shards));
+	if (!shards)
+		return -ENOMEM;
+	nr_shards = nr;
+	start_reported = start_error = 0;
+	for (int i = 0; i < nr; i++) {
+		struct shard *s = &shards[i];
+		int ret;
+
+		s->id = i;
+		s->cpu = pin && ncpu > 0 ? (int)(i % ncpu) : -1;
+		s->store = store;
+		s->spin_ns = spin ? (uint64_t)strtoull(spin, NULL, 10) * 1000 : SHARD_SPIN_NS;
+		ret = pthread_create(&s->tid, NULL, shard_main, s);
+		if (ret) {
+			log_err("cannot start shard %d: %s", i, strerror(ret));
+			report_start(-ret);
+			nr_shards = i;
+			for (int j = i + 1; j < nr; j++)
+				report_start(0);
+			break;
+		}
+	}
+	pthread_mutex_lock(&start_lock);
+	while (start_reported < nr)
+		pthread_cond_wait(&start_cond, &start_lock);
+	pthread_mutex_unlock(&start_lock);
+	if (start_error) {
+		int err = start_error;
+
+		shards_stop();
+		return err;
+	}
+	return 0;
+}
+
+void shards_stop(void)
+{
+	/* A flag and a wake-up rather than a message: this also works from outside the mesh. */
+	for (int i = 0; i < nr_shards; i++) {
+		uint64_t one = 1;
+
+		ck_pr_store_8((uint8_t *)&shards[i].stop, 1);
+		if (write(sd_thread_get(i)->efd, &one, sizeof(one)) < 0)
+			log_warn("cannot wake shard %d to stop it: %s", i, strerror(errno));
+	}
+	for (int i = 0; i < nr_shards; i++)
+		pthread_join(shards[i].tid, NULL);
+	free(shards);
+	shards = NULL;
+	nr_shards = 0;
+}

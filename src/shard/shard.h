@@ -1,0 +1,72 @@
+/*
+ * Shards: one pinned thread per core, each with its own io_uring ring, doing all of its I/O
+ * through it. Shard i is mesh thread i; it owns the objects with sd_hash_oid(oid) % nr_shards == i
+ * and every piece of state about them. Other threads reach a shard only by message.
+ *
+ * The loop: run inbound messages, reap completions, submit what was prepared (one submit per
+ * pass); when a pass finds nothing to do, spin for a short while (a cross-core wake-up costs tens
+ * of microseconds on small VMs), then sleep in the kernel until a completion or a wake-up.
+ */
+#ifndef SD_SHARD_H
+#define SD_SHARD_H
+
+#include <liburing.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../core/hash.h"
+#include "msg.h"
+
+#define SD_MAX_SHARDS (SD_MAX_THREADS - 1)
+
+/* A pending io_uring operation: its completion calls cb with the CQE's result. */
+struct uop {
+	void (*cb)(struct uop *op, int res);
+};
+
+struct store_layout;
+struct fd_cache;
+
+struct shard {
+	int id;
+	int cpu; /* -1: not pinned */
+	pthread_t tid;
+	struct io_uring ring;
+	unsigned to_submit; /* SQEs prepared since the last submit */
+	bool stop;
+	uint64_t efd_value;
+	struct uop efd_uop;
+	const struct store_layout *store; /* the shard's current view, switched by message */
+	struct fd_cache *fdc;
+	uint64_t spin_ns;
+	/* counters, read by the shard itself only */
+	uint64_t nr_ops, nr_sleeps;
+};
+
+/*
+ * Starts nr shards (mesh threads 0..nr-1), pinned to CPUs in order when pin is set. The mesh must
+ * have been set up with at least nr + 1 threads. Returns 0 or -errno with a message logged.
+ */
+int shards_start(int nr, bool pin, const struct store_layout *store);
+/* Stops and joins every shard; callable from the control thread. */
+void shards_stop(void);
+int shard_count(void);
+/* The calling shard, or NULL when called from a thread that is not a shard. */
+struct shard *shard_self(void);
+
+static inline int shard_of_oid(uint64_t oid, int nr_shards)
+{
+	return (int)(sd_hash_oid(oid) % (uint64_t)nr_shards);
+}
+
+/* An SQE of the calling shard's ring; submits to make room when the ring is full. */
+struct io_uring_sqe *shard_get_sqe(struct shard *s);
+
+/*
+ * Checks that this kernel's io_uring has every operation sheep needs. Returns 0, or -errno with
+ * an explanation for the operator written into msg.
+ */
+int uring_probe(char *msg, size_t len);
+
+#endif

@@ -1,0 +1,232 @@
+/*
+ * sheep: start-up and shut-down of the daemon. The main thread becomes the control thread (the
+ * last thread of the message mesh) once the shards run.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../cluster/sys.h"
+#include "../core/atomic_file.h"
+#include "../core/log.h"
+#include "../frontends/ctl/ctl_server.h"
+#include "../shard/buf_pool.h"
+#include "../shard/shard.h"
+#include "daemon.h"
+#include "options.h"
+
+static char log_path[PATH_MAX + 16];
+static bool foreground;
+
+static void startup_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+static void startup_fail(const char *fmt, ...)
+{
+	char msg[900];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_err("%s", msg);
+	if (foreground)
+		fprintf(stderr, "sheep: %s\n", msg);
+	daemon_report(msg);
+	exit(1);
+}
+
+static void reopen_log(void)
+{
+	if (!foreground && log_reopen(log_path) == 0)
+		log_notice("log reopened");
+}
+
+static int make_dir(const char *dir)
+{
+	char tmp[PATH_MAX];
+
+	if (snprintf(tmp, sizeof(tmp), "%s", dir) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* The address this node is known by: the bind address, or for a wildcard the first non-loopback
+ * IPv4 address (as the original sheepdog), else loopback. */
+static void advertised_addr(const char *bind, uint8_t addr[16])
+{
+	struct ifaddrs *ifa, *i;
+
+	if (strcmp(bind, "0.0.0.0") && strcmp(bind, "::") && !node_addr_parse(bind, addr))
+		return;
+	node_addr_parse("127.0.0.1", addr);
+	if (getifaddrs(&ifa))
+		return;
+	for (i = ifa; i; i = i->ifa_next) {
+		if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET) {
+			struct sockaddr_in *s = (struct sockaddr_in *)i->ifa_addr;
+
+			if ((ntohl(s->sin_addr.s_addr) >> 24) == 127)
+				continue;
+			memset(addr, 0, 16);
+			memcpy(addr + 12, &s->sin_addr, 4);
+			break;
+		}
+	}
+	freeifaddrs(ifa);
+}
+
+static int lock_dir(const char *dir)
+{
+	char path[PATH_MAX + 16];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/lock", dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd; /* held until exit */
+}
+
+static void write_pidfile(const char *dir)
+{
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+
+	if (atomic_file_write(dir, "sheep.pid", buf, (size_t)n))
+		log_warn("cannot write %s/sheep.pid: %s", dir, strerror(errno));
+}
+
+int main(int argc, char **argv)
+{
+	struct sheep_options o;
+	char uring_msg[512], err[1024];
+	struct rlimit rl;
+	sigset_t mask;
+	int ret, nr_shards, lfd, sfd;
+
+	ret = sheep_parse_options(argc, argv, &o);
+	if (ret)
+		return ret > 0 ? 0 : 1;
+	foreground = o.foreground;
+	ret = make_dir(o.dir);
+	if (ret || !realpath(o.dir, sys.dir)) {
+		fprintf(stderr, "sheep: cannot create the data directory %s: %s\n", o.dir,
+			strerror(ret ? -ret : errno));
+		return 1;
+	}
+	snprintf(log_path, sizeof(log_path), "%s/sheep.log", sys.dir);
+	if (!foreground) {
+		int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+
+		if (fd < 0) {
+			fprintf(stderr, "sheep: cannot open %s: %s\n", log_path, strerror(errno));
+			return 1;
+		}
+		if (daemon_begin() < 0) {
+			fprintf(stderr, "sheep: cannot daemonize: %s\n", strerror(errno));
+			return 1;
+		}
+		log_init(fd, o.log_level);
+	} else {
+		log_init(2, o.log_level);
+	}
+	log_set_thread_name("main");
+
+	if (lock_dir(sys.dir) < 0)
+		startup_fail("another sheep is already running on %s (%s/lock is held)", sys.dir,
+			     sys.dir);
+	if (uring_probe(uring_msg, sizeof(uring_msg)))
+		startup_fail("%s", uring_msg);
+
+	/* Signals go to the control thread's signalfd; every thread inherits this mask. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0)
+		startup_fail("signalfd: %s", strerror(errno));
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+
+	nr_shards = o.shards ? o.shards : (int)sysconf(_SC_NPROCESSORS_ONLN);
+	if (nr_shards < 1)
+		nr_shards = 1;
+	if (nr_shards > SD_MAX_SHARDS)
+		nr_shards = SD_MAX_SHARDS;
+
+	memset(&sys.self, 0, sizeof(sys.self));
+	advertised_addr(o.bind_addr, sys.self.nid.addr);
+	sys.self.nid.port = o.port;
+	sys.self.nr_vnodes = o.gateway ? 0 : o.vnodes;
+	sys.self.zone = o.zone_set ? o.zone : node_default_zone(sys.self.nid.addr);
+	sys.gateway = o.gateway;
+	sys.default_copies = o.copies;
+
+	if (cluster_init(err, sizeof(err)))
+		startup_fail("%s", err);
+	ret = msg_mesh_init(nr_shards + 1);
+	if (ret)
+		startup_fail("cannot set up message rings for %d shards: %s", nr_shards,
+			     strerror(-ret));
+	sd_thread_bind(nr_shards);
+	log_set_thread_name("ctl");
+	ret = shards_start(nr_shards, o.shards == 0, sys.store);
+	if (ret)
+		startup_fail("cannot start %d shards: %s", nr_shards, strerror(-ret));
+	if (sys.cfg.ctime && cluster_load_vdis(err, sizeof(err)))
+		startup_fail("%s", err);
+	lfd = ctl_listen(o.bind_addr, o.port);
+	if (lfd < 0)
+		startup_fail("cannot listen on %s:%u: %s%s", o.bind_addr, o.port, strerror(-lfd),
+			     lfd == -EADDRINUSE ? " (another sheep, or another program, has that "
+						  "port: choose one with -p)"
+						: "");
+	write_pidfile(sys.dir);
+	log_notice("sheepdog daemon (version %s) started: %s, port %u, %d shards, %s", SD_VERSION,
+		   sys.dir, o.port, nr_shards, sys.cfg.ctime ? "formatted" : "waiting for format");
+	daemon_report(NULL);
+
+	ctl_serve(lfd, sfd, reopen_log);
+
+	close(lfd);
+	shards_stop();
+	buf_pool_drain();
+	vdi_table_destroy(&sys.vdis);
+	snprintf(log_path, sizeof(log_path), "%s/sheep.pid", sys.dir);
+	unlink(log_path);
+	log_notice("sheep exits");
+	return 0;
+}

@@ -1,0 +1,264 @@
+/* Parsing and validation of sheep's options; the flags follow the seed README's reference. */
+#include "options.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/constants.h"
+#include "../core/log.h"
+#include "../shard/shard.h"
+
+enum {
+	OPT_CACHE_SIZE = 256,
+	OPT_DIRECTIO,
+	OPT_HTTP_PORT,
+	OPT_NFS,
+	OPT_NFS_PORT,
+	OPT_NBD,
+	OPT_NBD_PORT,
+	OPT_NBD_SOCKET,
+	OPT_CLUSTER_DRIVER,
+	OPT_SEED,
+	OPT_DPDK,
+	OPT_DPDK_ADDR,
+	OPT_DPDK_PORT,
+	OPT_DPDK_EAL_ARGS,
+	OPT_DPDK_PORTS,
+	OPT_DPDK_QUEUES,
+	OPT_SHARDS,
+	OPT_VERSION,
+};
+
+static const struct option long_opts[] = {
+	{ "bind-addr", required_argument, NULL, 'b' },
+	{ "port", required_argument, NULL, 'p' },
+	{ "gateway", no_argument, NULL, 'g' },
+	{ "copies", required_argument, NULL, 'c' },
+	{ "zone", required_argument, NULL, 'z' },
+	{ "vnodes", required_argument, NULL, 'v' },
+	{ "journal", required_argument, NULL, 'j' },
+	{ "cache", no_argument, NULL, 'w' },
+	{ "cache-size", required_argument, NULL, OPT_CACHE_SIZE },
+	{ "directio", no_argument, NULL, OPT_DIRECTIO },
+	{ "http-port", required_argument, NULL, OPT_HTTP_PORT },
+	{ "nfs", no_argument, NULL, OPT_NFS },
+	{ "nfs-port", required_argument, NULL, OPT_NFS_PORT },
+	{ "nbd", no_argument, NULL, OPT_NBD },
+	{ "nbd-port", required_argument, NULL, OPT_NBD_PORT },
+	{ "nbd-socket", required_argument, NULL, OPT_NBD_SOCKET },
+	{ "log-level", required_argument, NULL, 'l' },
+	{ "cluster-driver", required_argument, NULL, OPT_CLUSTER_DRIVER },
+	{ "seed", required_argument, NULL, OPT_SEED },
+	{ "dpdk", no_argument, NULL, OPT_DPDK },
+	{ "dpdk-addr", required_argument, NULL, OPT_DPDK_ADDR },
+	{ "dpdk-port", required_argument, NULL, OPT_DPDK_PORT },
+	{ "dpdk-eal-args", required_argument, NULL, OPT_DPDK_EAL_ARGS },
+	{ "dpdk-ports", required_argument, NULL, OPT_DPDK_PORTS },
+	{ "dpdk-queues", required_argument, NULL, OPT_DPDK_QUEUES },
+	{ "shards", required_argument, NULL, OPT_SHARDS },
+	{ "foreground", no_argument, NULL, 'f' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ NULL, 0, NULL, 0 },
+};
+
+static void usage(void)
+{
+	printf("Usage: sheep [OPTIONS] DIR\n"
+	       "Runs a sheepdog storage daemon that keeps its objects and metadata in DIR.\n"
+	       "It daemonizes (pid in DIR/sheep.pid, log in DIR/sheep.log) unless -f is given.\n"
+	       "\n"
+	       "Options:\n"
+	       "  -b, --bind-addr ADDR      address to listen on (default 0.0.0.0)\n"
+	       "  -p, --port PORT           control port for dog and peers (default 7000)\n"
+	       "  -g, --gateway             store nothing: serve requests only (0 vnodes)\n"
+	       "  -c, --copies N            default replica count for 'dog cluster format'\n"
+	       "                            (default 3; the effective count is capped by zones)\n"
+	       "  -z, --zone ID             fault zone, 0..4294967295 (default: the last four\n"
+	       "                            address bytes, as in the original sheepdog)\n"
+	       "  -v, --vnodes N            virtual nodes on the hash ring, 1..65535 (default "
+	       "128)\n"
+	       "  -l, --log-level LEVEL     error, warn, notice, info or debug (default info)\n"
+	       "      --cluster-driver DRV  cluster driver: local (one node, the default)\n"
+	       "      --shards N            I/O threads, one per core (default: every online CPU)\n"
+	       "  -f, --foreground          stay in the foreground and log to stderr\n"
+	       "  -h, --help                show this help\n"
+	       "      --version             show the version\n"
+	       "\n"
+	       "Signals: SIGTERM or SIGINT shut down cleanly; SIGHUP reopens DIR/sheep.log\n"
+	       "(for log rotation).\n"
+	       "\n"
+	       "Not in this version yet (sheep refuses to start with them rather than ignore "
+	       "them):\n"
+	       "  -j/--journal, -w/--cache, --cache-size, --directio, --nbd, --nbd-port,\n"
+	       "  --nbd-socket, --nfs, --nfs-port, --http-port, --seed, --dpdk and its options,\n"
+	       "  --cluster-driver sdcluster.\n");
+}
+
+static int parse_num(const char *s, unsigned long long min, unsigned long long max,
+		     unsigned long long *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!*s || *s == '-' || *s == '+')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static int not_yet(const char *opt)
+{
+	fprintf(stderr,
+		"sheep: %s is not available in this version of sheep yet; start without it\n", opt);
+	return -1;
+}
+
+int sheep_parse_options(int argc, char **argv, struct sheep_options *o)
+{
+	unsigned long long v;
+	int c, lvl;
+
+	memset(o, 0, sizeof(*o));
+	o->bind_addr = "0.0.0.0";
+	o->port = SD_LISTEN_PORT;
+	o->vnodes = SD_DEFAULT_VNODES;
+	o->log_level = LOG_LVL_INFO;
+	o->cluster_driver = "local";
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "b:p:gc:z:v:j:wl:fh", long_opts, NULL)) != -1) {
+		switch (c) {
+		case 'b':
+			o->bind_addr = optarg;
+			break;
+		case 'p':
+			if (parse_num(optarg, 1, 65535, &v)) {
+				fprintf(stderr, "sheep: Invalid port number '%s'\n", optarg);
+				return -1;
+			}
+			o->port = (uint16_t)v;
+			break;
+		case 'g':
+			o->gateway = true;
+			break;
+		case 'c':
+			if (parse_num(optarg, 1, SD_MAX_COPIES, &v)) {
+				fprintf(stderr,
+					"sheep: Invalid number of copies '%s': must be 1 to %d\n",
+					optarg, SD_MAX_COPIES);
+				return -1;
+			}
+			o->copies = (uint8_t)v;
+			break;
+		case 'z':
+			if (parse_num(optarg, 0, UINT32_MAX, &v)) {
+				fprintf(stderr,
+					"sheep: Invalid zone id '%s': must be an integer between 0 "
+					"and 4294967295\n",
+					optarg);
+				return -1;
+			}
+			o->zone = (uint32_t)v;
+			o->zone_set = true;
+			break;
+		case 'v':
+			if (parse_num(optarg, 1, SD_MAX_VNODES, &v)) {
+				fprintf(stderr,
+					"sheep: Invalid number of vnodes '%s': must be an integer "
+					"between 1 and 65535\n",
+					optarg);
+				return -1;
+			}
+			o->vnodes = (uint16_t)v;
+			o->vnodes_set = true;
+			break;
+		case 'l':
+			lvl = log_level_parse(optarg);
+			if (lvl < 0) {
+				fprintf(stderr,
+					"sheep: Invalid log level '%s': use error, warn, notice, "
+					"info or debug\n",
+					optarg);
+				return -1;
+			}
+			o->log_level = lvl;
+			break;
+		case 'f':
+			o->foreground = true;
+			break;
+		case OPT_SHARDS:
+			if (parse_num(optarg, 1, SD_MAX_SHARDS, &v)) {
+				fprintf(stderr,
+					"sheep: Invalid number of shards '%s': must be 1 to %d\n",
+					optarg, SD_MAX_SHARDS);
+				return -1;
+			}
+			o->shards = (int)v;
+			break;
+		case OPT_CLUSTER_DRIVER:
+			if (!strcmp(optarg, "local")) {
+				o->cluster_driver = optarg;
+				break;
+			}
+			if (!strcmp(optarg, "sdcluster") || !strncmp(optarg, "zookeeper", 9))
+				return not_yet("--cluster-driver sdcluster/zookeeper");
+			fprintf(stderr, "sheep: unknown cluster driver '%s' (known: local)\n",
+				optarg);
+			return -1;
+		case 'j':
+			return not_yet("-j/--journal");
+		case 'w':
+			return not_yet("-w/--cache");
+		case OPT_CACHE_SIZE:
+			return not_yet("--cache-size");
+		case OPT_DIRECTIO:
+			return not_yet("--directio");
+		case OPT_HTTP_PORT:
+			return not_yet("--http-port");
+		case OPT_NFS:
+		case OPT_NFS_PORT:
+			return not_yet("--nfs");
+		case OPT_NBD:
+		case OPT_NBD_PORT:
+		case OPT_NBD_SOCKET:
+			return not_yet("--nbd");
+		case OPT_SEED:
+			return not_yet("--seed");
+		case OPT_DPDK:
+		case OPT_DPDK_ADDR:
+		case OPT_DPDK_PORT:
+		case OPT_DPDK_EAL_ARGS:
+		case OPT_DPDK_PORTS:
+		case OPT_DPDK_QUEUES:
+			return not_yet("--dpdk");
+		case 'h':
+			usage();
+			return 1;
+		case OPT_VERSION:
+			printf("sheepdog daemon version %s\n", SD_VERSION);
+			return 1;
+		default:
+			fprintf(stderr, "Try 'sheep --help' for more information.\n");
+			return -1;
+		}
+	}
+	if (optind != argc - 1) {
+		fprintf(stderr, optind >= argc ? "sheep: no data directory given\n"
+					       : "sheep: more than one data directory given\n");
+		fprintf(stderr, "Usage: sheep [OPTIONS] DIR (see 'sheep --help')\n");
+		return -1;
+	}
+	if (o->gateway && o->vnodes_set) {
+		fprintf(stderr, "sheep: Options '-g' and '-v' can not be both specified\n");
+		return -1;
+	}
+	o->dir = argv[optind];
+	return 0;
+}

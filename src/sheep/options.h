@@ -1,0 +1,30 @@
+/* sheep's command line. */
+#ifndef SD_SHEEP_OPTIONS_H
+#define SD_SHEEP_OPTIONS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct sheep_options {
+	const char *dir;
+	const char *bind_addr;
+	uint16_t port;
+	bool gateway;
+	uint8_t copies;
+	bool zone_set;
+	uint32_t zone;
+	uint16_t vnodes;
+	bool vnodes_set;
+	int log_level;
+	bool foreground;
+	int shards; /* 0: one per online CPU */
+	const char *cluster_driver;
+};
+
+/*
+ * Parses argv. Returns 0 to run, 1 when --help or --version printed something and sheep should
+ * exit 0, or -1 after printing an error (exit 1).
+ */
+int sheep_parse_options(int argc, char **argv, struct sheep_options *o);
+
+#endif
