@@ -43,12 +43,13 @@ int ring_build(struct placement_ring *ring, const struct sd_node *nodes, int nr_
 	ring->nodes = calloc((size_t)nr_nodes + 1, sizeof(*ring->nodes));
 	if (!ring->nodes)
 		return -ENOMEM;
-	memcpy(ring->nodes, nodes, sizeof(*nodes) * (size_t)nr_nodes);
+	if (nr_nodes)
+		memcpy(ring->nodes, nodes, sizeof(*nodes) * (size_t)nr_nodes);
 	qsort(ring->nodes, (size_t)nr_nodes, sizeof(*nodes), cmp_node);
 	ring->nr_nodes = nr_nodes;
 
 	for (int i = 0; i < nr_nodes; i++)
-		total += ring->nodes[i].nr_vnodes;
+		total += ring->nodes[i].nr_vnodes * RING_POINTS_PER_VNODE;
 	ring->vnodes = calloc((size_t)total + 1, sizeof(*ring->vnodes));
 	if (!ring->vnodes) {
 		ring_destroy(ring);
@@ -58,7 +59,7 @@ int ring_build(struct placement_ring *ring, const struct sd_node *nodes, int nr_
 		uint64_t h = ring_node_hash(&ring->nodes[i].nid);
 		bool zone_seen = false;
 
-		for (int j = 0; j < ring->nodes[i].nr_vnodes; j++) {
+		for (int j = 0; j < ring->nodes[i].nr_vnodes * RING_POINTS_PER_VNODE; j++) {
 			h = sd_hash_next(h);
 			ring->vnodes[v].hash = h;
 			ring->vnodes[v].node = (uint32_t)i;

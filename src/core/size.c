@@ -16,9 +16,11 @@ int size_parse(const char *s, uint64_t *bytes)
 	if (!s)
 		return -EINVAL;
 	for (; isdigit((unsigned char)*p); p++, digits++) {
-		if (whole > (UINT64_MAX - 9) / 10)
+		uint64_t d = (uint64_t)(*p - '0');
+
+		if (whole > (UINT64_MAX - d) / 10)
 			return -ERANGE;
-		whole = whole * 10 + (uint64_t)(*p - '0');
+		whole = whole * 10 + d;
 	}
 	if (*p == '.') {
 		p++;

@@ -279,10 +279,12 @@ static void move_leading_options(int argc, char **argv)
 
 		lead += takes_arg && lead + 1 < argc ? 2 : 1;
 	}
-	if (lead == 1 || lead + 2 > argc)
+	int words = argc - lead < 2 ? argc - lead : 2;
+
+	if (lead == 1)
 		return;
-	/* rotate argv[1..lead) behind the two words at argv[lead], argv[lead + 1] */
-	for (int k = 0; k < 2; k++) {
+	/* rotate argv[1..lead) behind the command words at argv[lead], argv[lead + 1] */
+	for (int k = 0; k < words; k++) {
 		char *w = argv[lead + k];
 
 		memmove(&argv[2 + k], &argv[1 + k], sizeof(*argv) * (size_t)(lead - 1));

@@ -33,9 +33,11 @@ struct conn {
 	size_t in_len, in_cap;
 	uint8_t *out;
 	size_t out_len, out_off, out_cap;
+	struct conn *prev, *next;
 };
 
 static int nr_conns;
+static struct conn *conns; /* every open connection, so shut-down can close them */
 
 int ctl_listen(const char *addr, uint16_t port)
 {
@@ -78,6 +80,12 @@ static void conn_close(int ep, struct conn *c, const char *why)
 	if (why)
 		log_warn("closing control connection from %s: %s", c->peer, why);
 	epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
 	close(c->fd);
 	free(c->in);
 	free(c->out);
@@ -127,6 +135,10 @@ static void do_accept(int ep, int lfd)
 			continue;
 		}
 		nr_conns++;
+		c->next = conns;
+		if (conns)
+			conns->prev = c;
+		conns = c;
 	}
 }
 
@@ -289,5 +301,7 @@ void ctl_serve(int listen_fd, int sig_fd, void (*on_hup)(void))
 		if (ctl_shutdown_requested())
 			running = false;
 	}
+	while (conns)
+		conn_close(ep, conns, NULL);
 	close(ep);
 }

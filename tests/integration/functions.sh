@@ -1,0 +1,100 @@
+# Shared helpers for the integration tests: each test-*.sh sources this file, starts real sheep
+# processes on loopback in a scratch directory, drives them with dog (and later real NBD, NFS and
+# FUSE clients), and exits 0 (pass), 1 (fail) or 77 (skip). Everything started is cleaned up.
+set -euo pipefail
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BUILD=${BUILD:-$TOP/build}
+SHEEP=$BUILD/sheep
+DOG_BIN=$BUILD/dog
+TEST_NAME=$(basename "$0" .sh)
+SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/sd-$TEST_NAME.XXXXXX")
+SHEEP_PIDS=()
+CLEANUP_FNS=()
+
+[ -x "$SHEEP" ] && [ -x "$DOG_BIN" ] || { echo "SKIP: build sheep and dog first ($BUILD)"; exit 77; }
+
+cleanup() {
+	local rc=$?
+	for fn in "${CLEANUP_FNS[@]}"; do $fn || true; done
+	for pid in "${SHEEP_PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+	if [ $rc -ne 0 ] && [ $rc -ne 77 ]; then
+		for log in "$SCRATCH"/*/sheep.log; do
+			[ -f "$log" ] || continue
+			echo "--- last lines of $log"
+			tail -20 "$log"
+		done
+	fi
+	rm -rf "$SCRATCH"
+	exit $rc
+}
+trap cleanup EXIT
+
+fail() {
+	echo "FAIL: $TEST_NAME: $*" >&2
+	exit 1
+}
+
+# A free TCP port on loopback.
+free_port() {
+	/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# start_sheep DIR PORT [extra sheep options...]: starts a daemon and waits until it answers.
+start_sheep() {
+	local dir=$1 port=$2
+	shift 2
+	"$SHEEP" -b 127.0.0.1 -p "$port" --shards 2 "$@" "$dir" || fail "sheep did not start on $dir"
+	SHEEP_PIDS+=("$(cat "$dir/sheep.pid")")
+	for _ in $(seq 100); do
+		"$DOG_BIN" node list -p "$port" >/dev/null 2>&1 && return 0
+		sleep 0.05
+	done
+	fail "sheep on port $port does not answer"
+}
+
+# kill_sheep DIR [signal]: kills the sheep of DIR and waits until it is gone.
+kill_sheep() {
+	local dir=$1 sig=${2:-KILL} pid
+	pid=$(cat "$dir/sheep.pid")
+	kill "-$sig" "$pid"
+	for _ in $(seq 200); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.05
+	done
+	fail "sheep $pid did not exit after SIG$sig"
+}
+
+# expect_exit CODE COMMAND...: runs the command and checks its exit status; its stderr is kept in
+# $SCRATCH/stderr for the caller to inspect.
+expect_exit() {
+	local want=$1 got=0
+	shift
+	"$@" >"$SCRATCH/stdout" 2>"$SCRATCH/stderr" || got=$?
+	[ "$got" -eq "$want" ] || fail "'$*' exited $got, expected $want; stderr: $(cat "$SCRATCH/stderr")"
+}
+
+# expect_stderr PATTERN: the last expect_exit's stderr matches PATTERN (grep -E).
+expect_stderr() {
+	grep -qE "$1" "$SCRATCH/stderr" || fail "stderr does not match '$1': $(cat "$SCRATCH/stderr")"
+}
+
+# A file of n MiB of random bytes.
+random_file() {
+	head -c "$(($2 * 1024 * 1024))" /dev/urandom >"$1"
+}
+
+# Sends raw bytes (given as printf format) to a TCP port, then closes.
+send_raw() {
+	/usr/bin/python3 - "$1" "$2" <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+s.sendall(sys.argv[2].encode("latin-1").decode("unicode_escape").encode("latin-1"))
+try:
+    s.settimeout(2)
+    s.recv(65536)
+except Exception:
+    pass
+s.close()
+PY
+}
