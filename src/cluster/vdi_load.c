@@ -105,7 +105,12 @@ static int load_inode(uint64_t oid, bool *unreadable)
 	v = calloc(1, sizeof(*v));
 	if (!v)
 		return -ENOMEM;
-	if (inode_hdr_decode(buf, sizeof(buf), &v->hdr) || v->hdr.vdi_id != oid_to_vid(oid)) {
+	ret = inode_hdr_decode(buf, sizeof(buf), &v->hdr);
+	if (ret == 1)
+		log_warn("inode %016" PRIx64 " had a torn header (a crash during an update); using "
+			 "its shadow copy",
+			 oid);
+	if (ret < 0 || v->hdr.vdi_id != oid_to_vid(oid)) {
 		log_err("inode %016" PRIx64
 			" is corrupt; its VDI is not served and its objects are "
 			"kept",

@@ -18,19 +18,25 @@
 int vdi_write_header(const struct sd_inode_hdr *hdr)
 {
 	uint8_t buf[SD_INODE_HEADER_SIZE];
-	struct obj_req req = {
-		.op = OBJ_WRITE,
-		.flags = OBJ_F_CREATE | OBJ_F_SYNC,
-		.oid = vid_to_vdi_oid(hdr->vdi_id),
-		.offset = 0,
-		.length = SD_INODE_HEADER_SIZE,
-		.buf = buf,
-	};
-	int ret;
+	/* Shadow first, then primary, each durable: a torn write leaves one valid copy. */
+	static const uint32_t offsets[2] = { SD_INODE_SHADOW_OFF, 0 };
 
 	inode_hdr_encode(hdr, buf);
-	ret = obj_exec(&req);
-	return ret < 0 ? ret : 0;
+	for (int i = 0; i < 2; i++) {
+		struct obj_req req = {
+			.op = OBJ_WRITE,
+			.flags = OBJ_F_CREATE | OBJ_F_SYNC,
+			.oid = vid_to_vdi_oid(hdr->vdi_id),
+			.offset = offsets[i],
+			.length = SD_INODE_HDR_PART,
+			.buf = buf + offsets[i],
+		};
+		int ret = obj_exec(&req);
+
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
 }
 
 int vdi_write_map_range(struct vdi *v, uint32_t first, uint32_t last)

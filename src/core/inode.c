@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include <isa-l/crc.h>
+
 #include "byteorder.h"
 
 enum {
@@ -42,12 +44,31 @@ void inode_hdr_encode(const struct sd_inode_hdr *hdr, uint8_t out[SD_INODE_HEADE
 	put_le32(out + OFF_VDI_ID, hdr->vdi_id);
 	put_le32(out + OFF_PARENT, hdr->parent_vdi_id);
 	put_le32(out + OFF_BTREE_COUNTER, hdr->btree_counter);
+	put_le32(out + SD_INODE_HDR_CRC_OFF, crc32_iscsi(out, SD_INODE_HDR_FIELDS, 0));
+	memcpy(out + SD_INODE_SHADOW_OFF, out, SD_INODE_HDR_PART);
 }
+
+static bool part_valid(const uint8_t *part)
+{
+	return crc32_iscsi((unsigned char *)part, SD_INODE_HDR_FIELDS, 0) ==
+	       get_le32(part + SD_INODE_HDR_CRC_OFF);
+}
+
+static int decode_fields(const uint8_t *buf, struct sd_inode_hdr *hdr);
 
 int inode_hdr_decode(const uint8_t *buf, size_t len, struct sd_inode_hdr *hdr)
 {
-	if (len < SD_INODE_HEADER_SIZE)
+	if (len < SD_INODE_HDR_PART)
 		return -EINVAL;
+	if (part_valid(buf))
+		return decode_fields(buf, hdr);
+	if (len >= SD_INODE_SHADOW_OFF + SD_INODE_HDR_PART && part_valid(buf + SD_INODE_SHADOW_OFF))
+		return decode_fields(buf + SD_INODE_SHADOW_OFF, hdr) ? -EINVAL : 1;
+	return -EINVAL;
+}
+
+static int decode_fields(const uint8_t *buf, struct sd_inode_hdr *hdr)
+{
 	memset(hdr, 0, sizeof(*hdr));
 	memcpy(hdr->name, buf + OFF_NAME, SD_MAX_VDI_LEN);
 	memcpy(hdr->tag, buf + OFF_TAG, SD_MAX_VDI_TAG_LEN);

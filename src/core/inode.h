@@ -14,6 +14,17 @@
 #include "constants.h"
 
 #define SD_INODE_HEADER_SIZE 4664
+
+/*
+ * Header updates must survive a torn write (power loss in the middle of a sector run), so the
+ * header fields carry a CRC32C, and a shadow copy of them lives in the unused area. An update
+ * writes the shadow durably, then the primary; a reader takes the primary if its CRC holds, else
+ * the shadow. Either way it sees the old or the new header, never a mix.
+ */
+#define SD_INODE_HDR_FIELDS  572  /* bytes of header fields, [0, 572) */
+#define SD_INODE_HDR_CRC_OFF 572  /* CRC32C of the fields */
+#define SD_INODE_HDR_PART    576  /* fields plus CRC: what one update writes */
+#define SD_INODE_SHADOW_OFF  2048 /* the shadow copy of [0, 576) */
 #define SD_INODE_SIZE	     (SD_INODE_HEADER_SIZE + 4 * (uint64_t)SD_INODE_DATA_INDEX)
 
 struct sd_inode_hdr {
@@ -34,8 +45,12 @@ struct sd_inode_hdr {
 	uint32_t btree_counter;
 };
 
+/* Encodes the header with its CRC, and the shadow copy, into out. */
 void inode_hdr_encode(const struct sd_inode_hdr *hdr, uint8_t out[SD_INODE_HEADER_SIZE]);
-/* Returns 0, or -EINVAL if the buffer is not a plausible inode header. */
+/*
+ * Decodes a header read from offset 0 (len >= SD_INODE_HEADER_SIZE to use the shadow). Returns 0,
+ * 1 if the primary copy was torn and the shadow was used, or -EINVAL if neither copy is valid.
+ */
 int inode_hdr_decode(const uint8_t *buf, size_t len, struct sd_inode_hdr *hdr);
 
 static inline uint64_t inode_map_offset(uint32_t idx)

@@ -19,7 +19,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		const uint8_t *payload;
 		uint32_t len;
 		size_t used;
-		int ret = ctl_frame_parse(data + off, size - off, CTL_MAX_FRAME, &payload, &len, &used);
+		int ret = ctl_frame_parse(data + off, size - off, CTL_MAX_FRAME, &payload, &len,
+					  &used);
 		Sdctl__Request *req;
 
 		if (ret != CTL_FRAME_OK)

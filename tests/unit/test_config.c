@@ -11,8 +11,13 @@
 
 Test(config, round_trip)
 {
-	struct sd_config c = { .ctime = 1700000000, .copies = 3, .copy_policy = 0x22,
-			       .block_size_shift = 23, .recycle_vid = true, .epoch = 42 }, back;
+	struct sd_config c = { .ctime = 1700000000,
+			       .copies = 3,
+			       .copy_policy = 0x22,
+			       .block_size_shift = 23,
+			       .recycle_vid = true,
+			       .epoch = 42 },
+			 back;
 	char text[1024], err[128];
 
 	strcpy(c.store, "tree");
@@ -26,14 +31,14 @@ Test(config, damaged_files_are_refused)
 	struct sd_config c;
 	char err[128];
 	const char *bad[] = {
-		"ctime=5\n",					   /* no version */
-		"version=1\ncopies=99\n",			   /* too many copies */
-		"version=1\nstore=ext4\n",			   /* unknown store */
-		"version=1\nbogus=1\n",				   /* unknown key */
-		"version=1\nctime=12x\n",			   /* trailing junk */
-		"version=1\nctime=-1\n",			   /* negative */
-		"version=1\nblock_size_shift=12\n",		   /* shift too small */
-		"version=1\nctime=5\n",				   /* formatted, no copies */
+		"ctime=5\n",			    /* no version */
+		"version=1\ncopies=99\n",	    /* too many copies */
+		"version=1\nstore=ext4\n",	    /* unknown store */
+		"version=1\nbogus=1\n",		    /* unknown key */
+		"version=1\nctime=12x\n",	    /* trailing junk */
+		"version=1\nctime=-1\n",	    /* negative */
+		"version=1\nblock_size_shift=12\n", /* shift too small */
+		"version=1\nctime=5\n",		    /* formatted, no copies */
 		"version=1\nnoequals\n",
 	};
 
@@ -62,7 +67,8 @@ Test(epoch_log, round_trip)
 {
 	char dir[] = "/tmp/sdepochXXXXXX";
 	struct sd_node nodes[2] = { 0 };
-	struct epoch_entry e = { .epoch = 3, .time = 1700000000, .nr_nodes = 2, .nodes = nodes }, back;
+	struct epoch_entry e = { .epoch = 3, .time = 1700000000, .nr_nodes = 2, .nodes = nodes },
+			   back;
 
 	cr_assert_not_null(mkdtemp(dir));
 	node_addr_parse("127.0.0.1", nodes[0].nid.addr);

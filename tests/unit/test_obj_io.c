@@ -44,8 +44,12 @@ static void stop(void)
 
 static int io(int op, uint64_t oid, uint64_t off, uint32_t len, void *buf, int flags)
 {
-	struct obj_req r = { .op = (uint8_t)op, .oid = oid, .offset = off, .length = len,
-			     .buf = buf, .flags = (uint16_t)flags };
+	struct obj_req r = { .op = (uint8_t)op,
+			     .oid = oid,
+			     .offset = off,
+			     .length = len,
+			     .buf = buf,
+			     .flags = (uint16_t)flags };
 
 	return obj_exec(&r);
 }
@@ -99,15 +103,20 @@ Test(obj_io_tree, create_read_remove, .init = tree_setup, .fini = stop, .timeout
 Test(obj_io_plain, concurrent_creators_never_truncate, .init = plain_setup, .fini = stop,
      .timeout = 30)
 {
-	enum { N = 16 };
+	enum {
+		N = 16
+	};
 	struct obj_req reqs[N];
 	static uint8_t bufs[N][4096], back[N * 4096];
 	uint64_t oid = vid_to_data_oid(0x1234, 0);
 
 	for (int i = 0; i < N; i++) {
 		memset(bufs[i], i + 1, 4096);
-		reqs[i] = (struct obj_req){ .op = OBJ_WRITE, .oid = oid, .offset = (uint64_t)i * 4096,
-					    .length = 4096, .buf = bufs[i],
+		reqs[i] = (struct obj_req){ .op = OBJ_WRITE,
+					    .oid = oid,
+					    .offset = (uint64_t)i * 4096,
+					    .length = 4096,
+					    .buf = bufs[i],
 					    .flags = OBJ_F_CREATE | OBJ_F_SYNC };
 	}
 	obj_exec_batch(reqs, N);
@@ -126,7 +135,8 @@ Test(obj_io_plain, punch_and_prealloc, .init = plain_setup, .fini = stop, .timeo
 	struct stat before, after;
 
 	memset(w, 0xee, sizeof(w));
-	cr_assert_eq(io(OBJ_WRITE, oid, 0, sizeof(w), w, OBJ_F_CREATE | OBJ_F_SYNC), (int)sizeof(w));
+	cr_assert_eq(io(OBJ_WRITE, oid, 0, sizeof(w), w, OBJ_F_CREATE | OBJ_F_SYNC),
+		     (int)sizeof(w));
 	snprintf(path, sizeof(path), "%s/obj/%016llx", dir, (unsigned long long)oid);
 	cr_assert_eq(stat(path, &before), 0);
 	cr_assert_eq(io(OBJ_PUNCH, oid, 65536, 512 * 1024, NULL, OBJ_F_SYNC), 0);
@@ -146,7 +156,9 @@ Test(obj_io_plain, punch_and_prealloc, .init = plain_setup, .fini = stop, .timeo
 Test(obj_io_plain, many_objects_over_fd_cache, .init = plain_setup, .fini = stop, .timeout = 60)
 {
 	/* More objects than the fd cache holds: eviction must keep every object reachable. */
-	enum { N = 5000 };
+	enum {
+		N = 5000
+	};
 	uint32_t v, back;
 
 	for (uint32_t i = 0; i < N; i++) {

@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include <isa-l/crc.h>
+
 #include "core/byteorder.h"
 #include "core/inode.h"
 #include "core/oid.h"
@@ -72,6 +74,12 @@ Test(inode, round_trip)
 	cr_assert_eq(memcmp(&h, &back, sizeof(h)), 0);
 }
 
+/* Recomputes the primary CRC after a test edited a field, so validation itself is tested. */
+static void reseal(uint8_t *buf)
+{
+	put_le32(buf + SD_INODE_HDR_CRC_OFF, crc32_iscsi(buf, SD_INODE_HDR_FIELDS, 0));
+}
+
 Test(inode, decode_rejects_garbage)
 {
 	struct sd_inode_hdr h = sample(), back;
@@ -80,16 +88,21 @@ Test(inode, decode_rejects_garbage)
 	inode_hdr_encode(&h, buf);
 	cr_assert_eq(inode_hdr_decode(buf, 100, &back), -EINVAL, "short buffer");
 	buf[555] = 40;
-	cr_assert_eq(inode_hdr_decode(buf, sizeof(buf), &back), -EINVAL, "bad shift");
+	cr_assert_eq(inode_hdr_decode(buf, SD_INODE_HDR_PART, &back), -EINVAL, "CRC mismatch");
+	reseal(buf);
+	cr_assert_eq(inode_hdr_decode(buf, SD_INODE_HDR_PART, &back), -EINVAL, "bad shift");
 	inode_hdr_encode(&h, buf);
 	memset(buf, 'x', 256);
-	cr_assert_eq(inode_hdr_decode(buf, sizeof(buf), &back), -EINVAL, "unterminated name");
+	reseal(buf);
+	cr_assert_eq(inode_hdr_decode(buf, SD_INODE_HDR_PART, &back), -EINVAL, "unterminated");
 	inode_hdr_encode(&h, buf);
 	put_le64(buf + 536, (UINT64_C(4) << 40) + 1);
-	cr_assert_eq(inode_hdr_decode(buf, sizeof(buf), &back), -EINVAL, "size over the map");
+	reseal(buf);
+	cr_assert_eq(inode_hdr_decode(buf, SD_INODE_HDR_PART, &back), -EINVAL, "size over map");
 	inode_hdr_encode(&h, buf);
 	put_le32(buf + 560, 0);
-	cr_assert_eq(inode_hdr_decode(buf, sizeof(buf), &back), -EINVAL, "vid 0");
+	reseal(buf);
+	cr_assert_eq(inode_hdr_decode(buf, SD_INODE_HDR_PART, &back), -EINVAL, "vid 0");
 }
 
 Test(inode, four_tib_with_4mib_objects)
@@ -106,4 +119,28 @@ Test(inode, ec_policy_byte)
 	cr_assert_eq(ec_data_strips(ec_policy(16, 15)), 16);
 	cr_assert_eq(ec_parity_strips(ec_policy(16, 15)), 15);
 	cr_assert_eq(ec_data_strips(ec_policy(2, 1)), 2);
+}
+
+Test(inode, torn_primary_falls_back_to_shadow)
+{
+	struct sd_inode_hdr old = sample(), cur = sample(), back;
+	uint8_t disk[SD_INODE_HEADER_SIZE], upd[SD_INODE_HEADER_SIZE];
+
+	inode_hdr_encode(&old, disk);
+	cur.vdi_size = UINT64_C(5) << 30;
+	inode_hdr_encode(&cur, upd);
+	/* The update wrote its shadow, then tore in the middle of the primary. */
+	memcpy(disk + SD_INODE_SHADOW_OFF, upd + SD_INODE_SHADOW_OFF, SD_INODE_HDR_PART);
+	memcpy(disk + 512, upd + 512, 40); /* new size reached the disk, the new CRC did not */
+	cr_assert_eq(inode_hdr_decode(disk, sizeof(disk), &back), 1, "the shadow was not used");
+	cr_assert_eq(back.vdi_size, cur.vdi_size);
+	/* Torn in the shadow: the old primary still stands. */
+	inode_hdr_encode(&old, disk);
+	memcpy(disk + SD_INODE_SHADOW_OFF, upd + SD_INODE_SHADOW_OFF, 100);
+	cr_assert_eq(inode_hdr_decode(disk, sizeof(disk), &back), 0);
+	cr_assert_eq(back.vdi_size, old.vdi_size);
+	/* Both copies damaged: refused. */
+	disk[3] ^= 1;
+	disk[SD_INODE_SHADOW_OFF + 3] ^= 1;
+	cr_assert_eq(inode_hdr_decode(disk, sizeof(disk), &back), -EINVAL);
 }

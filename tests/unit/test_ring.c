@@ -72,7 +72,8 @@ static void check_balance(int nr, int copies, double max_dev)
 	make_nodes(n, nr, nr);
 	cr_assert_eq(ring_build(&r, n, nr), 0);
 	for (long k = 0; k < objects; k++) {
-		uint64_t oid = vid_to_data_oid(0x7c2b25 + (uint32_t)(k >> 12), (uint32_t)(k & 4095));
+		uint64_t oid =
+			vid_to_data_oid(0x7c2b25 + (uint32_t)(k >> 12), (uint32_t)(k & 4095));
 		int got = ring_place(&r, oid, copies, out);
 
 		for (int j = 0; j < got; j++)

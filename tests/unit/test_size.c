@@ -29,8 +29,8 @@ Test(size, parses_units)
 Test(size, rejects_garbage)
 {
 	uint64_t v;
-	const char *bad[] = { "", "G", "-1", "1Q", "1GB", "1 G", "1.2.3", "abc", ".", "nan", "inf",
-			      "0x10", "+5" };
+	const char *bad[] = { "",    "G", "-1",	 "1Q",	"1GB",	"1 G", "1.2.3",
+			      "abc", ".", "nan", "inf", "0x10", "+5" };
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		cr_assert_eq(size_parse(bad[i], &v), -EINVAL, "'%s' was accepted", bad[i]);
