@@ -98,6 +98,14 @@ static int find_key(struct vdi *v, const char *key, uint64_t *found, uint64_t *f
 	return 0;
 }
 
+static bool key_ok(const char *key, char *err, size_t errlen)
+{
+	if (key[0] && strlen(key) < SD_MAX_VDI_ATTR_KEY_LEN)
+		return true;
+	snprintf(err, errlen, "attribute key must be 1 to %d bytes", SD_MAX_VDI_ATTR_KEY_LEN - 1);
+	return false;
+}
+
 static int remember_attr(struct vdi *v, uint64_t oid)
 {
 	uint64_t *n;
@@ -122,11 +130,8 @@ int vdi_attr_set(struct vdi *v, const char *key, const void *value, uint32_t len
 	struct obj_req req;
 	int ret;
 
-	if (!key[0] || strlen(key) >= SD_MAX_VDI_ATTR_KEY_LEN) {
-		snprintf(err, errlen, "attribute key must be 1 to %d bytes",
-			 SD_MAX_VDI_ATTR_KEY_LEN - 1);
+	if (!key_ok(key, err, errlen))
 		return SD_RES_INVALID_PARMS;
-	}
 	if (len > SD_MAX_VDI_ATTR_VALUE_LEN) {
 		snprintf(err, errlen, "attribute value is %" PRIu32 " bytes, at most %d", len,
 			 SD_MAX_VDI_ATTR_VALUE_LEN);
@@ -186,11 +191,8 @@ int vdi_attr_get(struct vdi *v, const char *key, void *value, uint32_t *len, cha
 	struct obj_req req;
 	int ret;
 
-	if (!key[0] || strlen(key) >= SD_MAX_VDI_ATTR_KEY_LEN) {
-		snprintf(err, errlen, "attribute key must be 1 to %d bytes",
-			 SD_MAX_VDI_ATTR_KEY_LEN - 1);
+	if (!key_ok(key, err, errlen))
 		return SD_RES_INVALID_PARMS;
-	}
 	ret = find_key(v, key, &found, &free_oid, &vlen);
 	if (ret)
 		return vdi_fail_errno(ret, err, errlen, "cannot read the attribute objects");

@@ -177,10 +177,15 @@ int cluster_load_vdis(char *err, size_t errlen)
 		struct vdi *v = vdi_find_vid(&sys.vdis, oid_to_vid(oid));
 
 		if (v && !inode_is_deleted(&v->hdr)) {
-			v->attr_oids =
-				realloc(v->attr_oids, sizeof(uint64_t) * (size_t)(v->nr_attrs + 1));
-			if (v->attr_oids)
-				v->attr_oids[v->nr_attrs++] = oid;
+			uint64_t *n = realloc(v->attr_oids, sizeof(*n) * (size_t)(v->nr_attrs + 1));
+
+			if (!n) {
+				ret = -ENOMEM;
+				snprintf(err, errlen, "out of memory loading attributes");
+				goto out;
+			}
+			v->attr_oids = n;
+			v->attr_oids[v->nr_attrs++] = oid;
 		} else if (v) {
 			vec_push(&garbage, oid);
 		}

@@ -137,6 +137,18 @@ int dog_result(const Sdctl__Response *rsp, const char *what)
 	return dog_exit_from_result((int)rsp->result);
 }
 
+int dog_call_simple(Sdctl__Request *req, const char *what)
+{
+	Sdctl__Response *rsp = dog_call(req);
+	int ret;
+
+	if (!rsp)
+		return EXIT_SYSFAIL;
+	ret = dog_result(rsp, what);
+	sdctl__response__free_unpacked(rsp, NULL);
+	return ret;
+}
+
 int dog_vdi_info(const char *name, Sdctl__Response **out)
 {
 	Sdctl__Request req = SDCTL__REQUEST__INIT;

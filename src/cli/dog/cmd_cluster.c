@@ -40,8 +40,6 @@ static int cluster_format(int argc, char **argv)
 {
 	Sdctl__Request req = SDCTL__REQUEST__INIT;
 	Sdctl__ClusterFormatReq f = SDCTL__CLUSTER_FORMAT_REQ__INIT;
-	Sdctl__Response *rsp;
-	int ret;
 
 	(void)argc;
 	(void)argv;
@@ -60,12 +58,7 @@ static int cluster_format(int argc, char **argv)
 	req.op_case = SDCTL__REQUEST__OP_CLUSTER_FORMAT;
 	req.cluster_format = &f;
 	printf("using backend %s store\n", f.store);
-	rsp = dog_call(&req);
-	if (!rsp)
-		return EXIT_SYSFAIL;
-	ret = dog_result(rsp, "Format failed");
-	sdctl__response__free_unpacked(rsp, NULL);
-	return ret;
+	return dog_call_simple(&req, "Format failed");
 }
 
 static void print_epoch(const Sdctl__EpochEntry *e)
@@ -143,19 +136,12 @@ static int cluster_info(int argc, char **argv)
 static int cluster_shutdown(int argc, char **argv)
 {
 	Sdctl__Request req = SDCTL__REQUEST__INIT;
-	Sdctl__Response *rsp;
-	int ret;
 
 	(void)argc;
 	(void)argv;
 	req.op_case = SDCTL__REQUEST__OP_CLUSTER_SHUTDOWN;
 	req.cluster_shutdown = true;
-	rsp = dog_call(&req);
-	if (!rsp)
-		return EXIT_SYSFAIL;
-	ret = dog_result(rsp, "Failed to shutdown the cluster");
-	sdctl__response__free_unpacked(rsp, NULL);
-	return ret;
+	return dog_call_simple(&req, "Failed to shutdown the cluster");
 }
 
 const struct subcommand cluster_cmds[] = {

@@ -16,19 +16,6 @@
 int vdi_read_cmd(int argc, char **argv);
 int vdi_write_cmd(int argc, char **argv);
 
-/* Sends a request whose response has no body; prints "<what>: <message>" on failure. */
-static int call_simple(Sdctl__Request *req, const char *what)
-{
-	Sdctl__Response *rsp = dog_call(req);
-	int ret;
-
-	if (!rsp)
-		return EXIT_SYSFAIL;
-	ret = dog_result(rsp, what);
-	sdctl__response__free_unpacked(rsp, NULL);
-	return ret;
-}
-
 #define PREALLOC_BATCH 64
 
 static int prealloc(const char *name, uint32_t nr_objects, uint64_t size)
@@ -48,7 +35,7 @@ static int prealloc(const char *name, uint32_t nr_objects, uint64_t size)
 		q.count = PREALLOC_BATCH;
 		req.op_case = SDCTL__REQUEST__OP_VDI_PREALLOC;
 		req.vdi_prealloc = &q;
-		ret = call_simple(&req, what);
+		ret = dog_call_simple(&req, what);
 		if (ret) {
 			progress_end(&p);
 			return ret;
@@ -179,7 +166,7 @@ static int vdi_delete_cmd(int argc, char **argv)
 	req.op_case = SDCTL__REQUEST__OP_VDI_DELETE;
 	req.vdi_delete = &q;
 	snprintf(what, sizeof(what), "Failed to delete VDI %s", argv[0]);
-	return call_simple(&req, what);
+	return dog_call_simple(&req, what);
 }
 
 static int vdi_resize_cmd(int argc, char **argv)
@@ -199,7 +186,7 @@ static int vdi_resize_cmd(int argc, char **argv)
 	req.op_case = SDCTL__REQUEST__OP_VDI_RESIZE;
 	req.vdi_resize = &q;
 	snprintf(what, sizeof(what), "Failed to resize VDI %s", argv[0]);
-	return call_simple(&req, what);
+	return dog_call_simple(&req, what);
 }
 
 /* Reads all of stdin, at most max bytes. Returns the length or -1 (message printed). */
@@ -258,7 +245,7 @@ static int vdi_setattr_cmd(int argc, char **argv)
 	req.op_case = SDCTL__REQUEST__OP_VDI_SETATTR;
 	req.vdi_setattr = &q;
 	snprintf(what, sizeof(what), "Failed to set attribute '%s' of VDI %s", argv[1], argv[0]);
-	ret = call_simple(&req, what);
+	ret = dog_call_simple(&req, what);
 	free(buf);
 	return ret;
 }

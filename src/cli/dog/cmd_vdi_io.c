@@ -162,7 +162,6 @@ int vdi_write_cmd(int argc, char **argv)
 	while (done < len) {
 		Sdctl__Request req = SDCTL__REQUEST__INIT;
 		Sdctl__VdiWriteReq q = SDCTL__VDI_WRITE_REQ__INIT;
-		Sdctl__Response *rsp;
 		uint64_t pos = off + done;
 		uint64_t chunk = CTL_MAX_IO - pos % CTL_MAX_IO;
 		ssize_t n;
@@ -183,13 +182,7 @@ int vdi_write_cmd(int argc, char **argv)
 		q.data.len = (size_t)n;
 		req.op_case = SDCTL__REQUEST__OP_VDI_WRITE;
 		req.vdi_write = &q;
-		rsp = dog_call(&req);
-		if (!rsp) {
-			ret = EXIT_SYSFAIL;
-			break;
-		}
-		ret = dog_result(rsp, what);
-		sdctl__response__free_unpacked(rsp, NULL);
+		ret = dog_call_simple(&req, what);
 		if (ret)
 			break;
 		done += (uint64_t)n;

@@ -47,6 +47,8 @@ extern const struct subcommand cluster_cmds[], node_cmds[], vdi_cmds[];
 Sdctl__Response *dog_call(Sdctl__Request *req);
 /* If rsp failed, prints "<what>: <message>" and returns its exit code; else 0. */
 int dog_result(const Sdctl__Response *rsp, const char *what);
+/* Sends a request whose response has no body: returns 0 or the exit code (error printed). */
+int dog_call_simple(Sdctl__Request *req, const char *what);
 /* Fetches the information of one VDI, or prints an error. Returns 0 or an exit code. */
 int dog_vdi_info(const char *name, Sdctl__Response **rsp);
 

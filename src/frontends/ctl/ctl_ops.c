@@ -16,6 +16,7 @@
 #include "../../core/epoch_log.h"
 #include "../../core/log.h"
 #include "../../core/result.h"
+#include "../../shard/buf_pool.h"
 #include "ctl_frame.h"
 #include "sheepdog.pb-c.h"
 
@@ -25,6 +26,8 @@ struct reply {
 	char msg[1024];
 	void **allocs;
 	int nr_allocs, cap_allocs;
+	void *io_buf; /* from the thread's buffer pool, returned after packing */
+	size_t io_len;
 };
 
 static void *ralloc(struct reply *r, size_t size)
@@ -342,9 +345,11 @@ static void op_vdi_read(struct reply *r, const Sdctl__VdiReadReq *q)
 		return fail(r, SD_RES_INVALID_PARMS,
 			    "read of %" PRIu32 " bytes: at most %u per request", q->length,
 			    CTL_MAX_IO);
-	buf = ralloc(r, q->length);
+	buf = buf_get(q->length);
 	if (!buf)
 		return fail(r, SD_RES_NO_MEM, "out of memory");
+	r->io_buf = buf;
+	r->io_len = q->length;
 	ret = vdi_read(v, q->offset, q->length, buf, err, sizeof(err));
 	if (ret)
 		return fail(r, ret, "%s", err);
@@ -503,6 +508,7 @@ int ctl_handle(const uint8_t *payload, size_t len, uint8_t **out, size_t *out_le
 	}
 	for (int i = 0; i < r.nr_allocs; i++)
 		free(r.allocs[i]);
+	buf_put(r.io_buf, r.io_len);
 	free(r.allocs);
 	sdctl__request__free_unpacked(q, NULL);
 	return ret;
