@@ -66,7 +66,10 @@ int vdi_attr_set(struct vdi *v, const char *key, const void *value, uint32_t len
 int vdi_attr_get(struct vdi *v, const char *key, void *value, uint32_t *len, char *err,
 		 size_t errlen);
 
-/* Writes the inode header durably. Returns 0 or -errno. */
-int vdi_write_header(const struct sd_inode_hdr *hdr);
+/*
+ * Writes the inode header durably (shadow copy, then primary). fresh: a new VDI, whose inode
+ * file must start empty. Returns 0 or -errno.
+ */
+int vdi_write_header(const struct sd_inode_hdr *hdr, bool fresh);
 
 #endif

@@ -15,7 +15,7 @@
 #include "sys.h"
 #include "vdi_internal.h"
 
-int vdi_write_header(const struct sd_inode_hdr *hdr)
+int vdi_write_header(const struct sd_inode_hdr *hdr, bool fresh)
 {
 	uint8_t buf[SD_INODE_HEADER_SIZE];
 	/* Shadow first, then primary, each durable: a torn write leaves one valid copy. */
@@ -25,7 +25,9 @@ int vdi_write_header(const struct sd_inode_hdr *hdr)
 	for (int i = 0; i < 2; i++) {
 		struct obj_req req = {
 			.op = OBJ_WRITE,
-			.flags = OBJ_F_CREATE | OBJ_F_SYNC,
+			/* A new inode starts from an empty file: no map of an earlier VDI. */
+			.flags = (uint16_t)(OBJ_F_CREATE | OBJ_F_SYNC |
+					    (fresh && i == 0 ? OBJ_F_FRESH : 0)),
 			.oid = vid_to_vdi_oid(hdr->vdi_id),
 			.offset = offsets[i],
 			.length = SD_INODE_HDR_PART,
@@ -126,7 +128,7 @@ int vdi_create(const char *name, uint64_t size, uint8_t copies, uint8_t copy_pol
 	v->hdr.block_size_shift = shift;
 	v->hdr.snap_id = 1;
 	v->hdr.vdi_id = vid;
-	ret = vdi_write_header(&v->hdr);
+	ret = vdi_write_header(&v->hdr, true);
 	if (ret) {
 		vdi_free(v);
 		return vdi_fail_errno(ret, err, errlen, "cannot write the inode of the new VDI");
@@ -158,7 +160,7 @@ int vdi_prealloc(struct vdi *v, uint32_t start, uint32_t count, char *err, size_
 		if (v->map[i])
 			continue;
 		reqs[n] = (struct obj_req){ .op = OBJ_ALLOC,
-					    .flags = OBJ_F_CREATE | OBJ_F_SYNC,
+					    .flags = OBJ_F_CREATE | OBJ_F_FRESH | OBJ_F_SYNC,
 					    .oid = vid_to_data_oid(v->hdr.vdi_id, i),
 					    .length = (uint32_t)vdi_obj_size(v) };
 		idx[n++] = i;
@@ -209,7 +211,7 @@ int vdi_resize(struct vdi *v, uint64_t new_size, char *err, size_t errlen)
 		return SD_RES_NO_MEM;
 	}
 	v->hdr.vdi_size = new_size;
-	ret = vdi_write_header(&v->hdr);
+	ret = vdi_write_header(&v->hdr, false);
 	if (ret) {
 		v->hdr.vdi_size = old;
 		return vdi_fail_errno(ret, err, errlen, "cannot write the inode");
@@ -233,9 +235,8 @@ int vdi_remove_objects(const uint64_t *oids, size_t n)
 		obj_exec_batch(reqs, k);
 		for (int j = 0; j < k; j++) {
 			if (reqs[j].result < 0 && reqs[j].result != -ENOENT) {
-				log_warn("cannot remove object %016" PRIx64 ": %s; it will be "
-					 "removed at the next start",
-					 reqs[j].oid, strerror(-reqs[j].result));
+				log_warn("cannot remove object %016" PRIx64 ": %s", reqs[j].oid,
+					 strerror(-reqs[j].result));
 				failed++;
 			}
 		}
@@ -250,13 +251,13 @@ int vdi_delete(struct vdi *v, char *err, size_t errlen)
 	uint64_t *oids;
 	size_t n = 0;
 	uint32_t vid = v->hdr.vdi_id;
-	int ret;
+	int ret, failed;
 
 	/* First the durable mark: a crash after it leaves only garbage the start-up sweep removes.
 	 */
 	snprintf(name, sizeof(name), "%s", v->hdr.name);
 	memset(hdr.name, 0, sizeof(hdr.name));
-	ret = vdi_write_header(&hdr);
+	ret = vdi_write_header(&hdr, false);
 	if (ret)
 		return vdi_fail_errno(ret, err, errlen, "cannot mark the VDI deleted in its inode");
 	v->hdr = hdr;
@@ -268,8 +269,13 @@ int vdi_delete(struct vdi *v, char *err, size_t errlen)
 				oids[n++] = vid_to_data_oid(vid, i);
 		for (int i = 0; i < v->nr_attrs; i++)
 			oids[n++] = v->attr_oids[i];
-		vdi_remove_objects(oids, n);
+		failed = vdi_remove_objects(oids, n);
 		free(oids);
+	} else {
+		failed = -1;
+		log_warn("out of memory listing the objects of %s; the start-up sweep will remove "
+			 "them",
+			 name);
 	}
 	free(v->map);
 	v->map = NULL;
@@ -280,8 +286,14 @@ int vdi_delete(struct vdi *v, char *err, size_t errlen)
 	if (sys.cfg.recycle_vid) {
 		uint64_t inode = vid_to_vdi_oid(vid);
 
-		vdi_remove_objects(&inode, 1);
-		vdi_table_remove(&sys.vdis, vid);
+		/* The id may be reused only once nothing of this VDI is left on disk. */
+		if (!failed && !vdi_remove_objects(&inode, 1))
+			vdi_table_remove(&sys.vdis, vid);
+		else
+			log_warn("VDI id %" PRIx32
+				 " stays reserved: some of its objects could not be "
+				 "removed (see above)",
+				 vid);
 	}
 	log_info("deleted VDI %s (id %" PRIx32 ", %zu objects)", name, vid, n);
 	return SD_RES_SUCCESS;

@@ -67,6 +67,11 @@ static void finish(struct obj_req *req, int res)
 	msg_send(req->origin, &req->msg);
 }
 
+static int create_flags(const struct obj_req *req)
+{
+	return req->flags & OBJ_F_FRESH ? O_CREAT | O_TRUNC : O_CREAT | O_EXCL;
+}
+
 static void prep_open(struct obj_req *req, int stage, int flags)
 {
 	struct shard *s = shard_self();
@@ -186,7 +191,7 @@ static void obj_cqe(struct uop *op, int res)
 		if (res >= 0)
 			got_fd(req, res);
 		else if (res == -ENOENT && (req->flags & OBJ_F_CREATE))
-			prep_open(req, ST_CREATE, O_CREAT | O_EXCL);
+			prep_open(req, ST_CREATE, create_flags(req));
 		else
 			finish(req, res);
 		break;
@@ -216,7 +221,7 @@ static void obj_cqe(struct uop *op, int res)
 		if (res < 0 && res != -EEXIST)
 			finish(req, res);
 		else
-			prep_open(req, ST_CREATE, O_CREAT | O_EXCL);
+			prep_open(req, ST_CREATE, create_flags(req));
 		break;
 	case ST_IO:
 		io_done(req, res);
@@ -286,6 +291,14 @@ static void obj_start(void *arg)
 			return;
 		}
 		io_uring_prep_unlinkat(next_sqe(req, ST_UNLINK), s->store->objdir_fd, req->path, 0);
+		return;
+	}
+	if (req->flags & OBJ_F_FRESH) {
+		if (!fd_cache_drop(s->fdc, s, req->oid, req->ec_index)) {
+			finish(req, -EBUSY);
+			return;
+		}
+		prep_open(req, ST_CREATE, create_flags(req));
 		return;
 	}
 	req->fde = fd_cache_get(s->fdc, req->oid, req->ec_index);

@@ -4,7 +4,8 @@
  * submitting thread. Submission never completes inline.
  *
  * Creating an object never truncates it: the file is created with O_EXCL, and a creator that
- * loses the race simply opens the winner's file. Objects are sparse; reads past the end of the
+ * loses the race simply opens the winner's file (OBJ_F_FRESH, for a new allocation, is the one
+ * exception). Objects are sparse; reads past the end of the
  * file, or of a hole, return zeros. With OBJ_F_SYNC the operation completes only once its data,
  * and for a new object its directory entry, are on stable storage.
  */
@@ -27,6 +28,12 @@ enum obj_op_type {
 
 #define OBJ_F_CREATE 0x1 /* write/alloc: create the object if missing */
 #define OBJ_F_SYNC   0x2 /* complete only once durable */
+/*
+ * write/alloc: the object is being allocated (its map entry is not set), so any file by that
+ * name is a leftover of a failed write or an interrupted delete: start from an empty file. Only
+ * the map's single owner sets it, so no concurrent writer of the object can exist.
+ */
+#define OBJ_F_FRESH 0x4
 
 struct obj_req {
 	/* Set by the submitter. buf belongs to the submitter and must stay valid until done. */

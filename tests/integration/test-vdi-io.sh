@@ -33,4 +33,13 @@ expect_exit 1 dog vdi write disk 65M < /dev/null
 expect_stderr "Write offset is beyond the end of the VDI"
 expect_exit 5 dog vdi read nosuch
 expect_exit 64 dog vdi read disk 1X
+# A leftover file where an unallocated object would go (an unacknowledged write before a crash,
+# or a failed delete) must not leak into the new object: it starts empty.
+dog vdi create fresh 8M
+VID=$(dog vdi list -r fresh | awk '{print $8}')
+head -c 4M /dev/urandom > "$SCRATCH/n0/obj/$(printf '%016x' $((0x$VID << 32 | 1)))"
+head -c 512 /dev/urandom > "$SCRATCH/small"
+dog vdi write fresh 4M < "$SCRATCH/small"
+dog vdi read fresh 4M 512 | cmp - "$SCRATCH/small" || fail "new object data"
+dog vdi read fresh $((4 * 1048576 + 512)) $((4 * 1048576 - 512)) | cmp - <(head -c $((4 * 1048576 - 512)) /dev/zero) || fail "a leftover file leaked into a new object"
 echo "PASS: $TEST_NAME"
