@@ -199,3 +199,22 @@ void fd_cache_clear(struct fd_cache *c, struct shard *s)
 		e = next;
 	}
 }
+
+int fd_cache_evict_idle(struct fd_cache *c, struct shard *s, int n)
+{
+	struct fd_entry *e = c->lru.lru_prev;
+	int closed = 0;
+
+	while (closed < n && e != &c->lru) {
+		struct fd_entry *prev = e->lru_prev;
+
+		if (!e->refs && !e->dirty) {
+			remove_entry(c, e);
+			close_fd(s, e->fd);
+			free(e);
+			closed++;
+		}
+		e = prev;
+	}
+	return closed;
+}

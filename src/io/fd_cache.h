@@ -37,6 +37,8 @@ struct fd_entry *fd_cache_insert(struct fd_cache *c, struct shard *s, uint64_t o
 void fd_cache_put(struct fd_cache *c, struct fd_entry *e);
 /* Forgets the object's descriptor (before removing the file). Returns false if still in use. */
 bool fd_cache_drop(struct fd_cache *c, struct shard *s, uint64_t oid, int ec_index);
+/* Closes up to n idle descriptors, least recently used first (on EMFILE). Returns how many. */
+int fd_cache_evict_idle(struct fd_cache *c, struct shard *s, int n);
 /* Closes every idle descriptor (after a format). */
 void fd_cache_clear(struct fd_cache *c, struct shard *s);
 /* Calls fn on every dirty entry. */

@@ -105,7 +105,9 @@ static void after_io(struct obj_req *req)
 				    IORING_FSYNC_DATASYNC);
 		return;
 	}
-	req->fde->dirty = true;
+	/* Only changes need a later flush; a dirty entry is never evicted until then. */
+	if (req->op != OBJ_READ)
+		req->fde->dirty = true;
 	finish(req, req->op == OBJ_READ || req->op == OBJ_WRITE ? (int)req->length : 0);
 }
 
@@ -181,11 +183,32 @@ static void io_done(struct obj_req *req, int res)
 	after_io(req);
 }
 
+/*
+ * Out of file descriptors: close idle cached ones and retry the open once. The cache is sized
+ * from RLIMIT_NOFILE, so this happens only when something else holds many descriptors.
+ */
+static bool retry_after_emfile(struct obj_req *req, int res)
+{
+	struct shard *s = shard_self();
+
+	if ((res != -EMFILE && res != -ENFILE) || req->evicted)
+		return false;
+	req->evicted = true;
+	if (!fd_cache_evict_idle(s->fdc, s, 64))
+		return false;
+	log_warn("shard %d: out of file descriptors; closed idle object files to continue", s->id);
+	return true;
+}
+
 static void obj_cqe(struct uop *op, int res)
 {
 	struct obj_req *req = req_of(op);
 	struct shard *s = shard_self();
 
+	if ((req->stage == ST_OPEN || req->stage == ST_CREATE) && retry_after_emfile(req, res)) {
+		prep_open(req, req->stage, req->stage == ST_OPEN ? 0 : create_flags(req));
+		return;
+	}
 	switch (req->stage) {
 	case ST_OPEN:
 		if (res >= 0)
@@ -313,7 +336,7 @@ void obj_submit(struct obj_req *req)
 	req->origin = sd_self_id;
 	req->fde = NULL;
 	req->xfer = 0;
-	req->created = req->dir_created = false;
+	req->created = req->dir_created = req->evicted = false;
 	req->msg.fn = obj_start;
 	req->msg.arg = req;
 	msg_send(shard_of_oid(req->oid, shard_count()), &req->msg);

@@ -56,7 +56,7 @@ struct obj_req {
 	struct fd_entry *fde;
 	int origin, stage, dirfd, saved;
 	uint32_t xfer;
-	bool created, dir_created;
+	bool created, dir_created, evicted;
 	char path[48];
 };
 

@@ -140,7 +140,7 @@ static int shard_setup(struct shard *s)
 		log_err("shard %d: cannot create its io_uring ring: %s", s->id, strerror(-ret));
 		return ret;
 	}
-	s->fdc = fd_cache_create(4096);
+	s->fdc = fd_cache_create(s->fd_cache_cap);
 	if (!s->fdc) {
 		io_uring_queue_exit(&s->ring);
 		return -ENOMEM;
@@ -200,7 +200,7 @@ static void *shard_main(void *arg)
 	return NULL;
 }
 
-int shards_start(int nr, bool pin, const struct store_layout *store)
+int shards_start(int nr, bool pin, const struct store_layout *store, int fd_cache_cap)
 {
 	const char *spin = getenv("SHEEP_SPIN_US");
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -219,6 +219,7 @@ int shards_start(int nr, bool pin, const struct store_layout *store)
 		s->id = i;
 		s->cpu = pin && ncpu > 0 ? (int)(i % ncpu) : -1;
 		s->store = store;
+		s->fd_cache_cap = fd_cache_cap;
 		s->spin_ns = spin ? (uint64_t)strtoull(spin, NULL, 10) * 1000 : SHARD_SPIN_NS;
 		ret = pthread_create(&s->tid, NULL, shard_main, s);
 		if (ret) {

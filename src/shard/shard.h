@@ -39,16 +39,18 @@ struct shard {
 	struct uop efd_uop;
 	const struct store_layout *store; /* the shard's current view, switched by message */
 	struct fd_cache *fdc;
+	int fd_cache_cap;
 	uint64_t spin_ns;
 	/* counters, read by the shard itself only */
 	uint64_t nr_ops, nr_sleeps;
 };
 
 /*
- * Starts nr shards (mesh threads 0..nr-1), pinned to CPUs in order when pin is set. The mesh must
- * have been set up with at least nr + 1 threads. Returns 0 or -errno with a message logged.
+ * Starts nr shards (mesh threads 0..nr-1), pinned to CPUs in order when pin is set, each caching
+ * up to fd_cache_cap open object files. The mesh must have been set up with at least nr + 1
+ * threads. Returns 0 or -errno with a message logged.
  */
-int shards_start(int nr, bool pin, const struct store_layout *store);
+int shards_start(int nr, bool pin, const struct store_layout *store, int fd_cache_cap);
 /* Stops and joins every shard; callable from the control thread. */
 void shards_stop(void);
 int shard_count(void);

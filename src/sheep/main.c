@@ -130,7 +130,7 @@ int main(int argc, char **argv)
 	char uring_msg[512], err[1024];
 	struct rlimit rl;
 	sigset_t mask;
-	int ret, nr_shards, lfd, sfd;
+	int ret, nr_shards, lfd, sfd, fd_cap;
 
 	ret = sheep_parse_options(argc, argv, &o);
 	if (ret)
@@ -203,7 +203,12 @@ int main(int argc, char **argv)
 			     strerror(-ret));
 	sd_thread_bind(nr_shards);
 	log_set_thread_name("ctl");
-	ret = shards_start(nr_shards, o.shards == 0, sys.store);
+	/* Half the descriptor limit goes to cached object files, shared by the shards. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		rl.rlim_cur = 1024;
+	fd_cap = (int)(rl.rlim_cur > 256 ? (rl.rlim_cur - 256) / 2 / (rlim_t)nr_shards : 8);
+	fd_cap = fd_cap < 8 ? 8 : fd_cap > 4096 ? 4096 : fd_cap;
+	ret = shards_start(nr_shards, o.shards == 0, sys.store, fd_cap);
 	if (ret)
 		startup_fail("cannot start %d shards: %s", nr_shards, strerror(-ret));
 	if (sys.cfg.ctime && cluster_load_vdis(err, sizeof(err)))

@@ -28,7 +28,7 @@ static void start(enum store_kind kind)
 	cr_assert_eq(store_layout_open(&store, dir, kind), 0);
 	cr_assert_eq(msg_mesh_init(3), 0);
 	sd_thread_bind(2); /* this test thread plays the control thread */
-	cr_assert_eq(shards_start(2, false, &store), 0);
+	cr_assert_eq(shards_start(2, false, &store, 1024), 0);
 }
 
 static void stop(void)

@@ -17,14 +17,17 @@
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../../core/log.h"
 #include "ctl_frame.h"
 #include "ctl_ops.h"
 
-#define CTL_MAX_CONNS  1024
-#define CTL_READ_CHUNK (256u << 10)
+#define CTL_MAX_CONNS	    256
+#define CTL_MAX_PER_WAKEUP  16	/* requests one connection runs before others get a turn */
+#define CTL_ACCEPT_PAUSE_MS 100 /* after EMFILE: stop accepting for a moment */
+#define CTL_READ_CHUNK	    (256u << 10)
 
 struct conn {
 	int fd;
@@ -33,11 +36,16 @@ struct conn {
 	size_t in_len, in_cap;
 	uint8_t *out;
 	size_t out_len, out_off, out_cap;
+	bool backlog; /* complete frames wait in `in`: run them in the next round */
 	struct conn *prev, *next;
 };
 
 static int nr_conns;
-static struct conn *conns; /* every open connection, so shut-down can close them */
+/* Every open connection, most recently active first: shut-down closes them all, and at the
+ * connection limit the least recently active idle one makes room for a new one. */
+static struct conn *conns;
+static bool accept_paused;
+static struct timespec accept_resume; /* when accepting starts again after EMFILE */
 
 int ctl_listen(const char *addr, uint16_t port)
 {
@@ -75,17 +83,39 @@ int ctl_listen(const char *addr, uint16_t port)
 	return fd;
 }
 
-static void conn_close(int ep, struct conn *c, const char *why)
+static void list_unlink(struct conn *c)
 {
-	if (why)
-		log_warn("closing control connection from %s: %s", c->peer, why);
-	epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
 		conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+}
+
+static void list_push(struct conn *c)
+{
+	c->next = conns;
+	if (conns)
+		conns->prev = c;
+	conns = c;
+}
+
+static void conn_touch(struct conn *c)
+{
+	if (conns != c) {
+		list_unlink(c);
+		list_push(c);
+	}
+}
+
+static void conn_close(int ep, struct conn *c, const char *why)
+{
+	if (why)
+		log_warn("closing control connection from %s: %s", c->peer, why);
+	epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+	list_unlink(c);
 	close(c->fd);
 	free(c->in);
 	free(c->out);
@@ -104,12 +134,39 @@ static void do_accept(int ep, int lfd)
 		int one = 1;
 
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+			if (errno == EMFILE || errno == ENFILE) {
+				/* Level-triggered: without a pause the loop would spin on this. */
+				log_err("accept on the control port: %s; pausing for %d ms",
+					strerror(errno), CTL_ACCEPT_PAUSE_MS);
+				epoll_ctl(ep, EPOLL_CTL_DEL, lfd, NULL);
+				accept_paused = true;
+				clock_gettime(CLOCK_MONOTONIC, &accept_resume);
+				accept_resume.tv_nsec += CTL_ACCEPT_PAUSE_MS * 1000000L;
+				if (accept_resume.tv_nsec >= 1000000000L) {
+					accept_resume.tv_sec++;
+					accept_resume.tv_nsec -= 1000000000L;
+				}
+			} else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
 				log_err("accept on the control port: %s", strerror(errno));
+			}
 			return;
 		}
-		if (nr_conns >= CTL_MAX_CONNS || !(c = calloc(1, sizeof(*c)))) {
-			log_warn("refusing a control connection: %d already open", nr_conns);
+		if (nr_conns >= CTL_MAX_CONNS) {
+			struct conn *lru = conns;
+
+			while (lru && lru->next)
+				lru = lru->next;
+			if (lru && !lru->in_len && !lru->out_len) {
+				conn_close(ep, lru, "idle, and the connection limit is reached");
+			} else {
+				log_warn("refusing a control connection: %d already open",
+					 nr_conns);
+				close(fd);
+				continue;
+			}
+		}
+		c = calloc(1, sizeof(*c));
+		if (!c) {
 			close(fd);
 			continue;
 		}
@@ -135,10 +192,7 @@ static void do_accept(int ep, int lfd)
 			continue;
 		}
 		nr_conns++;
-		c->next = conns;
-		if (conns)
-			conns->prev = c;
-		conns = c;
+		list_push(c);
 	}
 }
 
@@ -176,8 +230,9 @@ static int flush_out(int ep, struct conn *c)
 static int process(int ep, struct conn *c)
 {
 	size_t off = 0;
-	int ret = 0;
+	int ran = 0;
 
+	c->backlog = false;
 	while (!c->out_len) {
 		const uint8_t *payload;
 		uint32_t plen;
@@ -191,6 +246,10 @@ static int process(int ep, struct conn *c)
 		}
 		if (st == CTL_FRAME_NEED_MORE)
 			break;
+		if (ran++ == CTL_MAX_PER_WAKEUP) {
+			c->backlog = true; /* fairness: the others first */
+			break;
+		}
 		if (ctl_handle(payload, plen, &c->out, &c->out_len, &c->out_cap) < 0) {
 			conn_close(ep, c, "malformed request frame");
 			return -1;
@@ -203,48 +262,50 @@ static int process(int ep, struct conn *c)
 	}
 	memmove(c->in, c->in + off, c->in_len - off);
 	c->in_len -= off;
-	return ret;
+	return 0;
 }
 
+/* One receive per wake-up, so a client that streams requests cannot starve the others. */
 static void conn_readable(int ep, struct conn *c)
 {
-	while (!c->out_len) {
-		ssize_t n;
+	ssize_t n;
 
-		if (c->in_cap - c->in_len < CTL_READ_CHUNK / 4) {
-			size_t cap = c->in_cap ? c->in_cap * 2 : CTL_READ_CHUNK;
-			uint8_t *nb;
+	conn_touch(c);
+	if (c->out_len)
+		return;
+	if (c->in_cap - c->in_len < CTL_READ_CHUNK / 4) {
+		size_t cap = c->in_cap ? c->in_cap * 2 : CTL_READ_CHUNK;
+		uint8_t *nb;
 
-			if (cap > CTL_MAX_FRAME + CTL_READ_CHUNK)
-				cap = CTL_MAX_FRAME + CTL_READ_CHUNK;
-			if (cap > c->in_cap) {
-				nb = realloc(c->in, cap);
-				if (!nb) {
-					conn_close(ep, c, "out of memory");
-					return;
-				}
-				c->in = nb;
-				c->in_cap = cap;
+		if (cap > CTL_MAX_FRAME + CTL_READ_CHUNK)
+			cap = CTL_MAX_FRAME + CTL_READ_CHUNK;
+		if (cap > c->in_cap) {
+			nb = realloc(c->in, cap);
+			if (!nb) {
+				conn_close(ep, c, "out of memory");
+				return;
 			}
+			c->in = nb;
+			c->in_cap = cap;
 		}
-		n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			return;
-		if (n == 0) {
-			conn_close(ep, c,
-				   c->in_len ? "peer closed in the middle of a frame" : NULL);
-			return;
-		}
-		if (n < 0) {
-			conn_close(ep, c, strerror(errno));
-			return;
-		}
-		c->in_len += (size_t)n;
-		if (process(ep, c))
-			return;
 	}
+	if (c->in_len == c->in_cap) {
+		process(ep, c);
+		return;
+	}
+	n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n == 0) {
+		conn_close(ep, c, c->in_len ? "peer closed in the middle of a frame" : NULL);
+		return;
+	}
+	if (n < 0) {
+		conn_close(ep, c, strerror(errno));
+		return;
+	}
+	c->in_len += (size_t)n;
+	process(ep, c);
 }
 
 static void conn_writable(int ep, struct conn *c)
@@ -270,14 +331,33 @@ void ctl_serve(int listen_fd, int sig_fd, void (*on_hup)(void))
 	}
 	ev.data.ptr = &listen_fd;
 	epoll_ctl(ep, EPOLL_CTL_ADD, listen_fd, &ev);
-	ev.data.ptr = &sig_fd;
-	epoll_ctl(ep, EPOLL_CTL_ADD, sig_fd, &ev);
+	{
+		struct epoll_event sev = { .events = EPOLLIN, .data.ptr = &sig_fd };
+
+		epoll_ctl(ep, EPOLL_CTL_ADD, sig_fd, &sev);
+	}
 	while (running) {
 		struct epoll_event evs[64];
-		int n = epoll_wait(ep, evs, 64, -1);
+		bool backlog = false;
+		int n;
+
+		for (struct conn *c = conns; c; c = c->next)
+			backlog |= c->backlog;
+		n = epoll_wait(ep, evs, 64, backlog ? 0 : accept_paused ? CTL_ACCEPT_PAUSE_MS : -1);
 
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (accept_paused) {
+			struct timespec now;
+
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			if (now.tv_sec > accept_resume.tv_sec ||
+			    (now.tv_sec == accept_resume.tv_sec &&
+			     now.tv_nsec >= accept_resume.tv_nsec)) {
+				accept_paused = false;
+				epoll_ctl(ep, EPOLL_CTL_ADD, listen_fd, &ev);
+			}
+		}
 		for (int i = 0; i < n; i++) {
 			if (evs[i].data.ptr == &listen_fd) {
 				do_accept(ep, listen_fd);
@@ -297,6 +377,11 @@ void ctl_serve(int listen_fd, int sig_fd, void (*on_hup)(void))
 			} else {
 				conn_readable(ep, evs[i].data.ptr);
 			}
+		}
+		for (struct conn *c = conns, *next; c; c = next) {
+			next = c->next; /* process() may close c */
+			if (c->backlog && !c->out_len)
+				process(ep, c);
 		}
 		if (ctl_shutdown_requested())
 			running = false;
