@@ -212,7 +212,10 @@ int cluster_format(uint8_t copies, uint8_t copy_policy, const char *store, uint8
 	if (ret)
 		goto io_fail;
 	/* 2: forget open files, erase every object, switch the layout. */
-	shard_run_on_all(drop_fds, NULL);
+	if (shard_run_on_all(drop_fds, NULL)) {
+		snprintf(err, errlen, "out of memory");
+		return SD_RES_NO_MEM;
+	}
 	vdi_table_clear(&sys.vdis);
 	ret = store_wipe(sys.store);
 	if (ret)
@@ -227,7 +230,13 @@ int cluster_format(uint8_t copies, uint8_t copy_policy, const char *store, uint8
 			free(nl);
 			goto io_fail;
 		}
-		shard_run_on_all(set_store, nl);
+		if (shard_run_on_all(set_store, nl)) {
+			/* The shards keep the old layout, so it must stay. */
+			store_layout_close(nl);
+			free(nl);
+			snprintf(err, errlen, "out of memory");
+			return SD_RES_NO_MEM;
+		}
 		sys.store = nl;
 		store_layout_close(old);
 		free(old);

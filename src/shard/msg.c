@@ -48,7 +48,9 @@ int msg_mesh_init(int nr_threads)
 	}
 	for (int i = 0; i < nr_threads; i++) {
 		threads[i].id = i;
-		threads[i].efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		/* Blocking: shards read it through io_uring, which then waits instead of returning
+		 * EAGAIN on kernels that honour O_NONBLOCK there. */
+		threads[i].efd = eventfd(0, EFD_CLOEXEC);
 		if (threads[i].efd < 0) {
 			int err = -errno;
 
@@ -102,7 +104,7 @@ static void wake(struct sd_thread *t)
 	if (ck_pr_load_int(&t->sleeping)) {
 		uint64_t one = 1;
 
-		if (write(t->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		if (write(t->efd, &one, sizeof(one)) < 0)
 			log_err("cannot wake thread %d: %s", t->id, strerror(errno));
 	}
 }
@@ -191,8 +193,8 @@ void msg_wait_until(const bool *done)
 			struct pollfd pfd = { .fd = t->efd, .events = POLLIN };
 			uint64_t v;
 
-			poll(&pfd, 1, 1000);
-			if (read(t->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+			if (poll(&pfd, 1, 1000) > 0 && (pfd.revents & POLLIN) &&
+			    read(t->efd, &v, sizeof(v)) < 0)
 				log_err("eventfd read: %s", strerror(errno));
 			msg_sleep_end();
 		}

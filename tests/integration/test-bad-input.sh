@@ -41,6 +41,11 @@ expect_exit 64 dog vdi create x 1G -c 99
 expect_stderr "Invalid parameter 99"
 expect_exit 2 "$DOG_BIN" -p "$(free_port)" vdi list
 expect_stderr "failed to connect to 127.0.0.1:[0-9]+: Connection refused"
+expect_exit 64 dog vdi delete disk --prealloc
+expect_stderr "Invalid option '--prealloc' for 'dog vdi delete'"
+dog vdi list -r | grep -q "^= disk " || fail "a rejected option still ran the command"
+expect_exit 64 dog cluster format -z 22junk
+expect_stderr "Invalid block size shift '22junk'"
 dog vdi create --help | grep -q "^Usage: dog vdi create <vdiname> <size>" || fail "help"
 
 # sheep argument errors.

@@ -123,6 +123,17 @@ Sdctl__Response *dog_call(Sdctl__Request *req)
 	return rsp;
 }
 
+int dog_expect(const Sdctl__Response *rsp, Sdctl__Response__BodyCase body)
+{
+	if (rsp->body_case == body)
+		return 0;
+	fprintf(stderr,
+		"sheep at %s:%s sent a reply without the expected content: is it the same "
+		"version as dog?\n",
+		opts.addr, opts.port);
+	return EXIT_SYSFAIL;
+}
+
 int dog_result(const Sdctl__Response *rsp, const char *what)
 {
 	const char *msg;
@@ -163,6 +174,8 @@ int dog_vdi_info(const char *name, Sdctl__Response **out)
 	if (!rsp)
 		return EXIT_SYSFAIL;
 	ret = dog_result(rsp, NULL);
+	if (!ret)
+		ret = dog_expect(rsp, SDCTL__RESPONSE__BODY_VDI_INFO);
 	if (ret) {
 		sdctl__response__free_unpacked(rsp, NULL);
 		return ret;

@@ -8,17 +8,18 @@
 #include "../../core/result.h"
 #include "dog.h"
 
-static bool cluster_has_vdis(void)
+/* 1 if the cluster has VDIs, 0 if not, -1 if sheep cannot be reached (error printed). */
+static int cluster_has_vdis(void)
 {
 	Sdctl__Request req = SDCTL__REQUEST__INIT;
 	Sdctl__Response *rsp;
-	bool any;
+	int any;
 
 	req.op_case = SDCTL__REQUEST__OP_VDI_LIST;
 	req.vdi_list = true;
 	rsp = dog_call(&req);
 	if (!rsp)
-		return false;
+		return -1;
 	any = rsp->result == SDCTL__RESULT__SUCCESS &&
 	      rsp->body_case == SDCTL__RESPONSE__BODY_VDI_LIST && rsp->vdi_list->n_vdis > 0;
 	sdctl__response__free_unpacked(rsp, NULL);
@@ -43,7 +44,11 @@ static int cluster_format(int argc, char **argv)
 
 	(void)argc;
 	(void)argv;
-	if (!opts.force && cluster_has_vdis()) {
+	int has = opts.force ? 0 : cluster_has_vdis();
+
+	if (has < 0)
+		return EXIT_SYSFAIL;
+	if (has) {
 		printf("Caution! The cluster is not empty: formatting erases every VDI and all "
 		       "data.\n");
 		if (!confirm("Are you sure you want to continue?"))
@@ -95,6 +100,8 @@ static int cluster_info(int argc, char **argv)
 	if (!rsp)
 		return EXIT_SYSFAIL;
 	ret = dog_result(rsp, "Failed to get cluster information");
+	if (!ret)
+		ret = dog_expect(rsp, SDCTL__RESPONSE__BODY_CLUSTER_INFO);
 	if (ret) {
 		sdctl__response__free_unpacked(rsp, NULL);
 		return ret;

@@ -8,7 +8,8 @@
 #include "../../core/size.h"
 #include "dog.h"
 
-static Sdctl__Response *simple_call(Sdctl__Request__OpCase op, const char *what, int *ret)
+static Sdctl__Response *simple_call(Sdctl__Request__OpCase op, Sdctl__Response__BodyCase body,
+				    const char *what, int *ret)
 {
 	Sdctl__Request req = SDCTL__REQUEST__INIT;
 	Sdctl__Response *rsp;
@@ -21,6 +22,8 @@ static Sdctl__Response *simple_call(Sdctl__Request__OpCase op, const char *what,
 		return NULL;
 	}
 	*ret = dog_result(rsp, what);
+	if (!*ret)
+		*ret = dog_expect(rsp, body);
 	if (*ret) {
 		sdctl__response__free_unpacked(rsp, NULL);
 		return NULL;
@@ -35,7 +38,8 @@ static int node_list(int argc, char **argv)
 
 	(void)argc;
 	(void)argv;
-	rsp = simple_call(SDCTL__REQUEST__OP_NODE_LIST, "Failed to get the node list", &ret);
+	rsp = simple_call(SDCTL__REQUEST__OP_NODE_LIST, SDCTL__RESPONSE__BODY_NODE_LIST,
+			  "Failed to get the node list", &ret);
 	if (!rsp)
 		return ret;
 	if (!opts.raw)
@@ -71,7 +75,8 @@ static int node_info(int argc, char **argv)
 
 	(void)argc;
 	(void)argv;
-	rsp = simple_call(SDCTL__REQUEST__OP_NODE_INFO, "Failed to get node information", &ret);
+	rsp = simple_call(SDCTL__REQUEST__OP_NODE_INFO, SDCTL__RESPONSE__BODY_NODE_INFO,
+			  "Failed to get node information", &ret);
 	if (!rsp)
 		return ret;
 	ni = rsp->node_info;

@@ -74,6 +74,8 @@ static int vdi_create_cmd(int argc, char **argv)
 	if (!rsp)
 		return EXIT_SYSFAIL;
 	ret = dog_result(rsp, what);
+	if (!ret)
+		ret = dog_expect(rsp, SDCTL__RESPONSE__BODY_VDI_CREATE);
 	if (ret) {
 		sdctl__response__free_unpacked(rsp, NULL);
 		return ret;
@@ -137,6 +139,8 @@ static int vdi_list_cmd(int argc, char **argv)
 	if (!rsp)
 		return EXIT_SYSFAIL;
 	ret = dog_result(rsp, "Failed to list VDIs");
+	if (!ret)
+		ret = dog_expect(rsp, SDCTL__RESPONSE__BODY_VDI_LIST);
 	if (ret) {
 		sdctl__response__free_unpacked(rsp, NULL);
 		return ret;
@@ -266,6 +270,8 @@ static int vdi_getattr_cmd(int argc, char **argv)
 	if (!rsp)
 		return EXIT_SYSFAIL;
 	ret = dog_result(rsp, NULL);
+	if (!ret)
+		ret = dog_expect(rsp, SDCTL__RESPONSE__BODY_DATA);
 	if (!ret && rsp->data.len &&
 	    fwrite(rsp->data.data, 1, rsp->data.len, stdout) != rsp->data.len)
 		ret = EXIT_FAIL;

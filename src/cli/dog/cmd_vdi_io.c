@@ -99,6 +99,8 @@ int vdi_read_cmd(int argc, char **argv)
 			break;
 		}
 		ret = dog_result(rsp, what);
+		if (!ret)
+			ret = dog_expect(rsp, SDCTL__RESPONSE__BODY_DATA);
 		if (!ret && rsp->data.len != chunk) {
 			fprintf(stderr, "%s: sheep returned %zu bytes instead of %" PRIu64 "\n",
 				what, rsp->data.len, chunk);

@@ -45,6 +45,8 @@ extern const struct subcommand cluster_cmds[], node_cmds[], vdi_cmds[];
 /* Sends req and returns the response (caller frees with sdctl__response__free_unpacked), or NULL
  * after printing why (the caller exits with EXIT_SYSFAIL). */
 Sdctl__Response *dog_call(Sdctl__Request *req);
+/* Checks that a successful reply carries the expected body; else prints why, EXIT_SYSFAIL. */
+int dog_expect(const Sdctl__Response *rsp, Sdctl__Response__BodyCase body);
 /* If rsp failed, prints "<what>: <message>" and returns its exit code; else 0. */
 int dog_result(const Sdctl__Response *rsp, const char *what);
 /* Sends a request whose response has no body: returns 0 or the exit code (error printed). */

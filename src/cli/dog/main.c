@@ -184,7 +184,15 @@ static int run_sub(const struct command *c, const struct subcommand *s, int argc
 	while ((ch = getopt_long(argc, argv, optstring, long_opts, NULL)) != -1) {
 		int ret;
 		unsigned long shift;
+		char *end;
 
+		/* A long option maps to a letter that this subcommand may not take. */
+		if (ch != ':' && ch != '?' && !strchr("aph", ch) && !strchr(s->flags, ch)) {
+			fprintf(stderr, "Invalid option '%s' for 'dog %s'\n", argv[optind - 1],
+				name);
+			print_sub_usage(stderr, c, s);
+			return EXIT_USAGE;
+		}
 		switch (ch) {
 		case 'a':
 			opts.addr = optarg;
@@ -231,8 +239,10 @@ static int run_sub(const struct command *c, const struct subcommand *s, int argc
 			opts.copies_set = true;
 			break;
 		case 'z':
-			shift = strtoul(optarg, NULL, 10);
-			if (shift < SD_MIN_BLOCK_SHIFT || shift > SD_MAX_BLOCK_SHIFT) {
+			errno = 0;
+			shift = strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end || shift < SD_MIN_BLOCK_SHIFT ||
+			    shift > SD_MAX_BLOCK_SHIFT) {
 				fprintf(stderr, "Invalid block size shift '%s': must be %d to %d\n",
 					optarg, SD_MIN_BLOCK_SHIFT, SD_MAX_BLOCK_SHIFT);
 				return EXIT_USAGE;

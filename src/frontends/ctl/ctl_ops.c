@@ -285,7 +285,8 @@ static void op_vdi_create(struct reply *r, const Sdctl__VdiCreateReq *q)
 		return fail(r, ret, "%s", err);
 	c = ralloc(r, sizeof(*c));
 	if (!c)
-		return;
+		return fail(r, SD_RES_NO_MEM, "VDI %s was created, but the reply ran out of memory",
+			    q->name);
 	sdctl__vdi_create_rsp__init(c);
 	c->vid = vid;
 	c->nr_objects = vdi_find_vid(&sys.vdis, vid)->map_len;
