@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../../core/byteorder.h"
 #include "../../core/result.h"
 #include "../../frontends/ctl/ctl_frame.h"
 #include "dog.h"
@@ -95,7 +96,7 @@ Sdctl__Response *dog_call(Sdctl__Request *req)
 			strerror(-ret));
 		return NULL;
 	}
-	rlen = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
+	rlen = get_be32(hdr);
 	if (rlen > CTL_MAX_FRAME) {
 		fprintf(stderr, "sheep at %s:%s sent an oversized reply (%u bytes)\n", opts.addr,
 			opts.port, rlen);

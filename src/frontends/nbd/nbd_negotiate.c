@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../../core/byteorder.h"
+
 static const char base_allocation[] = "base:allocation";
 
 void nbd_neg_greeting(struct nbd_buf *out)
@@ -16,8 +18,7 @@ void nbd_neg_greeting(struct nbd_buf *out)
 
 int nbd_neg_client_flags(struct nbd_neg *neg, const uint8_t buf[4])
 {
-	uint32_t flags =
-		(uint32_t)buf[0] << 24 | (uint32_t)buf[1] << 16 | (uint32_t)buf[2] << 8 | buf[3];
+	uint32_t flags = get_be32(buf);
 
 	memset(neg, 0, sizeof(*neg));
 	if (flags & ~(NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES))
@@ -59,6 +60,30 @@ static bool copy_name(char *dst, const uint8_t *src, uint32_t len)
 	return true;
 }
 
+/* Looks name up; on failure answers ERR_UNKNOWN with the reason and returns false. */
+static bool lookup_or_refuse(const struct nbd_option *opt, const char *name,
+			     struct nbd_export_info *info, struct nbd_buf *out,
+			     const struct nbd_export_ops *ops)
+{
+	char msg[256] = "";
+
+	if (!ops->lookup(ops->ctx, name, info, msg, sizeof(msg)))
+		return true;
+	reply_err(out, opt->option, NBD_REP_ERR_UNKNOWN, msg[0] ? msg : "no such export");
+	return false;
+}
+
+/* Transmission starts on name; a meta context chosen for another export does not carry over. */
+static int enter_transmission(struct nbd_neg *neg, const char *name,
+			      const struct nbd_export_info *info)
+{
+	if (strcmp(neg->meta_export, name))
+		neg->meta_base_allocation = false;
+	snprintf(neg->export_name, sizeof(neg->export_name), "%s", name);
+	neg->info = *info;
+	return NBD_NEG_TRANSMIT;
+}
+
 struct list_ctx {
 	struct nbd_buf *out;
 };
@@ -85,17 +110,15 @@ static int do_info_go(struct nbd_neg *neg, const struct nbd_option *opt, const u
 		      struct nbd_buf *out, const struct nbd_export_ops *ops)
 {
 	struct nbd_go go;
-	char name[NBD_MAX_STRING + 1], msg[256] = "";
+	char name[NBD_MAX_STRING + 1];
 	struct nbd_export_info info;
 
 	if (nbd_parse_go(data, opt->length, &go) || !copy_name(name, go.name, go.name_len)) {
 		reply_err(out, opt->option, NBD_REP_ERR_INVALID, "malformed INFO/GO request");
 		return NBD_NEG_CONTINUE;
 	}
-	if (ops->lookup(ops->ctx, name, &info, msg, sizeof(msg))) {
-		reply_err(out, opt->option, NBD_REP_ERR_UNKNOWN, msg[0] ? msg : "no such export");
+	if (!lookup_or_refuse(opt, name, &info, out, ops))
 		return NBD_NEG_CONTINUE;
-	}
 	info_export(out, opt->option, &info);
 	if (go.want_name) {
 		reply(out, opt->option, NBD_REP_INFO, 2 + go.name_len);
@@ -111,12 +134,7 @@ static int do_info_go(struct nbd_neg *neg, const struct nbd_option *opt, const u
 	reply(out, opt->option, NBD_REP_ACK, 0);
 	if (opt->option == NBD_OPT_INFO)
 		return NBD_NEG_CONTINUE;
-	/* A context chosen for another export does not carry over. */
-	if (strcmp(neg->meta_export, name))
-		neg->meta_base_allocation = false;
-	snprintf(neg->export_name, sizeof(neg->export_name), "%s", name);
-	neg->info = info;
-	return NBD_NEG_TRANSMIT;
+	return enter_transmission(neg, name, &info);
 }
 
 static int do_meta(struct nbd_neg *neg, const struct nbd_option *opt, const uint8_t *data,
@@ -124,7 +142,7 @@ static int do_meta(struct nbd_neg *neg, const struct nbd_option *opt, const uint
 {
 	bool set = opt->option == NBD_OPT_SET_META_CONTEXT;
 	struct nbd_meta_query q;
-	char name[NBD_MAX_STRING + 1], msg[256] = "";
+	char name[NBD_MAX_STRING + 1];
 	struct nbd_export_info info;
 	const uint8_t *s;
 	uint32_t pos = 0, len;
@@ -139,10 +157,8 @@ static int do_meta(struct nbd_neg *neg, const struct nbd_option *opt, const uint
 		reply_err(out, opt->option, NBD_REP_ERR_INVALID, "malformed meta context request");
 		return NBD_NEG_CONTINUE;
 	}
-	if (ops->lookup(ops->ctx, name, &info, msg, sizeof(msg))) {
-		reply_err(out, opt->option, NBD_REP_ERR_UNKNOWN, msg[0] ? msg : "no such export");
+	if (!lookup_or_refuse(opt, name, &info, out, ops))
 		return NBD_NEG_CONTINUE;
-	}
 	if (q.nr_queries == 0 && !set) {
 		chosen = true; /* LIST with no query lists everything */
 	}
@@ -170,22 +186,20 @@ int nbd_neg_option(struct nbd_neg *neg, const struct nbd_option *opt, const uint
 		   struct nbd_buf *out, const struct nbd_export_ops *ops)
 {
 	char name[NBD_MAX_STRING + 1], msg[256] = "";
+	struct nbd_export_info info;
 	struct list_ctx l = { out };
 
 	switch (opt->option) {
 	case NBD_OPT_EXPORT_NAME:
 		/* No way to send an error here: an unknown export closes the connection. */
 		if (!copy_name(name, data, opt->length) ||
-		    ops->lookup(ops->ctx, name, &neg->info, msg, sizeof(msg)))
+		    ops->lookup(ops->ctx, name, &info, msg, sizeof(msg)))
 			return NBD_NEG_CLOSE;
-		snprintf(neg->export_name, sizeof(neg->export_name), "%s", name);
-		nbd_buf_u64(out, neg->info.size);
-		nbd_buf_u16(out, neg->info.tflags);
+		nbd_buf_u64(out, info.size);
+		nbd_buf_u16(out, info.tflags);
 		if (!neg->no_zeroes)
 			nbd_buf_zero(out, 124);
-		if (strcmp(neg->meta_export, name))
-			neg->meta_base_allocation = false;
-		return NBD_NEG_TRANSMIT;
+		return enter_transmission(neg, name, &info);
 	case NBD_OPT_ABORT:
 		reply(out, opt->option, NBD_REP_ACK, 0);
 		return NBD_NEG_CLOSE;

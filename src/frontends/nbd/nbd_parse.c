@@ -3,32 +3,19 @@
 
 #include <errno.h>
 
-static uint16_t be16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint64_t be64(const uint8_t *p)
-{
-	return (uint64_t)be32(p) << 32 | be32(p + 4);
-}
+#include "../../core/byteorder.h"
 
 int nbd_parse_request(const uint8_t *buf, size_t len, struct nbd_request *req)
 {
 	if (len < NBD_REQUEST_SIZE)
 		return 0;
-	if (be32(buf) != NBD_REQUEST_MAGIC)
+	if (get_be32(buf) != NBD_REQUEST_MAGIC)
 		return -EPROTO;
-	req->flags = be16(buf + 4);
-	req->type = be16(buf + 6);
-	req->cookie = be64(buf + 8);
-	req->offset = be64(buf + 16);
-	req->length = be32(buf + 24);
+	req->flags = get_be16(buf + 4);
+	req->type = get_be16(buf + 6);
+	req->cookie = get_be64(buf + 8);
+	req->offset = get_be64(buf + 16);
+	req->length = get_be32(buf + 24);
 	return NBD_REQUEST_SIZE;
 }
 
@@ -100,10 +87,10 @@ int nbd_parse_option(const uint8_t *buf, size_t len, struct nbd_option *opt)
 {
 	if (len < NBD_OPTION_HDR_SIZE)
 		return 0;
-	if (be64(buf) != NBD_IHAVEOPT)
+	if (get_be64(buf) != NBD_IHAVEOPT)
 		return -EPROTO;
-	opt->option = be32(buf + 8);
-	opt->length = be32(buf + 12);
+	opt->option = get_be32(buf + 8);
+	opt->length = get_be32(buf + 12);
 	return NBD_OPTION_HDR_SIZE;
 }
 
@@ -114,17 +101,17 @@ int nbd_parse_go(const uint8_t *data, uint32_t len, struct nbd_go *go)
 	*go = (struct nbd_go){ 0 };
 	if (len < 4)
 		return -EINVAL;
-	go->name_len = be32(data);
+	go->name_len = get_be32(data);
 	if (go->name_len > NBD_MAX_STRING || go->name_len > len - 4 || len - 4 - go->name_len < 2)
 		return -EINVAL;
 	go->name = data + 4;
 	off = 4 + go->name_len;
-	go->nr_info = be16(data + off);
+	go->nr_info = get_be16(data + off);
 	off += 2;
 	if ((uint32_t)go->nr_info * 2 != len - off)
 		return -EINVAL;
 	for (uint16_t i = 0; i < go->nr_info; i++) {
-		switch (be16(data + off + 2u * i)) {
+		switch (get_be16(data + off + 2u * i)) {
 		case NBD_INFO_BLOCK_SIZE:
 			go->want_block_size = true;
 			break;
@@ -148,12 +135,12 @@ int nbd_parse_meta_context(const uint8_t *data, uint32_t len, struct nbd_meta_qu
 	*q = (struct nbd_meta_query){ 0 };
 	if (len < 4)
 		return -EINVAL;
-	q->name_len = be32(data);
+	q->name_len = get_be32(data);
 	if (q->name_len > NBD_MAX_STRING || q->name_len > len - 4 || len - 4 - q->name_len < 4)
 		return -EINVAL;
 	q->name = data + 4;
 	off = 4 + q->name_len;
-	q->nr_queries = be32(data + off);
+	q->nr_queries = get_be32(data + off);
 	off += 4;
 	q->queries = data + off;
 	q->queries_len = len - off;
@@ -161,7 +148,7 @@ int nbd_parse_meta_context(const uint8_t *data, uint32_t len, struct nbd_meta_qu
 	while (pos < q->queries_len) {
 		if (q->queries_len - pos < 4)
 			return -EINVAL;
-		slen = be32(q->queries + pos);
+		slen = get_be32(q->queries + pos);
 		if (slen > NBD_MAX_STRING || slen > q->queries_len - pos - 4)
 			return -EINVAL;
 		pos += 4 + slen;
@@ -175,7 +162,7 @@ int nbd_meta_next_query(const struct nbd_meta_query *q, uint32_t *pos, const uin
 {
 	if (*pos >= q->queries_len)
 		return 0;
-	*query_len = be32(q->queries + *pos);
+	*query_len = get_be32(q->queries + *pos);
 	*query = q->queries + *pos + 4;
 	*pos += 4 + *query_len;
 	return 1;
