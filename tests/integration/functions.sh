@@ -46,7 +46,7 @@ start_sheep() {
 	shift 2
 	"$SHEEP" -b 127.0.0.1 -p "$port" --shards 2 "$@" "$dir" || fail "sheep did not start on $dir"
 	SHEEP_PIDS+=("$(cat "$dir/sheep.pid")")
-	for _ in $(seq 100); do
+	for _ in $(seq 400); do
 		"$DOG_BIN" node list -p "$port" >/dev/null 2>&1 && return 0
 		sleep 0.05
 	done
@@ -58,7 +58,7 @@ kill_sheep() {
 	local dir=$1 sig=${2:-KILL} pid
 	pid=$(cat "$dir/sheep.pid")
 	kill "-$sig" "$pid"
-	for _ in $(seq 200); do
+	for _ in $(seq 400); do
 		kill -0 "$pid" 2>/dev/null || return 0
 		sleep 0.05
 	done

@@ -21,14 +21,14 @@ grep -q "sheep exits" "$D/sheep.log" || fail "SIGTERM did not shut down cleanly"
 start_sheep "$D" "$P"
 PID=$(cat "$D/sheep.pid")
 "$DOG_BIN" -p "$P" cluster shutdown
-for _ in $(seq 100); do kill -0 "$PID" 2>/dev/null || break; sleep 0.05; done
+for _ in $(seq 400); do kill -0 "$PID" 2>/dev/null || break; sleep 0.05; done
 kill -0 "$PID" 2>/dev/null && fail "dog cluster shutdown did not stop sheep"
 
 # Foreground: no fork, log lines on stderr.
 "$SHEEP" -f -b 127.0.0.1 -p "$P" --shards 1 "$D" 2>"$SCRATCH/fg.err" &
 FG=$!
 SHEEP_PIDS+=("$FG")
-for _ in $(seq 100); do "$DOG_BIN" -p "$P" node list >/dev/null 2>&1 && break; sleep 0.05; done
+for _ in $(seq 400); do "$DOG_BIN" -p "$P" node list >/dev/null 2>&1 && break; sleep 0.05; done
 kill -TERM "$FG"
 wait "$FG" || fail "foreground sheep exited non-zero after SIGTERM"
 grep -q "sheep exits" "$SCRATCH/fg.err" || fail "foreground log is not on stderr"
