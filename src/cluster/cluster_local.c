@@ -19,6 +19,7 @@
 #include "../shard/shard.h"
 #include "../shard/shard_all.h"
 #include "sys.h"
+#include "vdi_share.h"
 #include "vdi_internal.h"
 
 struct sheep_sys sys;
@@ -217,6 +218,7 @@ int cluster_format(uint8_t copies, uint8_t copy_policy, const char *store, uint8
 		return SD_RES_NO_MEM;
 	}
 	vdi_table_clear(&sys.vdis);
+	export_table_publish();
 	ret = store_wipe(sys.store);
 	if (ret)
 		goto io_fail;

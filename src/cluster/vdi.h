@@ -13,13 +13,16 @@
 #include "../core/inode.h"
 #include "../core/vdi_bitmap.h"
 
+struct vdi_share;
+
 struct vdi {
 	struct sd_inode_hdr hdr;
-	uint32_t *map;	     /* data_vdi_id[0 .. map_len), owned */
-	uint32_t map_len;    /* objects covering hdr.vdi_size */
-	uint32_t nr_owned;   /* map entries equal to the VDI's id */
-	uint32_t nr_shared;  /* other non-zero entries */
-	uint64_t *attr_oids; /* attribute objects of this VDI, owned */
+	uint32_t *map;		 /* data_vdi_id[0 .. map_len), owned */
+	uint32_t map_len;	 /* objects covering hdr.vdi_size */
+	uint32_t nr_owned;	 /* map entries equal to the VDI's id */
+	uint32_t nr_shared;	 /* other non-zero entries */
+	uint64_t *attr_oids;	 /* attribute objects of this VDI, owned */
+	struct vdi_share *share; /* what shards see of it (vdi_share.h); one reference */
 	int nr_attrs;
 };
 

@@ -134,7 +134,7 @@ int vdi_write(struct vdi *v, uint64_t off, uint32_t len, const void *buf, char *
 		uint32_t idx = (uint32_t)reqs[i].oid;
 
 		reqs[i].op = OBJ_WRITE;
-		reqs[i].flags = OBJ_F_SYNC | (v->map[idx] == vid ? 0 : OBJ_F_CREATE | OBJ_F_FRESH);
+		reqs[i].flags = OBJ_F_SYNC | (v->map[idx] == vid ? 0 : OBJ_F_CREATE);
 		reqs[i].oid = vid_to_data_oid(vid, idx);
 	}
 	obj_exec_batch(reqs, n);

@@ -14,6 +14,7 @@
 #include "../core/oid.h"
 #include "../io/obj_io.h"
 #include "sys.h"
+#include "vdi_share.h"
 #include "vdi_internal.h"
 
 struct oid_vec {
@@ -212,6 +213,7 @@ int cluster_load_vdis(char *err, size_t errlen)
 		vdi_remove_objects(garbage.v, garbage.n);
 	}
 	log_info("loaded %d VDIs (%zu inode, %zu data objects)", sys.vdis.nr, s.inodes.n, s.data.n);
+	export_table_publish();
 out:
 	free(s.inodes.v);
 	free(s.attrs.v);

@@ -13,6 +13,7 @@
 #include "../core/size.h"
 #include "../io/obj_io.h"
 #include "sys.h"
+#include "vdi_share.h"
 #include "vdi_internal.h"
 
 int vdi_write_header(const struct sd_inode_hdr *hdr, bool fresh)
@@ -61,7 +62,10 @@ int vdi_write_map_range(struct vdi *v, uint32_t first, uint32_t last)
 		put_le32(buf + 4 * i, v->map[first + i]);
 	ret = obj_exec(&req);
 	free(buf);
-	return ret < 0 ? ret : 0;
+	if (ret < 0)
+		return ret;
+	vdi_share_publish_map(v, first, last);
+	return 0;
 }
 
 int vdi_fail_errno(int neg_errno, char *err, size_t errlen, const char *what)
@@ -138,6 +142,7 @@ int vdi_create(const char *name, uint64_t size, uint8_t copies, uint8_t copy_pol
 		snprintf(err, errlen, "out of memory");
 		return SD_RES_NO_MEM;
 	}
+	export_table_publish();
 	log_info("created VDI %s, id %" PRIx32 ", %" PRIu64 " bytes", name, vid, size);
 	*vid_out = vid;
 	return SD_RES_SUCCESS;
@@ -160,7 +165,7 @@ int vdi_prealloc(struct vdi *v, uint32_t start, uint32_t count, char *err, size_
 		if (v->map[i])
 			continue;
 		reqs[n] = (struct obj_req){ .op = OBJ_ALLOC,
-					    .flags = OBJ_F_CREATE | OBJ_F_FRESH | OBJ_F_SYNC,
+					    .flags = OBJ_F_CREATE | OBJ_F_SYNC,
 					    .oid = vid_to_data_oid(v->hdr.vdi_id, i),
 					    .length = (uint32_t)vdi_obj_size(v) };
 		idx[n++] = i;
@@ -216,6 +221,8 @@ int vdi_resize(struct vdi *v, uint64_t new_size, char *err, size_t errlen)
 		v->hdr.vdi_size = old;
 		return vdi_fail_errno(ret, err, errlen, "cannot write the inode");
 	}
+	if (v->share)
+		__atomic_store_n(&v->share->size, new_size, __ATOMIC_RELEASE);
 	log_info("resized VDI %s from %" PRIu64 " to %" PRIu64 " bytes", v->hdr.name, old,
 		 new_size);
 	return SD_RES_SUCCESS;
@@ -261,6 +268,10 @@ int vdi_delete(struct vdi *v, char *err, size_t errlen)
 	if (ret)
 		return vdi_fail_errno(ret, err, errlen, "cannot mark the VDI deleted in its inode");
 	v->hdr = hdr;
+	/* Exports stop serving it before its objects go: a reader gets an error, never zeros. */
+	if (v->share)
+		__atomic_store_n(&v->share->deleted, 1, __ATOMIC_RELEASE);
+	export_table_publish();
 
 	oids = malloc(sizeof(*oids) * ((size_t)v->nr_owned + (size_t)v->nr_attrs + 1));
 	if (oids) {

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "vdi.h"
+#include "vdi_share.h"
 
 int vdi_table_init(struct vdi_table *t)
 {
@@ -18,6 +19,10 @@ void vdi_free(struct vdi *v)
 {
 	if (!v)
 		return;
+	if (v->share) {
+		__atomic_store_n(&v->share->deleted, 1, __ATOMIC_RELEASE);
+		vdi_share_put(v->share);
+	}
 	free(v->map);
 	free(v->attr_oids);
 	free(v);
@@ -60,6 +65,10 @@ static int lower_bound(const struct vdi_table *t, uint32_t vid)
 int vdi_table_insert(struct vdi_table *t, struct vdi *v)
 {
 	int pos = lower_bound(t, v->hdr.vdi_id);
+
+	/* Deleted VDIs keep their id but are never exported. */
+	if (!v->share && v->hdr.name[0] && !(v->share = vdi_share_new(v)))
+		return -ENOMEM;
 
 	if (pos < t->nr && t->v[pos]->hdr.vdi_id == v->hdr.vdi_id) {
 		vdi_free(t->v[pos]);

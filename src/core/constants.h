@@ -6,6 +6,7 @@
 
 #define SD_VERSION		  "0.1.0"
 #define SD_LISTEN_PORT		  7000
+#define SD_NBD_PORT		  10809
 #define SD_DEFAULT_COPIES	  3
 #define SD_MAX_COPIES		  31
 #define SD_EC_MAX_STRIP		  16

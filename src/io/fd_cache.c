@@ -159,17 +159,25 @@ struct fd_entry *fd_cache_insert(struct fd_cache *c, struct shard *s, uint64_t o
 void fd_cache_put(struct fd_cache *c, struct fd_entry *e)
 {
 	(void)c;
-	e->refs--;
+	if (--e->refs == 0 && e->detached) {
+		close(e->fd);
+		free(e);
+	}
 }
 
-bool fd_cache_drop(struct fd_cache *c, struct shard *s, uint64_t oid, int ec_index)
+bool fd_cache_drop(struct fd_cache *c, struct shard *s, uint64_t oid, int ec_index, bool detach)
 {
 	struct fd_entry *e = lookup(c, oid, ec_index);
 
 	if (!e)
 		return true;
-	if (e->refs)
+	if (e->refs && !detach)
 		return false;
+	if (e->refs) {
+		remove_entry(c, e);
+		e->detached = true;
+		return true;
+	}
 	remove_entry(c, e);
 	close_fd(s, e->fd);
 	free(e);

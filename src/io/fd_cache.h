@@ -17,7 +17,8 @@ struct fd_entry {
 	int ec_index;
 	int fd;
 	int refs;
-	bool dirty; /* written without a sync since the last flush */
+	bool dirty;    /* written without a sync since the last flush */
+	bool detached; /* dropped while in use: closed and freed by the last put */
 	struct fd_entry *hnext;
 	struct fd_entry *lru_prev, *lru_next;
 };
@@ -35,8 +36,12 @@ struct fd_entry *fd_cache_get(struct fd_cache *c, uint64_t oid, int ec_index);
 struct fd_entry *fd_cache_insert(struct fd_cache *c, struct shard *s, uint64_t oid, int ec_index,
 				 int fd);
 void fd_cache_put(struct fd_cache *c, struct fd_entry *e);
-/* Forgets the object's descriptor (before removing the file). Returns false if still in use. */
-bool fd_cache_drop(struct fd_cache *c, struct shard *s, uint64_t oid, int ec_index);
+/*
+ * Forgets the object's descriptor (before removing or recreating the file). Returns false if it
+ * is still in use, unless detach is set: then the entry leaves the cache at once and its last user
+ * closes it (removing a file that an operation still reads is fine; truncating it is not).
+ */
+bool fd_cache_drop(struct fd_cache *c, struct shard *s, uint64_t oid, int ec_index, bool detach);
 /* Closes up to n idle descriptors, least recently used first (on EMFILE). Returns how many. */
 int fd_cache_evict_idle(struct fd_cache *c, struct shard *s, int n);
 /* Closes every idle descriptor (after a format). */

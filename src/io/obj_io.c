@@ -106,7 +106,7 @@ static void after_io(struct obj_req *req)
 		return;
 	}
 	/* Only changes need a later flush; a dirty entry is never evicted until then. */
-	if (req->op != OBJ_READ)
+	if (req->op != OBJ_READ && req->op != OBJ_PREFETCH)
 		req->fde->dirty = true;
 	finish(req, req->op == OBJ_READ || req->op == OBJ_WRITE ? (int)req->length : 0);
 }
@@ -139,6 +139,16 @@ static void do_io(struct obj_req *req)
 	case OBJ_ALLOC:
 		sqe = next_sqe(req, ST_IO);
 		io_uring_prep_fallocate(sqe, fd, 0, 0, req->length);
+		break;
+	case OBJ_ZERO:
+		sqe = next_sqe(req, ST_IO);
+		io_uring_prep_fallocate(sqe, fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE,
+					(off_t)req->offset, req->length);
+		break;
+	case OBJ_PREFETCH:
+		sqe = next_sqe(req, ST_IO);
+		io_uring_prep_fadvise(sqe, fd, req->offset, (off_t)req->length,
+				      POSIX_FADV_WILLNEED);
 		break;
 	default:
 		finish(req, -EINVAL);
@@ -309,15 +319,12 @@ static void obj_start(void *arg)
 		return;
 	}
 	if (req->op == OBJ_REMOVE) {
-		if (!fd_cache_drop(s->fdc, s, req->oid, req->ec_index)) {
-			finish(req, -EBUSY);
-			return;
-		}
+		fd_cache_drop(s->fdc, s, req->oid, req->ec_index, true);
 		io_uring_prep_unlinkat(next_sqe(req, ST_UNLINK), s->store->objdir_fd, req->path, 0);
 		return;
 	}
 	if (req->flags & OBJ_F_FRESH) {
-		if (!fd_cache_drop(s->fdc, s, req->oid, req->ec_index)) {
+		if (!fd_cache_drop(s->fdc, s, req->oid, req->ec_index, false)) {
 			finish(req, -EBUSY);
 			return;
 		}

@@ -19,11 +19,13 @@
 #include "../shard/shard.h"
 
 enum obj_op_type {
-	OBJ_READ,   /* read length bytes at offset into buf; -ENOENT if there is no object */
-	OBJ_WRITE,  /* write length bytes at offset from buf */
-	OBJ_REMOVE, /* delete the object; -ENOENT if there is none */
-	OBJ_PUNCH,  /* free [offset, offset + length): it reads back as zeros */
-	OBJ_ALLOC,  /* reserve [0, length) on disk (preallocation) */
+	OBJ_READ,     /* read length bytes at offset into buf; -ENOENT if there is no object */
+	OBJ_WRITE,    /* write length bytes at offset from buf */
+	OBJ_REMOVE,   /* delete the object; -ENOENT if there is none */
+	OBJ_PUNCH,    /* free [offset, offset + length): it reads back as zeros */
+	OBJ_ALLOC,    /* reserve [0, length) on disk (preallocation) */
+	OBJ_ZERO,     /* zero [offset, offset + length), keeping the space allocated */
+	OBJ_PREFETCH, /* advise the kernel to read [offset, offset + length) ahead */
 };
 
 #define OBJ_F_CREATE 0x1 /* write/alloc: create the object if missing */

@@ -164,6 +164,22 @@ static int shard_setup(struct shard *s)
 	return 0;
 }
 
+/* Runs the deferred work of this pass; returns how many items ran. */
+static int run_deferred(struct shard *s)
+{
+	int n = 0;
+
+	while (s->deferred) {
+		struct shard_defer *d = s->deferred;
+
+		s->deferred = d->next;
+		d->queued = false;
+		d->fn(d);
+		n++;
+	}
+	return n;
+}
+
 static void shard_loop(struct shard *s)
 {
 	uint64_t last_work = now_ns();
@@ -172,6 +188,7 @@ static void shard_loop(struct shard *s)
 		int work = msg_poll(SHARD_MSG_BATCH);
 
 		work += reap(s);
+		work += run_deferred(s);
 		submit(s);
 		if (work) {
 			last_work = now_ns();

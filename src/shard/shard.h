@@ -28,6 +28,16 @@ struct uop {
 struct store_layout;
 struct fd_cache;
 
+/*
+ * Work to run once at the end of the current loop pass, just before the ring is submitted: a
+ * frontend queues its connections here to send all replies of a pass in one operation.
+ */
+struct shard_defer {
+	void (*fn)(struct shard_defer *d);
+	struct shard_defer *next;
+	bool queued;
+};
+
 struct shard {
 	int id;
 	int cpu; /* -1: not pinned */
@@ -41,6 +51,7 @@ struct shard {
 	struct fd_cache *fdc;
 	int fd_cache_cap;
 	uint64_t spin_ns;
+	struct shard_defer *deferred; /* run before the next submit, then cleared */
 	/* counters, read by the shard itself only */
 	uint64_t nr_ops, nr_sleeps;
 };
@@ -60,6 +71,16 @@ struct shard *shard_self(void);
 static inline int shard_of_oid(uint64_t oid, int nr_shards)
 {
 	return (int)(sd_hash_oid(oid) % (uint64_t)nr_shards);
+}
+
+/* Queues d to run at the end of this pass (once, however often it is queued). */
+static inline void shard_defer(struct shard *s, struct shard_defer *d)
+{
+	if (d->queued)
+		return;
+	d->queued = true;
+	d->next = s->deferred;
+	s->deferred = d;
 }
 
 /* An SQE of the calling shard's ring; submits to make room when the ring is full. */

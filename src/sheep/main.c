@@ -21,7 +21,10 @@
 #include "../cluster/sys.h"
 #include "../core/atomic_file.h"
 #include "../core/log.h"
+#include "../cluster/vdi_mapq.h"
+#include "../cluster/vdi_share.h"
 #include "../frontends/ctl/ctl_server.h"
+#include "../frontends/nbd/nbd_server.h"
 #include "../shard/buf_pool.h"
 #include "../shard/shard.h"
 #include "daemon.h"
@@ -45,6 +48,25 @@ static void startup_fail(const char *fmt, ...)
 		fprintf(stderr, "sheep: %s\n", msg);
 	daemon_report(msg);
 	exit(1);
+}
+
+static const char *port_str(uint16_t port)
+{
+	static char buf[8];
+
+	snprintf(buf, sizeof(buf), "%u", port);
+	return buf;
+}
+
+/* Messages from the shards to the control thread, and the map changes they ask for. */
+static void control_mesh_work(void)
+{
+	int n;
+
+	do {
+		n = msg_poll(64);
+		n += vdi_mapq_run();
+	} while (n);
 }
 
 static void reopen_log(void)
@@ -219,14 +241,25 @@ int main(int argc, char **argv)
 			     lfd == -EADDRINUSE ? " (another sheep, or another program, has that "
 						  "port: choose one with -p)"
 						: "");
+	if ((o.nbd_port || o.nbd_socket) &&
+	    nbd_server_start(o.bind_addr, o.nbd_port, o.nbd_socket, err, sizeof(err)))
+		startup_fail("%s", err);
 	write_pidfile(sys.dir);
 	log_notice("sheepdog daemon (version %s) started: %s, port %u, %d shards, %s", SD_VERSION,
 		   sys.dir, o.port, nr_shards, sys.cfg.ctime ? "formatted" : "waiting for format");
+	if (o.nbd_port || o.nbd_socket)
+		log_notice("NBD: every VDI is an export named after it%s%s%s%s",
+			   o.nbd_port ? ", on TCP port " : "",
+			   o.nbd_port ? port_str(o.nbd_port) : "",
+			   o.nbd_socket ? ", on the Unix socket " : "",
+			   o.nbd_socket ? o.nbd_socket : "");
 	daemon_report(NULL);
 
-	ctl_serve(lfd, sfd, reopen_log);
+	ctl_serve(lfd, sfd, reopen_log, control_mesh_work);
 
 	close(lfd);
+	nbd_server_stop(control_mesh_work);
+	export_table_retire();
 	shards_stop();
 	buf_pool_drain();
 	vdi_table_destroy(&sys.vdis);

@@ -84,6 +84,13 @@ static void usage(void)
 	       "  -l, --log-level LEVEL     error, warn, notice, info or debug (default info)\n"
 	       "      --cluster-driver DRV  cluster driver: local (one node, the default)\n"
 	       "      --shards N            I/O threads, one per core (default: every online CPU)\n"
+	       "      --nbd                 serve every VDI over NBD on TCP port 10809; the "
+	       "export\n"
+	       "                            name is the VDI's name (nbd://host:10809/VDI)\n"
+	       "      --nbd-port PORT       serve NBD on this TCP port instead (implies --nbd)\n"
+	       "      --nbd-socket PATH     serve NBD on a Unix socket too "
+	       "(nbd+unix:///VDI?socket=\n"
+	       "                            PATH); without --nbd or --nbd-port, only there\n"
 	       "  -f, --foreground          stay in the foreground and log to stderr\n"
 	       "  -h, --help                show this help\n"
 	       "      --version             show the version\n"
@@ -93,9 +100,8 @@ static void usage(void)
 	       "\n"
 	       "Not in this version yet (sheep refuses to start with them rather than ignore "
 	       "them):\n"
-	       "  -j/--journal, -w/--cache, --cache-size, --directio, --nbd, --nbd-port,\n"
-	       "  --nbd-socket, --nfs, --nfs-port, --http-port, --seed, --dpdk and its options,\n"
-	       "  --cluster-driver sdcluster.\n");
+	       "  -j/--journal, -w/--cache, --cache-size, --directio, --nfs, --nfs-port,\n"
+	       "  --http-port, --seed, --dpdk and its options, --cluster-driver sdcluster.\n");
 }
 
 static int parse_num(const char *s, unsigned long long min, unsigned long long max,
@@ -226,9 +232,25 @@ int sheep_parse_options(int argc, char **argv, struct sheep_options *o)
 		case OPT_NFS_PORT:
 			return not_yet("--nfs");
 		case OPT_NBD:
+			o->nbd_port = o->nbd_port ? o->nbd_port : SD_NBD_PORT;
+			break;
 		case OPT_NBD_PORT:
+			if (parse_num(optarg, 1, 65535, &v)) {
+				fprintf(stderr, "sheep: Invalid NBD port number '%s'\n", optarg);
+				return -1;
+			}
+			o->nbd_port = (uint16_t)v;
+			break;
 		case OPT_NBD_SOCKET:
-			return not_yet("--nbd");
+			if (!optarg[0] || strlen(optarg) >= 108) {
+				fprintf(stderr,
+					"sheep: Invalid NBD socket path '%s': it must be 1 to 107 "
+					"bytes\n",
+					optarg);
+				return -1;
+			}
+			o->nbd_socket = optarg;
+			break;
 		case OPT_SEED:
 			return not_yet("--seed");
 		case OPT_DPDK:

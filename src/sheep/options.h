@@ -19,6 +19,8 @@ struct sheep_options {
 	bool foreground;
 	int shards; /* 0: one per online CPU */
 	const char *cluster_driver;
+	uint16_t nbd_port;	/* 0: no NBD over TCP */
+	const char *nbd_socket; /* NULL: no NBD Unix socket */
 };
 
 /*

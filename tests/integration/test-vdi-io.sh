@@ -33,11 +33,13 @@ expect_exit 1 dog vdi write disk 65M < /dev/null
 expect_stderr "Write offset is beyond the end of the VDI"
 expect_exit 5 dog vdi read nosuch
 expect_exit 64 dog vdi read disk 1X
-# A leftover file where an unallocated object would go (an unacknowledged write before a crash,
-# or a failed delete) must not leak into the new object: it starts empty.
+# A leftover file where an unallocated object would go (an unacknowledged write before a crash)
+# must not leak into a new object: the start-up sweep removes it.
 dog vdi create fresh 8M
 VID=$(dog vdi list -r fresh | awk '{print $8}')
+kill_sheep "$SCRATCH/n0"
 head -c 4M /dev/urandom > "$SCRATCH/n0/obj/$(printf '%016x' $((0x$VID << 32 | 1)))"
+start_sheep "$SCRATCH/n0" "$P"
 head -c 512 /dev/urandom > "$SCRATCH/small"
 dog vdi write fresh 4M < "$SCRATCH/small"
 dog vdi read fresh 4M 512 | cmp - "$SCRATCH/small" || fail "new object data"

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -21,6 +22,8 @@
 #include <unistd.h>
 
 #include "../../core/log.h"
+#include "../../core/net.h"
+#include "../../shard/msg.h"
 #include "ctl_frame.h"
 #include "ctl_ops.h"
 
@@ -49,38 +52,7 @@ static struct timespec accept_resume; /* when accepting starts again after EMFIL
 
 int ctl_listen(const char *addr, uint16_t port)
 {
-	struct sockaddr_storage ss = { 0 };
-	socklen_t slen;
-	int fd, one = 1;
-
-	if (strchr(addr, ':')) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons(port);
-		if (inet_pton(AF_INET6, addr, &s6->sin6_addr) != 1)
-			return -EINVAL;
-		slen = sizeof(*s6);
-	} else {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons(port);
-		if (inet_pton(AF_INET, addr, &s4->sin_addr) != 1)
-			return -EINVAL;
-		slen = sizeof(*s4);
-	}
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, slen) < 0 || listen(fd, 128) < 0) {
-		int err = -errno;
-
-		close(fd);
-		return err;
-	}
-	return fd;
+	return net_listen_tcp(addr, port, true);
 }
 
 static void list_unlink(struct conn *c)
@@ -319,8 +291,9 @@ static void conn_writable(int ep, struct conn *c)
 		process(ep, c);
 }
 
-void ctl_serve(int listen_fd, int sig_fd, void (*on_hup)(void))
+void ctl_serve(int listen_fd, int sig_fd, void (*on_hup)(void), void (*on_mesh)(void))
 {
+	int mesh_fd = sd_thread_get(sd_self_id)->efd;
 	int ep = epoll_create1(EPOLL_CLOEXEC);
 	struct epoll_event ev = { .events = EPOLLIN };
 	bool running = true;
@@ -333,17 +306,28 @@ void ctl_serve(int listen_fd, int sig_fd, void (*on_hup)(void))
 	epoll_ctl(ep, EPOLL_CTL_ADD, listen_fd, &ev);
 	{
 		struct epoll_event sev = { .events = EPOLLIN, .data.ptr = &sig_fd };
+		struct epoll_event mev = { .events = EPOLLIN, .data.ptr = &mesh_fd };
 
 		epoll_ctl(ep, EPOLL_CTL_ADD, sig_fd, &sev);
+		epoll_ctl(ep, EPOLL_CTL_ADD, mesh_fd, &mev);
 	}
 	while (running) {
 		struct epoll_event evs[64];
-		bool backlog = false;
+		bool backlog = false, may_sleep;
 		int n;
 
+		on_mesh();
 		for (struct conn *c = conns; c; c = c->next)
 			backlog |= c->backlog;
-		n = epoll_wait(ep, evs, 64, backlog ? 0 : accept_paused ? CTL_ACCEPT_PAUSE_MS : -1);
+		/* A shard that sees us asleep writes mesh_fd; one that does not, we see next pass.
+		 */
+		may_sleep = msg_sleep_begin();
+		n = epoll_wait(ep, evs, 64,
+			       backlog || !may_sleep ? 0
+			       : accept_paused	     ? CTL_ACCEPT_PAUSE_MS
+						     : -1);
+		if (may_sleep)
+			msg_sleep_end();
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -361,6 +345,15 @@ void ctl_serve(int listen_fd, int sig_fd, void (*on_hup)(void))
 		for (int i = 0; i < n; i++) {
 			if (evs[i].data.ptr == &listen_fd) {
 				do_accept(ep, listen_fd);
+			} else if (evs[i].data.ptr == &mesh_fd) {
+				struct pollfd pfd = { .fd = mesh_fd, .events = POLLIN };
+				uint64_t v;
+
+				/* The eventfd blocks (the shards read theirs through io_uring), and
+				 * a wait for a shard earlier in this pass may have drained it. */
+				if (poll(&pfd, 1, 0) == 1 && read(mesh_fd, &v, sizeof(v)) < 0)
+					log_warn("reading the wake-up eventfd: %s",
+						 strerror(errno));
 			} else if (evs[i].data.ptr == &sig_fd) {
 				struct signalfd_siginfo si;
 

@@ -1,0 +1,257 @@
+/* Batched, durable map changes for the frontends, on the control thread. */
+#include "vdi_mapq.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../core/log.h"
+#include "../core/oid.h"
+#include "../io/obj_io.h"
+#include "sys.h"
+#include "vdi_internal.h"
+
+static struct vdi_mapq_req *queue_head, *queue_tail;
+static int control_id = -1;
+static bool running;
+
+static void enqueue(void *arg)
+{
+	struct vdi_mapq_req *r = arg;
+
+	r->next = NULL;
+	if (queue_tail)
+		queue_tail->next = r;
+	else
+		queue_head = r;
+	queue_tail = r;
+}
+
+void vdi_mapq_submit(struct vdi_mapq_req *r)
+{
+	if (control_id < 0)
+		control_id = msg_mesh_size() - 1; /* the control thread comes after the shards */
+	r->origin = sd_self_id;
+	r->result = 0;
+	r->msg.fn = enqueue;
+	r->msg.arg = r;
+	msg_send(control_id, &r->msg);
+}
+
+static void answer_on_origin(void *arg)
+{
+	struct vdi_mapq_req *r = arg;
+
+	r->done(r);
+}
+
+static void answer(struct vdi_mapq_req *r, int result)
+{
+	r->result = result;
+	r->msg.fn = answer_on_origin;
+	r->msg.arg = r;
+	msg_send(r->origin, &r->msg);
+}
+
+static struct vdi *live_vdi(uint32_t vid)
+{
+	struct vdi *v = vdi_find_vid(&sys.vdis, vid);
+
+	return v && v->hdr.name[0] && !v->hdr.snap_ctime ? v : NULL;
+}
+
+/* Makes new object files' directory entries durable before any map entry names them. */
+static int sync_dirs(const struct vdi_mapq_req *batch)
+{
+	if (sys.store->kind == STORE_TREE) {
+		for (const struct vdi_mapq_req *r = batch; r; r = r->next) {
+			char sub[16];
+			int fd, ret = 0;
+
+			store_obj_subdir(sys.store->kind, vid_to_data_oid(r->vid, 0), sub,
+					 sizeof(sub));
+			fd = openat(sys.store->objdir_fd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (fd < 0 || fsync(fd) < 0)
+				ret = -errno;
+			if (fd >= 0)
+				close(fd);
+			if (ret && ret != -ENOENT)
+				return ret;
+		}
+	}
+	return fsync(sys.store->objdir_fd) < 0 ? -errno : 0;
+}
+
+#define MAPQ_PENDING 1
+
+/* Records the pending requests of r's VDI (r included) with one map write. */
+static void alloc_group(struct vdi *v, struct vdi_mapq_req *r)
+{
+	uint32_t first = UINT32_MAX, last = 0, *saved;
+	struct vdi_mapq_req *q;
+	int ret;
+
+	for (q = r; q; q = q->next) {
+		if (q->vid != r->vid || q->result != MAPQ_PENDING)
+			continue;
+		if (q->first > q->last || q->last >= v->map_len) {
+			q->result = -EINVAL;
+			continue;
+		}
+		first = q->first < first ? q->first : first;
+		last = q->last > last ? q->last : last;
+	}
+	if (first == UINT32_MAX)
+		return;
+	saved = malloc(sizeof(*saved) * (last - first + 1));
+	if (saved) {
+		memcpy(saved, v->map + first, sizeof(*saved) * (last - first + 1));
+		for (q = r; q; q = q->next) {
+			if (q->vid != r->vid || q->result != MAPQ_PENDING)
+				continue;
+			for (uint32_t i = q->first; i <= q->last; i++)
+				if (v->map[i] != r->vid)
+					vdi_map_set(v, i, r->vid);
+		}
+		ret = vdi_write_map_range(v, first, last);
+		if (ret) {
+			log_err("VDI %s: cannot record new objects %" PRIu32 "..%" PRIu32
+				" in its data map: %s",
+				v->hdr.name, first, last, strerror(-ret));
+			for (uint32_t i = first; i <= last; i++)
+				vdi_map_set(v, i, saved[i - first]);
+		}
+		free(saved);
+	} else {
+		ret = -ENOMEM;
+	}
+	for (q = r; q; q = q->next)
+		if (q->vid == r->vid && q->result == MAPQ_PENDING)
+			q->result = ret;
+}
+
+/*
+ * A batch of allocations: sync the directories once, write each VDI's changed map range once,
+ * then answer every request. On a failure the entries go back to what they were.
+ */
+static void run_allocs(struct vdi_mapq_req *batch)
+{
+	int dir_ret = sync_dirs(batch);
+	struct vdi_mapq_req *r;
+
+	if (dir_ret)
+		log_err("cannot sync the object directory %s: %s", sys.store->objdir,
+			strerror(-dir_ret));
+	for (r = batch; r; r = r->next)
+		r->result = MAPQ_PENDING;
+	for (r = batch; r; r = r->next) {
+		struct vdi *v;
+
+		if (r->result != MAPQ_PENDING)
+			continue;
+		v = live_vdi(r->vid);
+		if (!v || dir_ret)
+			r->result = v ? dir_ret : -ENODEV;
+		else
+			alloc_group(v, r);
+	}
+	while (batch) {
+		r = batch;
+		batch = r->next;
+		answer(r, r->result);
+	}
+}
+
+/* A free: clear the entries durably, then remove the objects; put back what cannot go. */
+static int run_free(struct vdi_mapq_req *r)
+{
+	struct vdi *v = live_vdi(r->vid);
+	uint32_t n = 0, last;
+	struct obj_req *reqs;
+	int ret, failed = 0;
+
+	if (!v)
+		return -ENODEV;
+	if (r->first >= v->map_len)
+		return 0;
+	last = r->last < v->map_len ? r->last : v->map_len - 1;
+	for (uint32_t i = r->first; i <= last; i++)
+		n += v->map[i] == r->vid;
+	if (!n)
+		return 0;
+	reqs = calloc(n, sizeof(*reqs));
+	if (!reqs)
+		return -ENOMEM;
+	n = 0;
+	for (uint32_t i = r->first; i <= last; i++) {
+		if (v->map[i] != r->vid)
+			continue;
+		vdi_map_set(v, i, 0);
+		reqs[n++] = (struct obj_req){ .op = OBJ_REMOVE, .oid = vid_to_data_oid(r->vid, i) };
+	}
+	ret = vdi_write_map_range(v, r->first, last);
+	if (ret) {
+		for (uint32_t k = 0; k < n; k++)
+			vdi_map_set(v, oid_to_idx(reqs[k].oid), r->vid);
+		free(reqs);
+		log_err("VDI %s: cannot clear objects %" PRIu32 "..%" PRIu32 " in its data map: %s",
+			v->hdr.name, r->first, last, strerror(-ret));
+		return ret;
+	}
+	for (uint32_t k = 0; k < n; k += VDI_REMOVE_BATCH) {
+		int cnt = (int)(n - k < VDI_REMOVE_BATCH ? n - k : VDI_REMOVE_BATCH);
+
+		obj_exec_batch(reqs + k, cnt);
+	}
+	/* An object that cannot be removed keeps its data: it stays in the map, and TRIM fails. */
+	for (uint32_t k = 0; k < n; k++) {
+		if (reqs[k].result < 0 && reqs[k].result != -ENOENT) {
+			log_err("VDI %s: cannot remove object %016" PRIx64
+				": %s; it stays allocated",
+				v->hdr.name, reqs[k].oid, strerror(-reqs[k].result));
+			vdi_map_set(v, oid_to_idx(reqs[k].oid), r->vid);
+			failed++;
+		}
+	}
+	if (failed && (ret = vdi_write_map_range(v, r->first, last)))
+		log_err("VDI %s: cannot restore its data map after failed removals: %s",
+			v->hdr.name, strerror(-ret));
+	free(reqs);
+	return failed ? -EIO : 0;
+}
+
+int vdi_mapq_run(void)
+{
+	int answered = 0;
+
+	/* Map writes wait on shards and run messages meanwhile: new requests only queue. */
+	if (running)
+		return 0;
+	running = true;
+	while (queue_head) {
+		struct vdi_mapq_req *batch = queue_head, *allocs = NULL, **tail = &allocs;
+
+		queue_head = queue_tail = NULL;
+		while (batch) {
+			struct vdi_mapq_req *r = batch;
+
+			batch = r->next;
+			r->next = NULL;
+			answered++;
+			if (r->op == VDI_MAPQ_ALLOC) {
+				*tail = r;
+				tail = &r->next;
+			} else {
+				answer(r, r->op == VDI_MAPQ_FREE ? run_free(r) : -EINVAL);
+			}
+		}
+		if (allocs)
+			run_allocs(allocs);
+	}
+	running = false;
+	return answered;
+}

@@ -1,0 +1,639 @@
+/*
+ * NBD connections on a shard: receiving through the ring, the handshake, turning bytes into
+ * commands, and sending replies. Every reply of a loop pass goes out in one sendmsg per
+ * connection (queued on the shard's deferred list), so a deep queue costs few system calls.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../../cluster/vdi_share.h"
+#include "../../core/byteorder.h"
+#include "../../core/log.h"
+#include "nbd_conn.h"
+
+#define NBD_RBUF_SIZE	    (256u << 10) /* holds any option (64 KiB) and many small writes */
+#define NBD_MAX_INFLIGHT    512		 /* requests per connection before reading pauses */
+#define NBD_SEND_MAX_ITEMS  128
+#define NBD_SEND_MAX_IOV    (NBD_SEND_MAX_ITEMS * 3)
+#define NBD_CMD_CACHE_LIMIT 1024
+
+#define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
+
+static __thread struct nbd_conn *conns;
+static __thread int nr_conns;
+static __thread struct nbd_cmd *cmd_cache;
+static __thread int cmd_cache_n;
+
+static void arm_recv(struct nbd_conn *c);
+static void parse_input(struct nbd_conn *c);
+static void start_send(struct shard_defer *d);
+
+int nbd_conns_count(void)
+{
+	return nr_conns;
+}
+
+static struct nbd_cmd *cmd_get(struct nbd_conn *c)
+{
+	struct nbd_cmd *cmd = cmd_cache;
+
+	if (cmd) {
+		cmd_cache = cmd->free_next;
+		cmd_cache_n--;
+	} else {
+		cmd = malloc(sizeof(*cmd));
+		if (!cmd)
+			return NULL;
+	}
+	memset(cmd, 0, offsetof(struct nbd_cmd, inline_pieces));
+	cmd->c = c;
+	cmd->pieces = cmd->inline_pieces;
+	c->inflight++;
+	return cmd;
+}
+
+static void cmd_put(struct nbd_cmd *cmd)
+{
+	struct nbd_conn *c = cmd->c;
+
+	if (cmd->data)
+		nbd_payload_free(cmd->data, cmd->data_len);
+	free(cmd->extents);
+	if (cmd->pieces != cmd->inline_pieces)
+		free(cmd->pieces);
+	if (cmd_cache_n < NBD_CMD_CACHE_LIMIT) {
+		cmd->free_next = cmd_cache;
+		cmd_cache = cmd;
+		cmd_cache_n++;
+	} else {
+		free(cmd);
+	}
+	/* Reading paused at the in-flight limit: resume now that one finished. */
+	if (c->inflight-- == NBD_MAX_INFLIGHT && c->state == NBD_CONN_TRANSMIT) {
+		parse_input(c);
+		arm_recv(c);
+	}
+}
+
+static void release_outputs(struct nbd_conn *c)
+{
+	while (c->out_head) {
+		struct nbd_out *o = c->out_head;
+
+		c->out_head = o->next;
+		if (!c->out_head)
+			c->out_tail = &c->out_head;
+		o->release(o);
+	}
+	c->out_sent = 0;
+}
+
+static void conn_free(struct nbd_conn *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	nr_conns--;
+	close(c->fd);
+	vdi_share_put(c->share);
+	free(c->rbuf);
+	free(c->iov);
+	free(c);
+}
+
+/* Frees the connection once nothing refers to it any more. */
+static void maybe_free(struct nbd_conn *c)
+{
+	if (c->state != NBD_CONN_CLOSING || c->recv_busy || c->send_busy)
+		return;
+	release_outputs(c);
+	if (c->inflight == 0)
+		conn_free(c);
+}
+
+/* why NULL: an orderly end. Stops input at once; requests in flight finish unanswered. */
+static void conn_close(struct nbd_conn *c, const char *why)
+{
+	if (c->state == NBD_CONN_CLOSING)
+		return;
+	if (why)
+		log_warn("NBD connection from %s%s%s: %s; closing it", c->peer,
+			 c->share ? " to " : "", c->share ? c->share->name : "", why);
+	else
+		log_debug("NBD connection from %s closed", c->peer);
+	c->state = NBD_CONN_CLOSING;
+	/* Makes a pending receive or send complete, so their buffers can go. */
+	shutdown(c->fd, SHUT_RDWR);
+	if (c->rx_cmd) {
+		struct nbd_cmd *cmd = c->rx_cmd;
+
+		c->rx_cmd = NULL;
+		cmd_put(cmd);
+	}
+	maybe_free(c);
+}
+
+int nbd_conns_close_all(void)
+{
+	for (struct nbd_conn *c = conns, *next; c; c = next) {
+		next = c->next; /* conn_close may free c */
+		conn_close(c, NULL);
+	}
+	return nr_conns;
+}
+
+void nbd_conn_queue(struct nbd_conn *c, struct nbd_out *o)
+{
+	o->next = NULL;
+	*c->out_tail = o;
+	c->out_tail = &o->next;
+	shard_defer(shard_self(), &c->flush_defer);
+}
+
+/* Handshake output: a copy of the negotiation buffer. */
+struct raw_out {
+	struct nbd_out out;
+	uint8_t data[];
+};
+
+static void raw_release(struct nbd_out *o)
+{
+	free(container_of(o, struct raw_out, out));
+}
+
+static int queue_buf(struct nbd_conn *c, struct nbd_buf *b)
+{
+	struct raw_out *r;
+
+	if (b->error) {
+		nbd_buf_free(b);
+		return -ENOMEM;
+	}
+	if (!b->len) {
+		nbd_buf_free(b);
+		return 0;
+	}
+	r = malloc(sizeof(*r) + b->len);
+	if (!r) {
+		nbd_buf_free(b);
+		return -ENOMEM;
+	}
+	memcpy(r->data, b->p, b->len);
+	r->out.iov[0] = (struct iovec){ r->data, b->len };
+	r->out.niov = 1;
+	r->out.release = raw_release;
+	nbd_conn_queue(c, &r->out);
+	nbd_buf_free(b);
+	return 0;
+}
+
+static void cmd_out_release(struct nbd_out *o)
+{
+	cmd_put(container_of(o, struct nbd_cmd, out));
+}
+
+void nbd_cmd_reply(struct nbd_cmd *cmd)
+{
+	struct nbd_conn *c = cmd->c;
+	const struct nbd_request *rq = &cmd->req;
+	uint8_t *h = cmd->hdr;
+	struct nbd_out *o = &cmd->out;
+	uint32_t wire = nbd_errno_to_wire(cmd->error);
+
+	if (c->state == NBD_CONN_CLOSING) {
+		cmd_put(cmd);
+		maybe_free(c);
+		return;
+	}
+	o->release = cmd_out_release;
+	o->niov = 1;
+	if (!c->neg.structured) {
+		put_be32(h, NBD_SIMPLE_REPLY_MAGIC);
+		put_be32(h + 4, wire);
+		put_be64(h + 8, rq->cookie);
+		o->iov[0] = (struct iovec){ h, 16 };
+		/* No payload after an error: the client would take it for the next reply. */
+		if (!wire && rq->type == NBD_CMD_READ && rq->length) {
+			o->iov[1] = (struct iovec){ cmd->data, rq->length };
+			o->niov = 2;
+		}
+		nbd_conn_queue(c, o);
+		return;
+	}
+	put_be32(h, NBD_STRUCT_REPLY_MAGIC);
+	put_be16(h + 4, NBD_REPLY_FLAG_DONE);
+	put_be64(h + 8, rq->cookie);
+	if (wire) {
+		uint16_t n = (uint16_t)strnlen(cmd->why, sizeof(cmd->why));
+
+		put_be16(h + 6, (uint16_t)NBD_REPLY_TYPE_ERROR);
+		put_be32(h + 16, 6u + n);
+		put_be32(h + 20, wire);
+		put_be16(h + 24, n);
+		memcpy(h + 26, cmd->why, n);
+		o->iov[0] = (struct iovec){ h, 26u + n };
+	} else if (rq->type == NBD_CMD_READ && rq->length && cmd->hole) {
+		put_be16(h + 6, NBD_REPLY_TYPE_OFFSET_HOLE);
+		put_be32(h + 16, 12);
+		put_be64(h + 20, rq->offset);
+		put_be32(h + 28, rq->length);
+		o->iov[0] = (struct iovec){ h, 32 };
+	} else if (rq->type == NBD_CMD_READ && rq->length) {
+		put_be16(h + 6, NBD_REPLY_TYPE_OFFSET_DATA);
+		put_be32(h + 16, 8u + rq->length);
+		put_be64(h + 20, rq->offset);
+		o->iov[0] = (struct iovec){ h, 28 };
+		o->iov[1] = (struct iovec){ cmd->data, rq->length };
+		o->niov = 2;
+	} else if (rq->type == NBD_CMD_BLOCK_STATUS) {
+		put_be16(h + 6, NBD_REPLY_TYPE_BLOCK_STATUS);
+		put_be32(h + 16, 4u + cmd->extents_len);
+		put_be32(h + 20, NBD_META_BASE_ALLOCATION_ID);
+		o->iov[0] = (struct iovec){ h, 24 };
+		o->iov[1] = (struct iovec){ cmd->extents, cmd->extents_len };
+		o->niov = 2;
+	} else {
+		put_be16(h + 6, NBD_REPLY_TYPE_NONE);
+		put_be32(h + 16, 0);
+		o->iov[0] = (struct iovec){ h, 20 };
+	}
+	nbd_conn_queue(c, o);
+}
+
+static void send_done(struct uop *op, int res)
+{
+	struct nbd_conn *c = container_of(op, struct nbd_conn, send_uop);
+
+	c->send_busy = false;
+	if (res < 0) {
+		if (c->state != NBD_CONN_CLOSING && res != -EPIPE && res != -ECONNRESET)
+			conn_close(c, strerror(-res));
+		else
+			conn_close(c, NULL);
+		maybe_free(c);
+		return;
+	}
+	/* Retire what was sent completely; a partial item stays at the head with its offset. */
+	while (c->out_head) {
+		struct nbd_out *o = c->out_head;
+		size_t len = 0;
+
+		for (int i = 0; i < o->niov; i++)
+			len += o->iov[i].iov_len;
+		len -= c->out_sent;
+		if ((size_t)res < len) {
+			c->out_sent += (uint32_t)res;
+			break;
+		}
+		res -= (int)len;
+		c->out_sent = 0;
+		c->out_head = o->next;
+		if (!c->out_head)
+			c->out_tail = &c->out_head;
+		o->release(o);
+	}
+	if (c->state == NBD_CONN_CLOSING) {
+		maybe_free(c);
+		return;
+	}
+	if (c->out_head)
+		start_send(&c->flush_defer);
+	else if (c->close_after_send && c->inflight == 0)
+		conn_close(c, NULL);
+}
+
+static void start_send(struct shard_defer *d)
+{
+	struct nbd_conn *c = container_of(d, struct nbd_conn, flush_defer);
+	struct io_uring_sqe *sqe;
+	uint32_t skip = c->out_sent;
+	int niov = 0, items = 0;
+
+	if (c->send_busy || !c->out_head || c->state == NBD_CONN_CLOSING)
+		return;
+	for (struct nbd_out *o = c->out_head; o && items < NBD_SEND_MAX_ITEMS; o = o->next) {
+		for (int i = 0; i < o->niov; i++) {
+			struct iovec v = o->iov[i];
+
+			if (skip >= v.iov_len) {
+				skip -= (uint32_t)v.iov_len;
+				continue;
+			}
+			v.iov_base = (char *)v.iov_base + skip;
+			v.iov_len -= skip;
+			skip = 0;
+			if (v.iov_len)
+				c->iov[niov++] = v;
+		}
+		items++;
+	}
+	memset(&c->mh, 0, sizeof(c->mh));
+	c->mh.msg_iov = c->iov;
+	c->mh.msg_iovlen = (size_t)niov;
+	c->send_busy = true;
+	sqe = shard_get_sqe(shard_self());
+	io_uring_prep_sendmsg(sqe, c->fd, &c->mh, MSG_NOSIGNAL);
+	io_uring_sqe_set_data(sqe, &c->send_uop);
+}
+
+static void recv_done(struct uop *op, int res)
+{
+	struct nbd_conn *c = container_of(op, struct nbd_conn, recv_uop);
+
+	c->recv_busy = false;
+	if (c->state == NBD_CONN_CLOSING) {
+		maybe_free(c);
+		return;
+	}
+	if (res <= 0) {
+		if (res == 0 || res == -ECONNRESET)
+			conn_close(c, NULL);
+		else
+			conn_close(c, strerror(-res));
+		return;
+	}
+	if (c->rx_cmd) {
+		c->rx_have += (uint32_t)res;
+		if (c->rx_have == c->rx_cmd->data_len) {
+			struct nbd_cmd *cmd = c->rx_cmd;
+
+			c->rx_cmd = NULL;
+			nbd_cmd_execute(cmd);
+		}
+	} else {
+		c->rlen += (uint32_t)res;
+	}
+	parse_input(c);
+	arm_recv(c);
+}
+
+static void arm_recv(struct nbd_conn *c)
+{
+	struct io_uring_sqe *sqe;
+	void *buf;
+	size_t len;
+
+	if (c->recv_busy || c->state == NBD_CONN_CLOSING || c->close_after_send ||
+	    c->inflight >= NBD_MAX_INFLIGHT)
+		return;
+	if (c->rx_cmd) {
+		buf = (uint8_t *)c->rx_cmd->data + c->rx_have;
+		len = c->rx_cmd->data_len - c->rx_have;
+	} else {
+		if (c->rpos) {
+			memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
+			c->rlen -= c->rpos;
+			c->rpos = 0;
+		}
+		buf = c->rbuf + c->rlen;
+		len = NBD_RBUF_SIZE - c->rlen;
+	}
+	c->recv_busy = true;
+	sqe = shard_get_sqe(shard_self());
+	io_uring_prep_recv(sqe, c->fd, buf, len, 0);
+	io_uring_sqe_set_data(sqe, &c->recv_uop);
+}
+
+static void enter_transmission(struct nbd_conn *c)
+{
+	struct vdi_share *sh = export_table_find(export_table_current(), c->neg.export_name);
+
+	if (!sh) {
+		/* Deleted between the option and now. */
+		conn_close(c, "its export went away during the handshake");
+		return;
+	}
+	vdi_share_get(sh);
+	c->share = sh;
+	c->state = NBD_CONN_TRANSMIT;
+	log_info("NBD connection from %s: serving %s (%s, %s replies)", c->peer, sh->name,
+		 sh->read_only ? "read-only" : "read-write",
+		 c->neg.structured ? "structured" : "simple");
+}
+
+/* One option, whole in rbuf. Returns false when input must stop. */
+static bool handle_option(struct nbd_conn *c)
+{
+	const struct nbd_export_ops ops = { nbd_export_lookup, nbd_export_list, c };
+	struct nbd_buf out = { 0 };
+	struct nbd_option opt;
+	int ret = nbd_parse_option(c->rbuf + c->rpos, c->rlen - c->rpos, &opt);
+
+	if (ret == 0)
+		return false;
+	if (ret < 0) {
+		conn_close(c, "bad option magic in the handshake");
+		return false;
+	}
+	if (opt.length > NBD_MAX_OPTION_LEN) {
+		c->rpos += NBD_OPTION_HDR_SIZE;
+		c->discard = opt.length;
+		nbd_neg_too_big(&opt, &out);
+		return queue_buf(c, &out) == 0 || (conn_close(c, "out of memory"), false);
+	}
+	if (c->rlen - c->rpos < NBD_OPTION_HDR_SIZE + opt.length)
+		return false;
+	ret = nbd_neg_option(&c->neg, &opt, c->rbuf + c->rpos + NBD_OPTION_HDR_SIZE, &out, &ops);
+	c->rpos += NBD_OPTION_HDR_SIZE + opt.length;
+	if (queue_buf(c, &out)) {
+		conn_close(c, "out of memory");
+		return false;
+	}
+	if (ret == NBD_NEG_CLOSE) {
+		c->close_after_send = true;
+		return false;
+	}
+	if (ret == NBD_NEG_TRANSMIT)
+		enter_transmission(c);
+	return c->state != NBD_CONN_CLOSING;
+}
+
+/* One request from rbuf. Returns false when input must stop. */
+static bool handle_request(struct nbd_conn *c)
+{
+	struct nbd_request rq;
+	struct nbd_export_caps caps;
+	struct nbd_cmd *cmd;
+	uint32_t avail, take;
+	int ret, wire;
+
+	if (c->inflight >= NBD_MAX_INFLIGHT)
+		return false;
+	ret = nbd_parse_request(c->rbuf + c->rpos, c->rlen - c->rpos, &rq);
+	if (ret == 0)
+		return false;
+	if (ret < 0) {
+		conn_close(c, "bad request magic (the stream is out of step)");
+		return false;
+	}
+	c->rpos += NBD_REQUEST_SIZE;
+	if (rq.type == NBD_CMD_DISC) {
+		/* Requests in flight are answered first, then the connection closes. */
+		c->close_after_send = true;
+		if (!c->inflight && !c->out_head && !c->send_busy)
+			conn_close(c, NULL);
+		return false;
+	}
+	caps = (struct nbd_export_caps){ .size = vdi_share_size(c->share),
+					 .read_only = c->share->read_only,
+					 .structured = c->neg.structured,
+					 .meta_base_allocation = c->neg.meta_base_allocation };
+	wire = nbd_validate_request(&rq, &caps);
+	cmd = cmd_get(c);
+	if (!cmd) {
+		conn_close(c, "out of memory");
+		return false;
+	}
+	cmd->req = rq;
+	if (!wire && vdi_share_deleted(c->share)) {
+		wire = NBD_EIO;
+		snprintf(cmd->why, sizeof(cmd->why), "VDI %.64s has been deleted", c->share->name);
+	}
+	if (rq.type == NBD_CMD_WRITE && !wire) {
+		cmd->data = nbd_payload_alloc(rq.length);
+		if (!cmd->data && rq.length)
+			wire = NBD_ENOMEM;
+		else
+			cmd->data_len = rq.length;
+	}
+	if (wire) {
+		/* The payload of a refused write still arrives and must be skipped. */
+		if (rq.type == NBD_CMD_WRITE)
+			c->discard = rq.length;
+		log_debug("NBD %s: request type %u at %llu+%u refused: %s", c->peer, rq.type,
+			  (unsigned long long)rq.offset, rq.length, strerror((int)wire));
+		cmd->error = -(int)wire;
+		if (!cmd->why[0])
+			snprintf(cmd->why, sizeof(cmd->why), "%s", strerror((int)wire));
+		nbd_cmd_reply(cmd);
+		return true;
+	}
+	if (rq.type == NBD_CMD_WRITE) {
+		avail = c->rlen - c->rpos;
+		take = avail < rq.length ? avail : rq.length;
+		memcpy(cmd->data, c->rbuf + c->rpos, take);
+		c->rpos += take;
+		if (take < rq.length) {
+			/* The rest goes straight into the payload buffer. */
+			c->rx_cmd = cmd;
+			c->rx_have = take;
+			return false;
+		}
+	}
+	nbd_cmd_execute(cmd);
+	return c->state != NBD_CONN_CLOSING;
+}
+
+static void parse_input(struct nbd_conn *c)
+{
+	while (c->state != NBD_CONN_CLOSING && !c->close_after_send && !c->rx_cmd) {
+		if (c->discard) {
+			uint32_t n = c->rlen - c->rpos;
+
+			if (n > c->discard)
+				n = (uint32_t)c->discard;
+			c->rpos += n;
+			c->discard -= n;
+			if (c->discard)
+				return;
+		}
+		switch (c->state) {
+		case NBD_CONN_CLIENT_FLAGS:
+			if (c->rlen - c->rpos < 4)
+				return;
+			if (nbd_neg_client_flags(&c->neg, c->rbuf + c->rpos)) {
+				conn_close(c, "unknown client flags in the handshake");
+				return;
+			}
+			c->rpos += 4;
+			c->state = NBD_CONN_OPTIONS;
+			break;
+		case NBD_CONN_OPTIONS:
+			if (!handle_option(c))
+				return;
+			break;
+		case NBD_CONN_TRANSMIT:
+			if (!handle_request(c))
+				return;
+			break;
+		case NBD_CONN_CLOSING:
+			return;
+		}
+	}
+}
+
+static void peer_name(int fd, char *buf, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char a[INET6_ADDRSTRLEN];
+
+	snprintf(buf, len, "a local client");
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0)
+		return;
+	if (ss.ss_family == AF_INET) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+
+		inet_ntop(AF_INET, &s4->sin_addr, a, sizeof(a));
+		snprintf(buf, len, "%s:%u", a, ntohs(s4->sin_port));
+	} else if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+
+		inet_ntop(AF_INET6, &s6->sin6_addr, a, sizeof(a));
+		snprintf(buf, len, "[%s]:%u", a, ntohs(s6->sin6_port));
+	}
+}
+
+void nbd_conn_start(int fd, bool tcp)
+{
+	struct nbd_conn *c = calloc(1, sizeof(*c));
+	struct nbd_buf out = { 0 };
+	int one = 1;
+
+	if (c) {
+		c->rbuf = malloc(NBD_RBUF_SIZE);
+		c->iov = calloc(NBD_SEND_MAX_IOV, sizeof(*c->iov));
+	}
+	if (!c || !c->rbuf || !c->iov) {
+		log_err("out of memory for a new NBD connection; refusing it");
+		if (c) {
+			free(c->rbuf);
+			free(c->iov);
+		}
+		free(c);
+		close(fd);
+		return;
+	}
+	if (tcp)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->fd = fd;
+	c->shard_id = shard_self()->id;
+	c->state = NBD_CONN_CLIENT_FLAGS;
+	c->out_tail = &c->out_head;
+	c->recv_uop.cb = recv_done;
+	c->send_uop.cb = send_done;
+	c->flush_defer.fn = start_send;
+	peer_name(fd, c->peer, sizeof(c->peer));
+	c->next = conns;
+	if (conns)
+		conns->prev = c;
+	conns = c;
+	nr_conns++;
+	log_debug("NBD connection from %s on shard %d", c->peer, c->shard_id);
+	nbd_neg_greeting(&out);
+	if (queue_buf(c, &out)) {
+		conn_close(c, "out of memory");
+		return;
+	}
+	arm_recv(c);
+}

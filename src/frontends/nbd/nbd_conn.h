@@ -1,0 +1,114 @@
+/*
+ * An NBD connection and its requests, as the shard that owns the connection keeps them. All of
+ * this lives on one shard: the connection's socket I/O goes through that shard's ring, and every
+ * object request, flush and map change it starts answers back on the same shard.
+ */
+#ifndef SD_NBD_CONN_H
+#define SD_NBD_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "../../cluster/vdi_mapq.h"
+#include "../../io/obj_flush.h"
+#include "../../io/obj_io.h"
+#include "../../shard/shard.h"
+#include "nbd_negotiate.h"
+#include "nbd_parse.h"
+
+struct nbd_conn;
+
+/* Something to send: up to three buffers, released (by its owner's function) once sent. */
+struct nbd_out {
+	struct nbd_out *next;
+	struct iovec iov[3];
+	int niov;
+	void (*release)(struct nbd_out *o);
+};
+
+#define NBD_CMD_INLINE_PIECES 2
+#define NBD_REPLY_HDR_MAX     160 /* structured error chunk with its message */
+
+struct nbd_cmd {
+	struct nbd_conn *c;
+	struct nbd_request req;
+	int error;    /* 0 or -errno, the outcome sent to the client */
+	char why[96]; /* for a structured error reply: what failed */
+	/* READ data or WRITE payload; owned by the command (nbd_payload_free). */
+	void *data;
+	uint32_t data_len;
+	bool hole; /* READ of nothing but unallocated objects, sent as a hole when structured */
+	/* BLOCK_STATUS descriptors (big-endian length, flags pairs), owned. */
+	uint8_t *extents;
+	uint32_t extents_len;
+	/* Object pieces in flight. */
+	struct obj_req *pieces; /* inline_pieces or an owned array */
+	struct obj_req inline_pieces[NBD_CMD_INLINE_PIECES];
+	int nr_pieces, pending;
+	struct vdi_mapq_req mq;
+	struct obj_flush_req flush;
+	uint8_t hdr[NBD_REPLY_HDR_MAX];
+	struct nbd_out out;
+	struct nbd_cmd *free_next;
+};
+
+enum nbd_conn_state {
+	NBD_CONN_CLIENT_FLAGS, /* greeting sent, waiting for the client's flags */
+	NBD_CONN_OPTIONS,      /* option haggling */
+	NBD_CONN_TRANSMIT,     /* requests */
+	NBD_CONN_CLOSING,      /* no more input; freed once nothing is in flight */
+};
+
+struct nbd_conn {
+	int fd;
+	int shard_id;
+	enum nbd_conn_state state;
+	char peer[64];
+	struct nbd_neg neg;
+	struct vdi_share *share; /* the export, one reference; NULL before transmission */
+	bool close_after_send;	 /* ABORT, a refused EXPORT_NAME or DISC: close once sent */
+
+	/* Input: rbuf[rpos..rlen) is received but not parsed yet. */
+	uint8_t *rbuf;
+	uint32_t rpos, rlen;
+	struct nbd_cmd *rx_cmd; /* a WRITE whose payload is still arriving (straight into it) */
+	uint32_t rx_have;
+	uint64_t discard; /* payload bytes to drop (a refused WRITE or a too-big option) */
+	bool recv_busy;
+	struct uop recv_uop;
+
+	/* Output: a FIFO of things to send; one sendmsg in flight at a time. */
+	struct nbd_out *out_head, **out_tail;
+	uint32_t out_sent; /* bytes of out_head already sent */
+	int out_batch;	   /* items covered by the sendmsg in flight */
+	bool send_busy;
+	struct uop send_uop;
+	struct msghdr mh;
+	struct iovec *iov;
+	struct shard_defer flush_defer;
+
+	int inflight;		      /* requests being executed */
+	struct nbd_conn *next, *prev; /* the shard's connections */
+};
+
+/* nbd_conn.c */
+void nbd_conn_start(int fd, bool tcp);
+void nbd_conn_queue(struct nbd_conn *c, struct nbd_out *o);
+/* A command finished executing (cmd->error set): build and queue its reply. */
+void nbd_cmd_reply(struct nbd_cmd *cmd);
+/* Shut-down: every connection of the calling shard is closed; returns how many are left. */
+int nbd_conns_close_all(void);
+int nbd_conns_count(void);
+
+/* nbd_cmd.c */
+void nbd_cmd_execute(struct nbd_cmd *cmd);
+void *nbd_payload_alloc(uint32_t len);
+void nbd_payload_free(void *p, uint32_t len);
+
+/* nbd_export.c: the negotiation's view of the shard's export table. */
+int nbd_export_lookup(void *ctx, const char *name, struct nbd_export_info *info, char *msg,
+		      size_t msglen);
+void nbd_export_list(void *ctx, void (*emit)(void *arg, const char *name), void *arg);
+
+#endif

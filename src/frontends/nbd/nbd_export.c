@@ -1,0 +1,52 @@
+/* Export lookup and listing for the handshake, served from the shard's export table. */
+#include <errno.h>
+#include <stdio.h>
+
+#include "../../cluster/vdi_share.h"
+#include "nbd_conn.h"
+
+#define NBD_PREF_BLOCK 4096u
+
+int nbd_export_lookup(void *ctx, const char *name, struct nbd_export_info *info, char *msg,
+		      size_t msglen)
+{
+	const struct nbd_conn *c = ctx;
+	const struct export_table *t = export_table_current();
+	struct vdi_share *sh;
+
+	if (!name[0]) {
+		snprintf(msg, msglen,
+			 "sheep has no default export: name a VDI (nbd://host:port/VDI), or list "
+			 "them with 'dog vdi list' or 'nbdinfo --list'");
+		return -ENOENT;
+	}
+	sh = export_table_find(t, name);
+	if (!sh) {
+		snprintf(msg, msglen, "no VDI named '%s' on this cluster", name);
+		return -ENOENT;
+	}
+	info->size = vdi_share_size(sh);
+	info->tflags = NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA |
+		       NBD_FLAG_CAN_MULTI_CONN | NBD_FLAG_SEND_CACHE;
+	if (sh->read_only)
+		info->tflags |= NBD_FLAG_READ_ONLY;
+	else
+		info->tflags |=
+			NBD_FLAG_SEND_TRIM | NBD_FLAG_SEND_WRITE_ZEROES | NBD_FLAG_SEND_FAST_ZERO;
+	/* DF only means something with structured replies, and may be offered only then. */
+	if (c->neg.structured)
+		info->tflags |= NBD_FLAG_SEND_DF;
+	info->min_block = 1;
+	info->pref_block = NBD_PREF_BLOCK;
+	info->max_block = NBD_MAX_PAYLOAD;
+	return 0;
+}
+
+void nbd_export_list(void *ctx, void (*emit)(void *arg, const char *name), void *arg)
+{
+	const struct export_table *t = export_table_current();
+
+	(void)ctx;
+	for (int i = 0; t && i < t->nr; i++)
+		emit(arg, t->e[i]->name);
+}
