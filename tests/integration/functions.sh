@@ -98,3 +98,27 @@ except Exception:
 s.close()
 PY
 }
+
+# need CMD...: skips the test (exit 77) when a client it drives is not installed.
+need() {
+	local c
+	for c in "$@"; do
+		command -v "$c" >/dev/null 2>&1 || { echo "SKIP: $TEST_NAME needs $c"; exit 77; }
+	done
+}
+
+# nbdsh runs "python3 -m nbd": Debian's python3 has libnbd's module, whatever PATH finds first.
+nbdsh() {
+	PATH=/usr/bin:$PATH command nbdsh "$@"
+}
+
+# start_nbd_sheep DIR PORT NBD_PORT [extra sheep options...]: a formatted one-copy node serving
+# NBD on NBD_PORT and on $DIR.sock; sets NBD (the TCP base URI) and NBD_SOCK.
+start_nbd_sheep() {
+	local dir=$1 port=$2 nport=$3
+	shift 3
+	NBD_SOCK=$dir.sock
+	start_sheep "$dir" "$port" --nbd-port "$nport" --nbd-socket "$NBD_SOCK" "$@"
+	"$DOG_BIN" cluster format -c 1 -p "$port" >/dev/null
+	NBD=nbd://127.0.0.1:$nport
+}

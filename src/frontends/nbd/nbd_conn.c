@@ -95,6 +95,11 @@ static void release_outputs(struct nbd_conn *c)
 	c->out_sent = 0;
 }
 
+static void free_when_run(struct shard_defer *d)
+{
+	free(container_of(d, struct nbd_conn, flush_defer));
+}
+
 static void conn_free(struct nbd_conn *c)
 {
 	if (c->prev)
@@ -108,7 +113,11 @@ static void conn_free(struct nbd_conn *c)
 	vdi_share_put(c->share);
 	free(c->rbuf);
 	free(c->iov);
-	free(c);
+	/* Still on the shard's deferred list: the entry itself must outlive this pass. */
+	if (c->flush_defer.queued)
+		c->flush_defer.fn = free_when_run;
+	else
+		free(c);
 }
 
 /* Frees the connection once nothing refers to it any more. */
@@ -270,38 +279,40 @@ void nbd_cmd_reply(struct nbd_cmd *cmd)
 	nbd_conn_queue(c, o);
 }
 
+/*
+ * send_busy stays set until the end, and recv_busy likewise in recv_done: releasing replies and
+ * parsing input may close the connection, and it must not be freed under our feet.
+ */
 static void send_done(struct uop *op, int res)
 {
 	struct nbd_conn *c = container_of(op, struct nbd_conn, send_uop);
 
-	c->send_busy = false;
 	if (res < 0) {
-		if (c->state != NBD_CONN_CLOSING && res != -EPIPE && res != -ECONNRESET)
-			conn_close(c, strerror(-res));
-		else
-			conn_close(c, NULL);
-		maybe_free(c);
-		return;
-	}
-	/* Retire what was sent completely; a partial item stays at the head with its offset. */
-	while (c->out_head) {
-		struct nbd_out *o = c->out_head;
-		size_t len = 0;
+		conn_close(c, c->state == NBD_CONN_CLOSING || res == -EPIPE || res == -ECONNRESET
+				      ? NULL
+				      : strerror(-res));
+	} else {
+		/* Retire what was sent completely; a partial item stays at the head. */
+		while (c->out_head) {
+			struct nbd_out *o = c->out_head;
+			size_t len = 0;
 
-		for (int i = 0; i < o->niov; i++)
-			len += o->iov[i].iov_len;
-		len -= c->out_sent;
-		if ((size_t)res < len) {
-			c->out_sent += (uint32_t)res;
-			break;
+			for (int i = 0; i < o->niov; i++)
+				len += o->iov[i].iov_len;
+			len -= c->out_sent;
+			if ((size_t)res < len) {
+				c->out_sent += (uint32_t)res;
+				break;
+			}
+			res -= (int)len;
+			c->out_sent = 0;
+			c->out_head = o->next;
+			if (!c->out_head)
+				c->out_tail = &c->out_head;
+			o->release(o);
 		}
-		res -= (int)len;
-		c->out_sent = 0;
-		c->out_head = o->next;
-		if (!c->out_head)
-			c->out_tail = &c->out_head;
-		o->release(o);
 	}
+	c->send_busy = false;
 	if (c->state == NBD_CONN_CLOSING) {
 		maybe_free(c);
 		return;
@@ -350,31 +361,27 @@ static void recv_done(struct uop *op, int res)
 {
 	struct nbd_conn *c = container_of(op, struct nbd_conn, recv_uop);
 
-	c->recv_busy = false;
-	if (c->state == NBD_CONN_CLOSING) {
-		maybe_free(c);
-		return;
-	}
-	if (res <= 0) {
-		if (res == 0 || res == -ECONNRESET)
-			conn_close(c, NULL);
-		else
-			conn_close(c, strerror(-res));
-		return;
-	}
-	if (c->rx_cmd) {
-		c->rx_have += (uint32_t)res;
-		if (c->rx_have == c->rx_cmd->data_len) {
-			struct nbd_cmd *cmd = c->rx_cmd;
+	if (c->state != NBD_CONN_CLOSING && res <= 0) {
+		conn_close(c, res == 0 || res == -ECONNRESET ? NULL : strerror(-res));
+	} else if (c->state != NBD_CONN_CLOSING) {
+		if (c->rx_cmd) {
+			c->rx_have += (uint32_t)res;
+			if (c->rx_have == c->rx_cmd->data_len) {
+				struct nbd_cmd *cmd = c->rx_cmd;
 
-			c->rx_cmd = NULL;
-			nbd_cmd_execute(cmd);
+				c->rx_cmd = NULL;
+				nbd_cmd_execute(cmd);
+			}
+		} else {
+			c->rlen += (uint32_t)res;
 		}
-	} else {
-		c->rlen += (uint32_t)res;
+		parse_input(c);
 	}
-	parse_input(c);
-	arm_recv(c);
+	c->recv_busy = false;
+	if (c->state == NBD_CONN_CLOSING)
+		maybe_free(c);
+	else
+		arm_recv(c);
 }
 
 static void arm_recv(struct nbd_conn *c)
