@@ -149,6 +149,12 @@ static void conn_close(struct nbd_conn *c, const char *why)
 		c->rx_cmd = NULL;
 		cmd_put(cmd);
 	}
+	if (c->discard_cmd) {
+		struct nbd_cmd *cmd = c->discard_cmd;
+
+		c->discard_cmd = NULL;
+		cmd_put(cmd);
+	}
 	maybe_free(c);
 }
 
@@ -514,15 +520,21 @@ static bool handle_request(struct nbd_conn *c)
 			cmd->data_len = rq.length;
 	}
 	if (wire) {
-		/* The payload of a refused write still arrives and must be skipped. */
-		if (rq.type == NBD_CMD_WRITE)
+		/*
+		 * The payload of a refused write still arrives and must be skipped; clients
+		 * expect the reply only after they have sent it all.
+		 */
+		if (rq.type == NBD_CMD_WRITE && rq.length) {
 			c->discard = rq.length;
+			c->discard_cmd = cmd;
+		}
 		log_debug("NBD %s: request type %u at %llu+%u refused: %s", c->peer, rq.type,
 			  (unsigned long long)rq.offset, rq.length, strerror((int)wire));
 		cmd->error = -(int)wire;
 		if (!cmd->why[0])
 			snprintf(cmd->why, sizeof(cmd->why), "%s", strerror((int)wire));
-		nbd_cmd_reply(cmd);
+		if (!c->discard_cmd)
+			nbd_cmd_reply(cmd);
 		return true;
 	}
 	if (rq.type == NBD_CMD_WRITE) {
@@ -553,6 +565,12 @@ static void parse_input(struct nbd_conn *c)
 			c->discard -= n;
 			if (c->discard)
 				return;
+			if (c->discard_cmd) {
+				struct nbd_cmd *cmd = c->discard_cmd;
+
+				c->discard_cmd = NULL;
+				nbd_cmd_reply(cmd);
+			}
 		}
 		switch (c->state) {
 		case NBD_CONN_CLIENT_FLAGS:

@@ -75,6 +75,7 @@ struct nbd_conn {
 	struct nbd_cmd *rx_cmd; /* a WRITE whose payload is still arriving (straight into it) */
 	uint32_t rx_have;
 	uint64_t discard; /* payload bytes to drop (a refused WRITE or a too-big option) */
+	struct nbd_cmd *discard_cmd; /* the refused WRITE, answered once its payload is dropped */
 	bool recv_busy;
 	struct uop recv_uop;
 
