@@ -55,7 +55,7 @@ SP=$(port); SNP=$(port)
 nbdcopy --connections=4 "$DIR/seed.img" "nbd://127.0.0.1:$SNP/bench"
 
 KP=$(port); nbdkit -f -i 127.0.0.1 -p "$KP" file "$DIR/file.img" & PIDS+=($!)
-QP=$(port); qemu-nbd -f raw -b 127.0.0.1 -p "$QP" -x bench -e 4 --cache=none --aio=io_uring \
+QP=$(port); qemu-nbd -f raw -t -b 127.0.0.1 -p "$QP" -x bench -e 4 --cache=none --aio=io_uring \
 	"$DIR/qemu.img" & PIDS+=($!)
 MP=$(port); nbdkit -f -i 127.0.0.1 -p "$MP" memory "${SIZE_MB}M" & PIDS+=($!)
 wait_port "nbd://127.0.0.1:$KP"; wait_port "nbd://127.0.0.1:$QP/bench"; wait_port "nbd://127.0.0.1:$MP"

@@ -46,6 +46,9 @@ static void reply_msg(void *arg)
 	req->done(req);
 }
 
+/* Set while obj_submit runs obj_start directly: a completion then must not run inline. */
+static __thread bool starting_inline;
+
 static void finish(struct obj_req *req, int res)
 {
 	struct shard *s = shard_self();
@@ -58,7 +61,7 @@ static void finish(struct obj_req *req, int res)
 	if (res < 0 && res != -ENOENT)
 		log_debug("object %016lx op %d: %s", (unsigned long)req->oid, req->op,
 			  strerror(-res));
-	if (req->origin == s->id) {
+	if (req->origin == s->id && !starting_inline) {
 		req->done(req);
 		return;
 	}
@@ -340,13 +343,22 @@ static void obj_start(void *arg)
 
 void obj_submit(struct obj_req *req)
 {
+	int owner = shard_of_oid(req->oid, shard_count());
+
 	req->origin = sd_self_id;
 	req->fde = NULL;
 	req->xfer = 0;
 	req->created = req->dir_created = req->evicted = false;
 	req->msg.fn = obj_start;
 	req->msg.arg = req;
-	msg_send(shard_of_oid(req->oid, shard_count()), &req->msg);
+	/* The owner submitting to itself skips the message (and a loop pass). */
+	if (owner == sd_self_id) {
+		starting_inline = true;
+		obj_start(req);
+		starting_inline = false;
+		return;
+	}
+	msg_send(owner, &req->msg);
 }
 
 static void exec_done(struct obj_req *req)

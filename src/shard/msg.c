@@ -109,6 +109,27 @@ static void wake(struct sd_thread *t)
 	}
 }
 
+/* Threads that flush their wake-ups once per loop pass: the ids still to wake. */
+static __thread bool wakes_deferred;
+static __thread uint64_t wakes_pending[(SD_MAX_THREADS + 63) / 64];
+
+void msg_defer_wakes(void)
+{
+	wakes_deferred = true;
+}
+
+void msg_flush_wakes(void)
+{
+	for (int w = 0; w < (SD_MAX_THREADS + 63) / 64; w++) {
+		while (wakes_pending[w]) {
+			int bit = __builtin_ctzll(wakes_pending[w]);
+
+			wakes_pending[w] &= wakes_pending[w] - 1;
+			wake(&threads[w * 64 + bit]);
+		}
+	}
+}
+
 void msg_send(int dst, struct sd_msg *msg)
 {
 	struct ring_slot *s = slot(sd_self_id, dst);
@@ -118,7 +139,10 @@ void msg_send(int dst, struct sd_msg *msg)
 		if (!msg_poll(16))
 			sched_yield();
 	}
-	wake(&threads[dst]);
+	if (wakes_deferred && dst != sd_self_id)
+		wakes_pending[dst / 64] |= UINT64_C(1) << (dst % 64);
+	else if (dst != sd_self_id)
+		wake(&threads[dst]);
 }
 
 int msg_poll(int budget)

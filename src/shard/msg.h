@@ -42,6 +42,14 @@ void sd_thread_bind(int id);
  * messages while it waits, so two threads sending to each other cannot deadlock.
  */
 void msg_send(int dst, struct sd_msg *msg);
+/*
+ * For threads with a loop: wake-ups of sleeping receivers are collected and done once per
+ * receiver by msg_flush_wakes(), which the loop calls every pass before it sleeps. A pass that
+ * sends many messages to one thread then costs one system call, not one per message.
+ */
+void msg_defer_wakes(void);
+void msg_flush_wakes(void);
+
 /* Runs up to budget inbound messages of the calling thread; returns how many ran. */
 int msg_poll(int budget);
 /* True if any message waits for the calling thread. */
