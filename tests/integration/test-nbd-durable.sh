@@ -35,4 +35,20 @@ assert h.pread(4096, 40 << 20) == a[:4096], "FUA write lost"
 assert h.pread(4 << 20, 20 << 20) == bytes(4 << 20), "trimmed object came back"
 assert h.pread(4 << 20, 0) == bytes(4 << 20), "untouched object is not zero"
 '
+
+# SIGTERM with a client connected and requests flowing: sheep closes the connection and exits
+# cleanly (under ASan, with nothing leaked).
+nbdsh -u "$NBD/disk" -c '
+import time
+try:
+    for i in range(100000):
+        h.pread(4096, (i % 1000) * 4096)
+except nbd.Error:
+    pass
+' &
+CLIENT=$!
+sleep 0.3
+kill_sheep "$SCRATCH/n0" TERM
+wait $CLIENT || true
+grep -q "sheep exits" "$SCRATCH/n0/sheep.log" || fail "sheep did not exit cleanly with a client connected"
 echo "PASS: $TEST_NAME"

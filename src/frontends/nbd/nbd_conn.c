@@ -40,6 +40,17 @@ int nbd_conns_count(void)
 	return nr_conns;
 }
 
+void nbd_cmd_cache_drain(void)
+{
+	while (cmd_cache) {
+		struct nbd_cmd *cmd = cmd_cache;
+
+		cmd_cache = cmd->free_next;
+		free(cmd);
+	}
+	cmd_cache_n = 0;
+}
+
 static struct nbd_cmd *cmd_get(struct nbd_conn *c)
 {
 	struct nbd_cmd *cmd = cmd_cache;

@@ -101,6 +101,8 @@ void nbd_cmd_reply(struct nbd_cmd *cmd);
 /* Shut-down: every connection of the calling shard is closed; returns how many are left. */
 int nbd_conns_close_all(void);
 int nbd_conns_count(void);
+/* Frees the calling shard's cache of command structures (at shut-down). */
+void nbd_cmd_cache_drain(void);
 
 /* nbd_cmd.c */
 void nbd_cmd_execute(struct nbd_cmd *cmd);

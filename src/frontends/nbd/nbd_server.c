@@ -172,6 +172,13 @@ static void count_on_shard(void *arg)
 	__atomic_add_fetch(left, nbd_conns_count() + busy, __ATOMIC_RELAXED);
 }
 
+static void drain_on_shard(void *arg)
+{
+	(void)arg;
+	if (!nbd_conns_count())
+		nbd_cmd_cache_drain();
+}
+
 void nbd_server_stop(void (*pump)(void))
 {
 	int left = 0;
@@ -190,6 +197,7 @@ void nbd_server_stop(void (*pump)(void))
 	}
 	if (left)
 		log_warn("NBD: %d connections still busy at shut-down", left);
+	shard_run_on_all(drain_on_shard, NULL);
 	for (int i = 0; i < nr_listeners; i++)
 		close(listeners[i].fd);
 	nr_listeners = 0;
