@@ -160,6 +160,7 @@ static int shard_setup(struct shard *s)
 			log_warn("shard %d: cannot pin to CPU %d: %s; running unpinned", s->id,
 				 s->cpu, strerror(ret));
 	}
+	ret = -EINVAL;
 	for (size_t i = 0; i < sizeof(setups) / sizeof(setups[0]) && ret == -EINVAL; i++) {
 		memset(&p, 0, sizeof(p));
 		p.flags = setups[i];
