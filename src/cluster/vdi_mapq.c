@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../core/log.h"
@@ -88,6 +89,30 @@ static int sync_dirs(const struct vdi_mapq_req *batch)
 
 #define MAPQ_PENDING 1
 
+/*
+ * The files of a request's new objects must exist: a TRIM that overlapped the write may have
+ * removed one after the data went in, and the map must never name a missing file.
+ */
+static int files_exist(const struct vdi *v, const struct vdi_mapq_req *q)
+{
+	for (uint32_t i = q->first; i <= q->last; i++) {
+		uint64_t oid = vid_to_data_oid(q->vid, i);
+		char path[48];
+		struct stat st;
+
+		if (v->map[i] == q->vid)
+			continue;
+		if (store_obj_path(sys.store->kind, oid, 0, path, sizeof(path)) ||
+		    fstatat(sys.store->objdir_fd, path, &st, 0) < 0) {
+			log_warn("VDI %s: object %016" PRIx64 " went away before it was recorded "
+				 "(a TRIM overlapped the write); the write fails",
+				 v->hdr.name, oid);
+			return -EIO;
+		}
+	}
+	return 0;
+}
+
 /* Records the pending requests of r's VDI (r included) with one map write. */
 static void alloc_group(struct vdi *v, struct vdi_mapq_req *r)
 {
@@ -102,6 +127,9 @@ static void alloc_group(struct vdi *v, struct vdi_mapq_req *r)
 			q->result = -EINVAL;
 			continue;
 		}
+		if ((q->result = files_exist(v, q)) != 0)
+			continue;
+		q->result = MAPQ_PENDING;
 		first = q->first < first ? q->first : first;
 		last = q->last > last ? q->last : last;
 	}

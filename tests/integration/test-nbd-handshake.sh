@@ -69,6 +69,9 @@ assert opt == 7 and typ == (1 << 31) + 9, (opt, hex(typ))  # NBD_REP_ERR_TOO_BIG
 s.sendall(struct.pack(">QII", 0x49484156454f5054, 2, 0))  # ABORT
 opt, typ, _ = reply(s)
 assert opt == 2 and typ == 1, (opt, typ)
+s = conn()
+s.sendall(struct.pack(">QII", 0x49484156454f5054, 1, 6) + b"nosuch")  # EXPORT_NAME, unknown
+assert s.recv(100) == b"", "connection not closed after EXPORT_NAME of an unknown export"
 PY
 nbdinfo --size "$NBD/disk" >/dev/null || fail "sheep stopped serving after bad handshakes"
 grep -q "bad option magic" "$SCRATCH/n0/sheep.log" || fail "bad handshake not logged"

@@ -184,6 +184,49 @@ static void do_read(struct nbd_cmd *cmd)
 
 /* WRITE, and WRITE_ZEROES with NO_HOLE: the data lands, then new objects are recorded. */
 
+static void cleanup_done(struct obj_req *p)
+{
+	struct nbd_cmd *cmd = p->priv;
+
+	if (--cmd->pending == 0)
+		nbd_cmd_reply(cmd);
+}
+
+/*
+ * A failed write leaves no new object behind: a file the map does not name would otherwise
+ * resurface (with this write's bytes) when a later write allocates the object, even after the
+ * client zeroed that range.
+ */
+static void remove_created(struct nbd_cmd *cmd)
+{
+	struct vdi_share *sh = share_of(cmd);
+	int n = 0;
+
+	for (int i = 0; i < cmd->nr_pieces; i++) {
+		struct obj_req *p = &cmd->pieces[i];
+
+		if (p->created && p->result >= 0 &&
+		    vdi_share_entry(sh, oid_to_idx(p->oid)) != sh->vid)
+			p->op = OBJ_REMOVE, n++;
+		else
+			p->op = OBJ_READ; /* marks "leave alone" */
+	}
+	cmd->pending = n;
+	if (!n) {
+		nbd_cmd_reply(cmd);
+		return;
+	}
+	for (int i = 0; i < cmd->nr_pieces; i++) {
+		struct obj_req *p = &cmd->pieces[i];
+
+		if (p->op != OBJ_REMOVE)
+			continue;
+		p->flags = 0;
+		p->done = cleanup_done;
+		obj_submit(p);
+	}
+}
+
 static void mq_done(struct vdi_mapq_req *r)
 {
 	struct nbd_cmd *cmd = r->priv;
@@ -193,7 +236,11 @@ static void mq_done(struct vdi_mapq_req *r)
 	else if (r->result)
 		fail(cmd, r->result, "cannot update the data map of VDI %s: %s",
 		     share_of(cmd)->name, strerror(-r->result));
-	if (--cmd->pending == 0)
+	if (--cmd->pending)
+		return;
+	if (cmd->error && r->op == VDI_MAPQ_ALLOC)
+		remove_created(cmd);
+	else
 		nbd_cmd_reply(cmd);
 }
 
@@ -219,7 +266,7 @@ static void write_piece_done(struct obj_req *p)
 	if (--cmd->pending)
 		return;
 	if (cmd->error) {
-		nbd_cmd_reply(cmd);
+		remove_created(cmd);
 		return;
 	}
 	obj_range(cmd, &first, &last);

@@ -28,6 +28,7 @@
 
 static __thread struct nbd_conn *conns;
 static __thread int nr_conns;
+static __thread bool stopping;
 static __thread struct nbd_cmd *cmd_cache;
 static __thread int cmd_cache_n;
 
@@ -136,6 +137,19 @@ static void maybe_free(struct nbd_conn *c)
 {
 	if (c->state != NBD_CONN_CLOSING || c->recv_busy || c->send_busy)
 		return;
+	/* Only now: a receive in flight may still be filling the payload buffer. */
+	if (c->rx_cmd) {
+		struct nbd_cmd *cmd = c->rx_cmd;
+
+		c->rx_cmd = NULL;
+		cmd_put(cmd);
+	}
+	if (c->discard_cmd) {
+		struct nbd_cmd *cmd = c->discard_cmd;
+
+		c->discard_cmd = NULL;
+		cmd_put(cmd);
+	}
 	release_outputs(c);
 	if (c->inflight == 0)
 		conn_free(c);
@@ -154,23 +168,12 @@ static void conn_close(struct nbd_conn *c, const char *why)
 	c->state = NBD_CONN_CLOSING;
 	/* Makes a pending receive or send complete, so their buffers can go. */
 	shutdown(c->fd, SHUT_RDWR);
-	if (c->rx_cmd) {
-		struct nbd_cmd *cmd = c->rx_cmd;
-
-		c->rx_cmd = NULL;
-		cmd_put(cmd);
-	}
-	if (c->discard_cmd) {
-		struct nbd_cmd *cmd = c->discard_cmd;
-
-		c->discard_cmd = NULL;
-		cmd_put(cmd);
-	}
 	maybe_free(c);
 }
 
 int nbd_conns_close_all(void)
 {
+	stopping = true; /* and connections handed over from now on are refused */
 	for (struct nbd_conn *c = conns, *next; c; c = next) {
 		next = c->next; /* conn_close may free c */
 		conn_close(c, NULL);
@@ -475,6 +478,9 @@ static bool handle_option(struct nbd_conn *c)
 	}
 	if (ret == NBD_NEG_CLOSE) {
 		c->close_after_send = true;
+		/* A refused EXPORT_NAME has nothing to send: close now. */
+		if (!c->out_head && !c->send_busy)
+			conn_close(c, NULL);
 		return false;
 	}
 	if (ret == NBD_NEG_TRANSMIT)
@@ -632,10 +638,15 @@ static void peer_name(int fd, char *buf, size_t len)
 
 void nbd_conn_start(int fd, bool tcp)
 {
-	struct nbd_conn *c = calloc(1, sizeof(*c));
+	struct nbd_conn *c;
 	struct nbd_buf out = { 0 };
 	int one = 1;
 
+	if (stopping) {
+		close(fd);
+		return;
+	}
+	c = calloc(1, sizeof(*c));
 	if (c) {
 		c->rbuf = malloc(NBD_RBUF_SIZE);
 		c->iov = calloc(NBD_SEND_MAX_IOV, sizeof(*c->iov));

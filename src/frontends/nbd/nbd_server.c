@@ -53,8 +53,11 @@ static void accept_done(struct uop *op, int res)
 	int target;
 
 	l->busy = false;
-	if (l->stopping)
+	if (l->stopping) {
+		if (res >= 0)
+			close(res);
 		return;
+	}
 	if (res < 0) {
 		if (res == -EMFILE || res == -ENFILE || res == -ENOMEM) {
 			struct io_uring_sqe *sqe = shard_get_sqe(shard_self());
@@ -169,7 +172,8 @@ static void count_on_shard(void *arg)
 	if (shard_self()->id == 0)
 		for (int i = 0; i < nr_listeners; i++)
 			busy |= listeners[i].busy;
-	__atomic_add_fetch(left, nbd_conns_count() + busy, __ATOMIC_RELAXED);
+	/* Closes connections handed over after the stop, too. */
+	__atomic_add_fetch(left, nbd_conns_close_all() + busy, __ATOMIC_RELAXED);
 }
 
 static void drain_on_shard(void *arg)
