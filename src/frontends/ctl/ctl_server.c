@@ -144,19 +144,7 @@ static void do_accept(int ep, int lfd)
 		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		c->fd = fd;
-		if (ss.ss_family == AF_INET6) {
-			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-			char a[INET6_ADDRSTRLEN];
-
-			inet_ntop(AF_INET6, &s6->sin6_addr, a, sizeof(a));
-			snprintf(c->peer, sizeof(c->peer), "[%s]:%u", a, ntohs(s6->sin6_port));
-		} else {
-			struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-			char a[INET_ADDRSTRLEN];
-
-			inet_ntop(AF_INET, &s4->sin_addr, a, sizeof(a));
-			snprintf(c->peer, sizeof(c->peer), "%s:%u", a, ntohs(s4->sin_port));
-		}
+		net_format_peer(&ss, c->peer, sizeof(c->peer));
 		ev.data.ptr = c;
 		if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
 			close(fd);

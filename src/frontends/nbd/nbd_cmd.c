@@ -197,19 +197,21 @@ static void cleanup_done(struct obj_req *p)
  * resurface (with this write's bytes) when a later write allocates the object, even after the
  * client zeroed that range.
  */
-static void remove_created(struct nbd_cmd *cmd)
+static bool created_unmapped(const struct nbd_cmd *cmd, const struct obj_req *p)
 {
 	struct vdi_share *sh = share_of(cmd);
+
+	return p->created && p->result >= 0 && vdi_share_entry(sh, oid_to_idx(p->oid)) != sh->vid;
+}
+
+static void remove_created(struct nbd_cmd *cmd)
+{
 	int n = 0;
 
+	/* Decided once (the published map may change meanwhile), then counted before submitting. */
 	for (int i = 0; i < cmd->nr_pieces; i++) {
-		struct obj_req *p = &cmd->pieces[i];
-
-		if (p->created && p->result >= 0 &&
-		    vdi_share_entry(sh, oid_to_idx(p->oid)) != sh->vid)
-			p->op = OBJ_REMOVE, n++;
-		else
-			p->op = OBJ_READ; /* marks "leave alone" */
+		cmd->pieces[i].created = created_unmapped(cmd, &cmd->pieces[i]);
+		n += cmd->pieces[i].created;
 	}
 	cmd->pending = n;
 	if (!n) {
@@ -219,8 +221,9 @@ static void remove_created(struct nbd_cmd *cmd)
 	for (int i = 0; i < cmd->nr_pieces; i++) {
 		struct obj_req *p = &cmd->pieces[i];
 
-		if (p->op != OBJ_REMOVE)
+		if (!p->created)
 			continue;
+		p->op = OBJ_REMOVE;
 		p->flags = 0;
 		p->done = cleanup_done;
 		obj_submit(p);

@@ -3,7 +3,6 @@
  * commands, and sending replies. Every reply of a loop pass goes out in one sendmsg per
  * connection (queued on the shard's deferred list), so a deep queue costs few system calls.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -16,6 +15,7 @@
 #include "../../cluster/vdi_share.h"
 #include "../../core/byteorder.h"
 #include "../../core/log.h"
+#include "../../core/net.h"
 #include "nbd_conn.h"
 
 #define NBD_RBUF_SIZE	    (256u << 10) /* holds any option (64 KiB) and many small writes */
@@ -616,24 +616,12 @@ static void parse_input(struct nbd_conn *c)
 
 static void peer_name(int fd, char *buf, size_t len)
 {
-	struct sockaddr_storage ss;
+	struct sockaddr_storage ss = { 0 };
 	socklen_t sl = sizeof(ss);
-	char a[INET6_ADDRSTRLEN];
 
-	snprintf(buf, len, "a local client");
 	if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0)
-		return;
-	if (ss.ss_family == AF_INET) {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-
-		inet_ntop(AF_INET, &s4->sin_addr, a, sizeof(a));
-		snprintf(buf, len, "%s:%u", a, ntohs(s4->sin_port));
-	} else if (ss.ss_family == AF_INET6) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-
-		inet_ntop(AF_INET6, &s6->sin6_addr, a, sizeof(a));
-		snprintf(buf, len, "[%s]:%u", a, ntohs(s6->sin6_port));
-	}
+		ss.ss_family = AF_UNSPEC;
+	net_format_peer(&ss, buf, len);
 }
 
 void nbd_conn_start(int fd, bool tcp)

@@ -150,29 +150,25 @@ int nbd_server_start(const char *addr, uint16_t port, const char *socket_path, c
 	return 0;
 }
 
+/*
+ * Stops accepting, closes every connection (also those handed over since the last call) and
+ * counts what is still busy. Idempotent: the stop runs it until nothing is left.
+ */
 static void stop_on_shard(void *arg)
-{
-	int *left = arg;
-
-	if (shard_self()->id == 0) {
-		for (int i = 0; i < nr_listeners; i++) {
-			listeners[i].stopping = true;
-			/* Ends a pending accept (it completes with an error). */
-			shutdown(listeners[i].fd, SHUT_RDWR);
-		}
-	}
-	__atomic_add_fetch(left, nbd_conns_close_all(), __ATOMIC_RELAXED);
-}
-
-static void count_on_shard(void *arg)
 {
 	int *left = arg;
 	bool busy = false;
 
-	if (shard_self()->id == 0)
-		for (int i = 0; i < nr_listeners; i++)
+	if (shard_self()->id == 0) {
+		for (int i = 0; i < nr_listeners; i++) {
+			if (!listeners[i].stopping) {
+				listeners[i].stopping = true;
+				/* Ends a pending accept (it completes with an error). */
+				shutdown(listeners[i].fd, SHUT_RDWR);
+			}
 			busy |= listeners[i].busy;
-	/* Closes connections handed over after the stop, too. */
+		}
+	}
 	__atomic_add_fetch(left, nbd_conns_close_all() + busy, __ATOMIC_RELAXED);
 }
 
@@ -189,10 +185,9 @@ void nbd_server_stop(void (*pump)(void))
 
 	if (!nr_listeners)
 		return;
-	shard_run_on_all(stop_on_shard, &left);
 	for (int waited = 0; waited < NBD_STOP_WAIT_MS; waited += 10) {
 		left = 0;
-		shard_run_on_all(count_on_shard, &left);
+		shard_run_on_all(stop_on_shard, &left);
 		if (!left)
 			break;
 		if (pump)
