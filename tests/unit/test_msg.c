@@ -89,8 +89,11 @@ struct pp {
 static void on_ping(void *arg)
 {
 	(void)arg;
-	if (++pongs == 2 * 5000)
-		pong_done[0] = pong_done[1] = true;
+	/* Both threads count here at once: a plain ++ loses counts and the test never ends. */
+	if (__atomic_add_fetch(&pongs, 1, __ATOMIC_ACQ_REL) == 2 * 5000) {
+		__atomic_store_n(&pong_done[0], true, __ATOMIC_RELEASE);
+		__atomic_store_n(&pong_done[1], true, __ATOMIC_RELEASE);
+	}
 }
 
 static void *flooder(void *arg)
@@ -103,8 +106,8 @@ static void *flooder(void *arg)
 		m[i].msg.fn = on_ping;
 		msg_send(1 - id, &m[i].msg);
 	}
+	/* Every message has been handled once the count is complete, so m may go. */
 	msg_wait_until(&pong_done[id]);
-	sleep(1); /* the other side may still be reading our messages */
 	free(m);
 	return NULL;
 }
