@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../core/log.h"
 #include "fd_cache.h"
@@ -114,6 +115,21 @@ static void after_io(struct obj_req *req)
 	finish(req, req->op == OBJ_READ || req->op == OBJ_WRITE ? (int)req->length : 0);
 }
 
+static void io_done(struct obj_req *req, int res);
+
+/*
+ * Whole pages on a filesystem where io_uring would punt the write to a worker (see
+ * store_layout.write_inline): written here, synchronously. A partial page could need a read
+ * from disk first, so it still goes through the ring.
+ */
+static bool write_inline(const struct obj_req *req)
+{
+	uint64_t off = req->offset + req->xfer;
+
+	return shard_self()->store->write_inline && (off & 4095) == 0 &&
+	       ((req->length - req->xfer) & 4095) == 0;
+}
+
 static void do_io(struct obj_req *req)
 {
 	int fd = req->fde->fd;
@@ -128,6 +144,15 @@ static void do_io(struct obj_req *req)
 	case OBJ_WRITE:
 		if (req->length == 0) {
 			after_io(req);
+			return;
+		}
+		if (write_inline(req)) {
+			ssize_t n =
+				pwrite(fd, (const char *)req->buf + req->xfer,
+				       req->length - req->xfer, (off_t)(req->offset + req->xfer));
+
+			req->stage = ST_IO;
+			io_done(req, n < 0 ? -errno : (int)n);
 			return;
 		}
 		sqe = next_sqe(req, ST_IO);
@@ -316,6 +341,14 @@ static void obj_start(void *arg)
 	int ret;
 
 	req->uop.cb = obj_cqe;
+	/* The common case, an open file in the cache, needs no path. */
+	if (req->op != OBJ_REMOVE && !(req->flags & OBJ_F_FRESH)) {
+		req->fde = fd_cache_get(s->fdc, req->oid, req->ec_index);
+		if (req->fde) {
+			do_io(req);
+			return;
+		}
+	}
 	ret = store_obj_path(s->store->kind, req->oid, req->ec_index, req->path, sizeof(req->path));
 	if (ret) {
 		finish(req, ret);
@@ -334,11 +367,7 @@ static void obj_start(void *arg)
 		prep_open(req, ST_CREATE, create_flags(req));
 		return;
 	}
-	req->fde = fd_cache_get(s->fdc, req->oid, req->ec_index);
-	if (req->fde)
-		do_io(req);
-	else
-		prep_open(req, ST_OPEN, 0);
+	prep_open(req, ST_OPEN, 0);
 }
 
 void obj_submit(struct obj_req *req)

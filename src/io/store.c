@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "../core/oid.h"
@@ -27,6 +28,26 @@ const char *store_kind_name(enum store_kind kind)
 	return kind == STORE_TREE ? "tree" : "plain";
 }
 
+/* SHEEP_INLINE_WRITES=0/1 overrides the probe (for benchmarks). */
+static bool store_probe_write_inline(const char *objdir)
+{
+	const char *env = getenv("SHEEP_INLINE_WRITES");
+	char page[4096] = { 0 };
+	struct iovec iov = { page, sizeof(page) };
+	bool unsupported;
+	int fd;
+
+	if (env && *env)
+		return strcmp(env, "0") != 0;
+	/* An unnamed file: nothing is left behind, and no scan of the store can see it. */
+	fd = open(objdir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return false;
+	unsupported = pwritev2(fd, &iov, 1, 0, RWF_NOWAIT) < 0 && errno == EOPNOTSUPP;
+	close(fd);
+	return unsupported;
+}
+
 int store_layout_open(struct store_layout *st, const char *dir, enum store_kind kind)
 {
 	memset(st, 0, sizeof(*st));
@@ -38,6 +59,7 @@ int store_layout_open(struct store_layout *st, const char *dir, enum store_kind 
 	st->objdir_fd = open(st->objdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (st->objdir_fd < 0)
 		return -errno;
+	st->write_inline = store_probe_write_inline(st->objdir);
 	return 0;
 }
 

@@ -21,6 +21,13 @@ struct store_layout {
 	enum store_kind kind;
 	int objdir_fd; /* DIR/obj, O_DIRECTORY; owned by the layout */
 	char objdir[PATH_MAX];
+	/*
+	 * The filesystem cannot take a buffered write without possibly blocking (no RWF_NOWAIT
+	 * support, e.g. ext4), so io_uring would hand every write to a worker thread. Shards then
+	 * write whole pages themselves: no read is needed, and a page-cache write costs less than
+	 * the worker's wake-up.
+	 */
+	bool write_inline;
 };
 
 /* Returns the kind for "plain" or "tree", or -1. */

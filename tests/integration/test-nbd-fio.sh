@@ -13,7 +13,7 @@ start_nbd_sheep "$SCRATCH/n0" "$P" "$NP"
 # Each job owns a 32 MiB region (offset_increment), so the verifies do not race each other.
 fio --name=verify --ioengine=nbd --uri="$NBD/disk" --numjobs=4 --size=32M --offset_increment=32M \
 	--rw=randwrite --bsrange=4k-64k --iodepth=16 --verify=crc32c --do_verify=1 \
-	--verify_fatal=1 --group_reporting --output="$SCRATCH/fio.out" ||
+	--verify_fatal=1 --verify_state_save=0 --group_reporting --output="$SCRATCH/fio.out" ||
 	fail "fio verify failed: $(tail -20 "$SCRATCH/fio.out")"
 grep -q "err= 0" "$SCRATCH/fio.out" || fail "fio reported errors: $(cat "$SCRATCH/fio.out")"
 [ "$(grep -c 'serving disk' "$SCRATCH/n0/sheep.log")" -ge 4 ] || fail "fewer than 4 connections"
