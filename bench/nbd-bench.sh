@@ -62,6 +62,23 @@ wait_port "nbd://127.0.0.1:$KP"; wait_port "nbd://127.0.0.1:$QP/bench"; wait_por
 nbdcopy --connections=4 "$DIR/seed.img" "nbd://127.0.0.1:$MP"
 rm -f "$DIR/seed.img"
 
+# Server CPU time (utime + stime, in clock ticks) of each target's process, read around every run
+# so the table can show the server's CPU per I/O, the figure that decides IOPS on a small machine.
+SHEEP_PID=$(cat "$DIR/sheep/sheep.pid")
+server_pid() {
+	case $1 in
+	sheep-*) echo "$SHEEP_PID" ;;
+	nbdkit-file) echo "${PIDS[0]}" ;;
+	qemu-nbd) echo "${PIDS[1]}" ;;
+	nbdkit-memory) echo "${PIDS[2]}" ;;
+	*) echo "" ;;
+	esac
+}
+cpu_ticks() { # pid: ticks of the whole process, or 0
+	[ -n "$1" ] && [ -r "/proc/$1/stat" ] || { echo 0; return; }
+	sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'
+}
+
 target_args() {
 	case $1 in
 	sheep-tcp) echo "--ioengine=nbd --uri=nbd://127.0.0.1:$SNP/bench" ;;
@@ -88,11 +105,14 @@ workload_args() {
 for round in $(seq "$ROUNDS"); do
 	for w in $WORKLOADS; do
 		for t in $TARGETS; do
+			pid=$(server_pid "$t")
+			before=$(cpu_ticks "$pid")
 			# shellcheck disable=SC2046
 			fio --name="$w" $(target_args "$t") $(workload_args "$w") --size="${SIZE_MB}M" \
 				--time_based --runtime="$RUNTIME" --group_reporting --norandommap \
 				--output-format=json --output="$DIR/$w.$t.$round.json" >/dev/null 2>&1 ||
 				echo "nbd-bench: fio failed for $w on $t (round $round)"
+			echo $(($(cpu_ticks "$pid") - before)) >"$DIR/$w.$t.$round.ticks"
 			printf '.'
 		done
 	done
@@ -103,6 +123,7 @@ echo
 import json, os, sys, statistics, platform, subprocess
 d, out, rounds, workloads, targets = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4].split(), sys.argv[5].split()
 shards, runtime, size = sys.argv[6], sys.argv[7], sys.argv[8]
+hz = os.sysconf("SC_CLK_TCK")
 def load(w, t, r):
     try:
         j = json.load(open(os.path.join(d, f"{w}.{t}.{r}.json")))
@@ -111,14 +132,23 @@ def load(w, t, r):
     job = j["jobs"][0]
     side = job["write"] if "write" in w else job["read"]
     pct = side.get("clat_ns", {}).get("percentile", {})
-    return side["iops"], side["lat_ns"]["mean"] / 1000, pct.get("50.000000", 0) / 1000, pct.get("99.000000", 0) / 1000
+    try:
+        ticks = int(open(os.path.join(d, f"{w}.{t}.{r}.ticks")).read())
+    except Exception:
+        ticks = 0
+    # Server CPU per I/O over the whole run (ramp and teardown included, so slightly high);
+    # client CPU as fio reports it, in percent of one CPU.
+    srv = ticks / hz * 1e6 / side["total_ios"] if ticks and side["total_ios"] else 0
+    cli = job.get("usr_cpu", 0) + job.get("sys_cpu", 0)
+    return (side["iops"], side["lat_ns"]["mean"] / 1000, pct.get("50.000000", 0) / 1000,
+            pct.get("99.000000", 0) / 1000, srv, cli)
 rows = []
 res = {}
 for w in workloads:
     for t in targets:
         runs = [x for x in (load(w, t, r) for r in range(1, rounds + 1)) if x]
         if runs:
-            res[w, t] = tuple(statistics.mean(x[i] for x in runs) for i in range(4))
+            res[w, t] = tuple(statistics.mean(x[i] for x in runs) for i in range(6))
 lines = []
 lines.append(f"# NBD benchmark, {platform.node()}, {os.cpu_count()} CPUs")
 lines.append("")
@@ -127,21 +157,26 @@ lines.append(f"fio {runtime} s per run, {rounds} rounds alternating targets; val
 lines.append("Ratios are sheep-tcp / peer IOPS (higher is better for sheep); for QD1, also")
 lines.append("the mean latency ratio (lower is better for sheep).")
 lines.append("")
-lines.append("| workload | target | IOPS | mean lat us | p50 us | p99 us | sheep-tcp/target |")
-lines.append("|---|---|---:|---:|---:|---:|---:|")
+lines.append("Server CPU is the server process's CPU time per I/O (user + system, spinning")
+lines.append("included); client CPU is fio's, in percent of one CPU (at 100% per job, the client")
+lines.append("is the limit, whatever the server).")
+lines.append("")
+lines.append("| workload | target | IOPS | mean lat us | p50 us | p99 us | server CPU us/IO | client CPU % | sheep-tcp/target |")
+lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|")
 for w in workloads:
     base = res.get((w, "sheep-tcp"))
     for t in targets:
         if (w, t) not in res:
-            lines.append(f"| {w} | {t} | failed | | | | |")
+            lines.append(f"| {w} | {t} | failed | | | | | | |")
             continue
-        iops, mean, p50, p99 = res[w, t]
+        iops, mean, p50, p99, srv, cli = res[w, t]
         ratio = ""
         if base and t != "sheep-tcp" and iops:
             ratio = f"{base[0] / iops:.2f}x"
             if "qd1" in w:
                 ratio += f" (lat {base[1] / mean:.2f})"
-        lines.append(f"| {w} | {t} | {iops:,.0f} | {mean:.1f} | {p50:.1f} | {p99:.1f} | {ratio} |")
+        srv_s = f"{srv:.1f}" if srv else ""
+        lines.append(f"| {w} | {t} | {iops:,.0f} | {mean:.1f} | {p50:.1f} | {p99:.1f} | {srv_s} | {cli:.0f} | {ratio} |")
 text = "\n".join(lines) + "\n"
 open(out, "w").write(text)
 print(text)
