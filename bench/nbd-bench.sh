@@ -7,6 +7,7 @@
 #
 #   bash bench/nbd-bench.sh                 # defaults: 1 GiB image, 5 s per run, 2 rounds
 #   BENCH_RUNTIME=10 BENCH_ROUNDS=3 BENCH_SHARDS=4 bash bench/nbd-bench.sh
+#   BENCH_SHARDS=1 bash bench/nbd-bench.sh   # 2 CPUs: leave fio a core; shards then spin
 #
 # Needs a release build in build/ (scripts/build.sh) and fio, nbdkit, qemu-nbd.
 set -euo pipefail
@@ -152,16 +153,16 @@ for w in workloads:
 lines = []
 lines.append(f"# NBD benchmark, {platform.node()}, {os.cpu_count()} CPUs")
 lines.append("")
-lines.append(f"sheep: one node, one copy, {shards} shards. Image {size} MiB, data in the page cache;")
+lines.append(f"sheep: one node, one copy, --shards {shards}. Image {size} MiB, data in the page cache;")
 lines.append(f"fio {runtime} s per run, {rounds} rounds alternating targets; values are means.")
 lines.append("Ratios are sheep-tcp / peer IOPS (higher is better for sheep); for QD1, also")
 lines.append("the mean latency ratio (lower is better for sheep).")
 lines.append("")
 lines.append("Server CPU is the server process's CPU time per I/O (user + system, spinning")
-lines.append("included); client CPU is fio's, in percent of one CPU (at 100% per job, the client")
-lines.append("is the limit, whatever the server).")
+lines.append("included); client CPU is fio's per job, in percent of one CPU (at 100%, the")
+lines.append("client is the limit, whatever the server).")
 lines.append("")
-lines.append("| workload | target | IOPS | mean lat us | p50 us | p99 us | server CPU us/IO | client CPU % | sheep-tcp/target |")
+lines.append("| workload | target | IOPS | mean lat us | p50 us | p99 us | server CPU us/IO | client CPU % per job | sheep-tcp/target |")
 lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|")
 for w in workloads:
     base = res.get((w, "sheep-tcp"))

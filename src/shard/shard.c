@@ -238,6 +238,7 @@ static void *shard_main(void *arg)
 	msg_defer_wakes();
 	snprintf(name, sizeof(name), "shard%d", s->id);
 	log_set_thread_name(name);
+	pthread_setname_np(pthread_self(), name); /* for top -H and perf */
 	ret = shard_setup(s);
 	report_start(ret);
 	if (ret)
