@@ -50,6 +50,40 @@ static void reply_msg(void *arg)
 /* Set while obj_submit runs obj_start directly: a completion then must not run inline. */
 static __thread bool starting_inline;
 
+/*
+ * Requests that completed inside their own obj_submit (owner == submitter, file cached, a write
+ * done in place). Their callbacks run at the end of the loop pass, in order. A list rather than
+ * a message to self: the ring to self holds only SD_MSG_RING_SIZE, and a full ring would make
+ * msg_send run other callbacks nested inside the submitter.
+ */
+static __thread struct obj_req *inline_head, *inline_tail;
+static __thread struct shard_defer inline_drain;
+
+static void run_inline_done(struct shard_defer *d)
+{
+	(void)d;
+	while (inline_head) {
+		struct obj_req *req = inline_head;
+
+		inline_head = req->inline_next;
+		if (!inline_head)
+			inline_tail = NULL;
+		req->done(req);
+	}
+}
+
+static void defer_inline_done(struct shard *s, struct obj_req *req)
+{
+	req->inline_next = NULL;
+	if (inline_tail)
+		inline_tail->inline_next = req;
+	else
+		inline_head = req;
+	inline_tail = req;
+	inline_drain.fn = run_inline_done;
+	shard_defer(s, &inline_drain);
+}
+
 static void finish(struct obj_req *req, int res)
 {
 	struct shard *s = shard_self();
@@ -62,8 +96,11 @@ static void finish(struct obj_req *req, int res)
 	if (res < 0 && res != -ENOENT)
 		log_debug("object %016lx op %d: %s", (unsigned long)req->oid, req->op,
 			  strerror(-res));
-	if (req->origin == s->id && !starting_inline) {
-		req->done(req);
+	if (req->origin == s->id) {
+		if (starting_inline)
+			defer_inline_done(s, req);
+		else
+			req->done(req);
 		return;
 	}
 	req->msg.fn = reply_msg;
@@ -382,9 +419,11 @@ void obj_submit(struct obj_req *req)
 	req->msg.arg = req;
 	/* The owner submitting to itself skips the message (and a loop pass). */
 	if (owner == sd_self_id) {
+		bool outer = starting_inline;
+
 		starting_inline = true;
 		obj_start(req);
-		starting_inline = false;
+		starting_inline = outer;
 		return;
 	}
 	msg_send(owner, &req->msg);

@@ -59,6 +59,7 @@ struct obj_req {
 	int origin, stage, dirfd, saved;
 	uint32_t xfer;
 	bool created, dir_created, evicted;
+	struct obj_req *inline_next; /* on the shard's list of completions awaiting the pass end */
 	char path[48];
 };
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -38,7 +39,8 @@ static bool store_probe_write_inline(const char *objdir)
 	int fd;
 
 	if (env && *env)
-		return strcmp(env, "0") != 0;
+		return strcmp(env, "0") && strcasecmp(env, "no") && strcasecmp(env, "false") &&
+		       strcasecmp(env, "off");
 	/* An unnamed file: nothing is left behind, and no scan of the store can see it. */
 	fd = open(objdir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (fd < 0)
