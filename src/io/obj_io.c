@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../core/list.h"
 #include "../core/log.h"
 #include "fd_cache.h"
 #include "store.h"
@@ -28,7 +29,7 @@ static void obj_cqe(struct uop *op, int res);
 
 static struct obj_req *req_of(struct uop *op)
 {
-	return (struct obj_req *)((char *)op - offsetof(struct obj_req, uop));
+	return container_of(op, struct obj_req, uop);
 }
 
 static struct io_uring_sqe *next_sqe(struct obj_req *req, int stage)
@@ -51,37 +52,16 @@ static void reply_msg(void *arg)
 static __thread bool starting_inline;
 
 /*
- * Requests that completed inside their own obj_submit (owner == submitter, file cached, a write
- * done in place). Their callbacks run at the end of the loop pass, in order. A list rather than
- * a message to self: the ring to self holds only SD_MSG_RING_SIZE, and a full ring would make
- * msg_send run other callbacks nested inside the submitter.
+ * A request that completed inside its own obj_submit (owner == submitter, file cached, a write
+ * done in place) runs its callback at the end of the loop pass. Not a message to self: the ring
+ * to self holds only SD_MSG_RING_SIZE, and a full ring would make msg_send run other callbacks
+ * nested inside the submitter.
  */
-static __thread struct obj_req *inline_head, *inline_tail;
-static __thread struct shard_defer inline_drain;
-
-static void run_inline_done(struct shard_defer *d)
+static void done_at_pass_end(struct shard_defer *d)
 {
-	(void)d;
-	while (inline_head) {
-		struct obj_req *req = inline_head;
+	struct obj_req *req = container_of(d, struct obj_req, defer);
 
-		inline_head = req->inline_next;
-		if (!inline_head)
-			inline_tail = NULL;
-		req->done(req);
-	}
-}
-
-static void defer_inline_done(struct shard *s, struct obj_req *req)
-{
-	req->inline_next = NULL;
-	if (inline_tail)
-		inline_tail->inline_next = req;
-	else
-		inline_head = req;
-	inline_tail = req;
-	inline_drain.fn = run_inline_done;
-	shard_defer(s, &inline_drain);
+	req->done(req);
 }
 
 static void finish(struct obj_req *req, int res)
@@ -97,10 +77,12 @@ static void finish(struct obj_req *req, int res)
 		log_debug("object %016lx op %d: %s", (unsigned long)req->oid, req->op,
 			  strerror(-res));
 	if (req->origin == s->id) {
-		if (starting_inline)
-			defer_inline_done(s, req);
-		else
+		if (starting_inline) {
+			req->defer.fn = done_at_pass_end;
+			shard_defer(s, &req->defer);
+		} else {
 			req->done(req);
+		}
 		return;
 	}
 	req->msg.fn = reply_msg;
@@ -415,6 +397,7 @@ void obj_submit(struct obj_req *req)
 	req->fde = NULL;
 	req->xfer = 0;
 	req->created = req->dir_created = req->evicted = false;
+	req->defer.queued = false;
 	req->msg.fn = obj_start;
 	req->msg.arg = req;
 	/* The owner submitting to itself skips the message (and a loop pass). */

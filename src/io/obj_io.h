@@ -59,7 +59,8 @@ struct obj_req {
 	int origin, stage, dirfd, saved;
 	uint32_t xfer;
 	bool created, dir_created, evicted;
-	struct obj_req *inline_next; /* on the shard's list of completions awaiting the pass end */
+	struct shard_defer
+		defer; /* a completion inside its own submission waits for the pass end */
 	char path[48];
 };
 

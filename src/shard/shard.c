@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../core/list.h"
 #include "../core/log.h"
 #include "../io/fd_cache.h"
 #include "buf_pool.h"
@@ -86,7 +87,7 @@ static void arm_eventfd(struct shard *s)
 
 static void eventfd_done(struct uop *op, int res)
 {
-	struct shard *s = (struct shard *)((char *)op - offsetof(struct shard, efd_uop));
+	struct shard *s = container_of(op, struct shard, efd_uop);
 
 	(void)res;
 	if (!s->stop)

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../../core/list.h"
 #include "../../core/log.h"
 #include "../../core/net.h"
 #include "../../shard/msg.h"
@@ -55,30 +56,11 @@ int ctl_listen(const char *addr, uint16_t port)
 	return net_listen_tcp(addr, port, true);
 }
 
-static void list_unlink(struct conn *c)
-{
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	c->prev = c->next = NULL;
-}
-
-static void list_push(struct conn *c)
-{
-	c->next = conns;
-	if (conns)
-		conns->prev = c;
-	conns = c;
-}
-
 static void conn_touch(struct conn *c)
 {
 	if (conns != c) {
-		list_unlink(c);
-		list_push(c);
+		dlist_unlink(conns, c);
+		dlist_push(conns, c);
 	}
 }
 
@@ -87,7 +69,7 @@ static void conn_close(int ep, struct conn *c, const char *why)
 	if (why)
 		log_warn("closing control connection from %s: %s", c->peer, why);
 	epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
-	list_unlink(c);
+	dlist_unlink(conns, c);
 	close(c->fd);
 	free(c->in);
 	free(c->out);
@@ -152,7 +134,7 @@ static void do_accept(int ep, int lfd)
 			continue;
 		}
 		nr_conns++;
-		list_push(c);
+		dlist_push(conns, c);
 	}
 }
 

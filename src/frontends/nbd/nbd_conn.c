@@ -14,6 +14,7 @@
 
 #include "../../cluster/vdi_share.h"
 #include "../../core/byteorder.h"
+#include "../../core/list.h"
 #include "../../core/log.h"
 #include "../../core/net.h"
 #include "nbd_conn.h"
@@ -23,8 +24,6 @@
 #define NBD_SEND_MAX_ITEMS  128
 #define NBD_SEND_MAX_IOV    (NBD_SEND_MAX_ITEMS * 3)
 #define NBD_CMD_CACHE_LIMIT 1024
-
-#define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
 
 static __thread struct nbd_conn *conns;
 static __thread int nr_conns;
@@ -114,12 +113,7 @@ static void free_when_run(struct shard_defer *d)
 
 static void conn_free(struct nbd_conn *c)
 {
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
+	dlist_unlink(conns, c);
 	nr_conns--;
 	close(c->fd);
 	vdi_share_put(c->share);
@@ -659,10 +653,7 @@ void nbd_conn_start(int fd, bool tcp)
 	c->send_uop.cb = send_done;
 	c->flush_defer.fn = start_send;
 	peer_name(fd, c->peer, sizeof(c->peer));
-	c->next = conns;
-	if (conns)
-		conns->prev = c;
-	conns = c;
+	dlist_push(conns, c);
 	nr_conns++;
 	log_debug("NBD connection from %s on shard %d", c->peer, c->shard_id);
 	nbd_neg_greeting(&out);

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../../core/list.h"
 #include "../../core/log.h"
 #include "../../core/net.h"
 #include "../../shard/shard_all.h"
@@ -49,7 +50,7 @@ static void arm_accept(struct listener *l);
 
 static void accept_done(struct uop *op, int res)
 {
-	struct listener *l = (struct listener *)((char *)op - offsetof(struct listener, uop));
+	struct listener *l = container_of(op, struct listener, uop);
 	int target;
 
 	l->busy = false;
