@@ -52,7 +52,10 @@ static inline uint64_t vdi_obj_size(const struct vdi *v)
 	return UINT64_C(1) << v->hdr.block_size_shift;
 }
 
-/* Checks a VDI name: not empty, shorter than 256 bytes, no '/', '@' or control characters. */
+/*
+ * Checks a VDI name: not empty, shorter than 256 bytes, valid UTF-8, no '/', '@' or control
+ * characters (C0, DEL or C1). Returns 0, or -EINVAL with the reason in err.
+ */
 int vdi_name_check(const char *name, char *err, size_t errlen);
 
 /* Operations, each returning an SD_RES code and, on failure, a message for the operator. */

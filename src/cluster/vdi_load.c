@@ -1,7 +1,8 @@
 /*
  * Start-up: rebuild the VDI table from the inode objects on disk, then sweep garbage left by an
  * interrupted delete or by a write whose map update never happened (such writes were never
- * acknowledged). Objects of a VDI whose inode cannot be read are kept, never guessed away.
+ * acknowledged). Objects of a VDI whose inode cannot be read are kept, never guessed away; only
+ * an inode that a create never finished writing (no header at all, no objects) is removed.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -39,6 +40,7 @@ static int vec_push(struct oid_vec *vec, uint64_t oid)
 
 struct scan {
 	struct oid_vec inodes, attrs, data;
+	struct oid_vec strips; /* erasure-coded parts of data objects: they only keep an id used */
 };
 
 static int collect(uint64_t oid, int ec_index, void *arg)
@@ -46,7 +48,7 @@ static int collect(uint64_t oid, int ec_index, void *arg)
 	struct scan *s = arg;
 
 	if (ec_index)
-		return 0;
+		return oid_is_data(oid) ? vec_push(&s->strips, oid) : 0;
 	if (oid_is_inode(oid))
 		return vec_push(&s->inodes, oid);
 	if (oid_is_attr(oid))
@@ -89,18 +91,28 @@ static int read_map(struct vdi *v)
 	return 0;
 }
 
-static int load_inode(uint64_t oid, bool *unreadable)
+enum inode_state {
+	INODE_LOADED,
+	INODE_UNREADABLE, /* kept, and so are its VDI's objects */
+	INODE_BLANK,	  /* both header copies are zeros: no create ever finished writing it */
+};
+
+static int load_inode(uint64_t oid, enum inode_state *state)
 {
 	uint8_t buf[SD_INODE_HEADER_SIZE];
 	struct obj_req req = { .op = OBJ_READ, .oid = oid, .length = sizeof(buf), .buf = buf };
 	struct vdi *v;
 	int ret = obj_exec(&req);
 
-	*unreadable = true;
+	*state = INODE_UNREADABLE;
 	if (ret < 0) {
 		log_err("cannot read inode %016" PRIx64 ": %s; its VDI is not served and its "
 			"objects are kept",
 			oid, strerror(-ret));
+		return 0;
+	}
+	if (inode_hdr_is_blank(buf, sizeof(buf))) {
+		*state = INODE_BLANK;
 		return 0;
 	}
 	v = calloc(1, sizeof(*v));
@@ -108,8 +120,8 @@ static int load_inode(uint64_t oid, bool *unreadable)
 		return -ENOMEM;
 	ret = inode_hdr_decode(buf, sizeof(buf), &v->hdr);
 	if (ret == 1)
-		log_warn("inode %016" PRIx64 " had a torn header (a crash during an update); using "
-			 "its shadow copy",
+		log_warn("inode %016" PRIx64 " has no valid primary header copy (torn or never "
+			 "written: a crash during an update or a create); using its shadow copy",
 			 oid);
 	if (ret < 0 || v->hdr.vdi_id != oid_to_vid(oid)) {
 		log_err("inode %016" PRIx64
@@ -130,8 +142,47 @@ static int load_inode(uint64_t oid, bool *unreadable)
 			return 0;
 		}
 	}
-	*unreadable = false;
+	*state = INODE_LOADED;
 	return vdi_table_insert(&sys.vdis, v);
+}
+
+static bool vid_has_objects(const struct scan *s, uint32_t vid)
+{
+	const struct oid_vec *vecs[] = { &s->data, &s->attrs, &s->strips };
+
+	for (size_t k = 0; k < sizeof(vecs) / sizeof(vecs[0]); k++)
+		for (size_t i = 0; i < vecs[k]->n; i++)
+			if (oid_to_vid(vecs[k]->v[i]) == vid)
+				return true;
+	return false;
+}
+
+/*
+ * An inode without any header and without any object of its id is what a create leaves when it
+ * dies (or fails) between creating the file and writing the header. vdi_create acknowledges only
+ * once both copies are durable, and later updates rewrite one copy at a time, so an acknowledged
+ * VDI never has both copies zero: no client ever saw this VDI, wrote to it or got its id. On one
+ * node this store is the only copy, so removing the file loses nothing and frees the id. Returns
+ * true if it was removed; otherwise the inode stays, like any unreadable one.
+ *
+ * The multi-node work must revisit this: there another node may hold a valid copy of the same
+ * inode (a create acknowledged by the cluster but torn here), which must be recovered, not removed.
+ */
+static bool remove_blank_inode(const struct scan *s, uint64_t oid)
+{
+	uint32_t vid = oid_to_vid(oid);
+
+	if (vid_has_objects(s, vid)) {
+		log_err("inode %016" PRIx64 " has no header (both copies are zeros) but objects of "
+			"VDI id %" PRIx32 " exist; its VDI is not served and its objects are kept",
+			oid, vid);
+		return false;
+	}
+	log_notice("removing inode %016" PRIx64 ": both header copies are zeros and VDI id %" PRIx32
+		   " has no objects, the leftover of a create that was never acknowledged; the id "
+		   "is free again",
+		   oid, vid);
+	return vdi_remove_objects(&oid, 1) == 0;
 }
 
 /* A data object is live if some VDI's map points at it. */
@@ -162,11 +213,13 @@ int cluster_load_vdis(char *err, size_t errlen)
 		goto out;
 	}
 	for (size_t i = 0; i < s.inodes.n && !ret; i++) {
-		bool bad;
+		enum inode_state state;
 
-		ret = load_inode(s.inodes.v[i], &bad);
+		ret = load_inode(s.inodes.v[i], &state);
+		if (state == INODE_BLANK && remove_blank_inode(&s, s.inodes.v[i]))
+			continue;
 		vdi_bitmap_set(sys.vdis.inuse, oid_to_vid(s.inodes.v[i]));
-		if (bad)
+		if (state != INODE_LOADED)
 			ret = ret ? ret : vec_push(&unreadable, oid_to_vid(s.inodes.v[i]));
 	}
 	if (ret) {
@@ -218,6 +271,7 @@ out:
 	free(s.inodes.v);
 	free(s.attrs.v);
 	free(s.data.v);
+	free(s.strips.v);
 	free(garbage.v);
 	free(unreadable.v);
 	return ret;

@@ -134,6 +134,18 @@ int vdi_create(const char *name, uint64_t size, uint8_t copies, uint8_t copy_pol
 	v->hdr.vdi_id = vid;
 	ret = vdi_write_header(&v->hdr, true);
 	if (ret) {
+		uint64_t inode = vid_to_vdi_oid(vid);
+
+		/*
+		 * Whatever reached the disk (an empty file, or a shadow copy a restart would load)
+		 * must go: the create was refused, so neither the VDI nor its id may outlive it.
+		 */
+		if (vdi_remove_objects(&inode, 1)) {
+			vdi_bitmap_set(sys.vdis.inuse, vid);
+			log_warn("VDI id %" PRIx32 " stays reserved: the inode %016" PRIx64
+				 " of the failed create of %s could not be removed (see above)",
+				 vid, inode, name);
+		}
 		vdi_free(v);
 		return vdi_fail_errno(ret, err, errlen, "cannot write the inode of the new VDI");
 	}

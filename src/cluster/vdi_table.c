@@ -1,10 +1,10 @@
 /* The in-memory VDI table: lookup by id and name, the id bitmap, the data maps. */
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/utf8.h"
 #include "vdi.h"
 #include "vdi_share.h"
 
@@ -153,7 +153,9 @@ void vdi_map_set(struct vdi *v, uint32_t idx, uint32_t vid)
 
 int vdi_name_check(const char *name, char *err, size_t errlen)
 {
-	size_t len = strlen(name);
+	size_t len = strlen(name), bad;
+	uint32_t cp;
+	int n;
 
 	if (!len) {
 		snprintf(err, errlen, "VDI name cannot be empty");
@@ -164,10 +166,19 @@ int vdi_name_check(const char *name, char *err, size_t errlen)
 			 SD_MAX_VDI_LEN - 1);
 		return -EINVAL;
 	}
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)name[i];
-
-		if (c == '/' || c == '@' || iscntrl(c)) {
+	/* Before anything prints the name: the operator's terminal gets only text. */
+	bad = utf8_invalid_at((const uint8_t *)name, len);
+	if (bad < len) {
+		snprintf(err, errlen,
+			 "VDI name is not valid UTF-8 (at byte %zu of %zu): names must be "
+			 "UTF-8 text without NUL",
+			 bad, len);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < len; i += (size_t)n) {
+		n = utf8_decode((const uint8_t *)name + i, len - i, &cp);
+		/* C1 controls (U+0080..U+009F) too: they are control characters as much as C0. */
+		if (cp == '/' || cp == '@' || cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)) {
 			snprintf(err, errlen,
 				 "VDI name '%s' has a character that is not allowed ('/', '@' or a "
 				 "control character): the name is also an NBD export and a file "

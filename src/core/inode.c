@@ -48,23 +48,51 @@ void inode_hdr_encode(const struct sd_inode_hdr *hdr, uint8_t out[SD_INODE_HEADE
 	memcpy(out + SD_INODE_SHADOW_OFF, out, SD_INODE_HDR_PART);
 }
 
+static bool part_is_zero(const uint8_t *part)
+{
+	for (size_t i = 0; i < SD_INODE_HDR_PART; i++)
+		if (part[i])
+			return false;
+	return true;
+}
+
+/*
+ * The CRC32C of zeros with seed 0 is 0, so a copy that was never written would pass the CRC
+ * alone; no real header is all zeros (the vdi_id is never 0), so such a copy never passes.
+ */
 static bool part_valid(const uint8_t *part)
 {
-	return crc32_iscsi((unsigned char *)part, SD_INODE_HDR_FIELDS, 0) ==
-	       get_le32(part + SD_INODE_HDR_CRC_OFF);
+	uint32_t crc = crc32_iscsi((unsigned char *)part, SD_INODE_HDR_FIELDS, 0);
+
+	return !part_is_zero(part) && crc == get_le32(part + SD_INODE_HDR_CRC_OFF);
 }
 
 static int decode_fields(const uint8_t *buf, struct sd_inode_hdr *hdr);
 
+static bool has_shadow(size_t len)
+{
+	return len >= SD_INODE_SHADOW_OFF + SD_INODE_HDR_PART;
+}
+
+/*
+ * A copy counts only if its CRC holds and its fields make sense; a primary that fails either way
+ * sends the reader to the shadow.
+ */
 int inode_hdr_decode(const uint8_t *buf, size_t len, struct sd_inode_hdr *hdr)
 {
 	if (len < SD_INODE_HDR_PART)
 		return -EINVAL;
-	if (part_valid(buf))
-		return decode_fields(buf, hdr);
-	if (len >= SD_INODE_SHADOW_OFF + SD_INODE_HDR_PART && part_valid(buf + SD_INODE_SHADOW_OFF))
-		return decode_fields(buf + SD_INODE_SHADOW_OFF, hdr) ? -EINVAL : 1;
+	if (part_valid(buf) && !decode_fields(buf, hdr))
+		return 0;
+	if (has_shadow(len) && part_valid(buf + SD_INODE_SHADOW_OFF) &&
+	    !decode_fields(buf + SD_INODE_SHADOW_OFF, hdr))
+		return 1;
 	return -EINVAL;
+}
+
+bool inode_hdr_is_blank(const uint8_t *buf, size_t len)
+{
+	return has_shadow(len) && part_is_zero(buf) && part_is_zero(buf + SD_INODE_SHADOW_OFF);
 }
 
 static int decode_fields(const uint8_t *buf, struct sd_inode_hdr *hdr)

@@ -48,10 +48,18 @@ struct sd_inode_hdr {
 /* Encodes the header with its CRC, and the shadow copy, into out. */
 void inode_hdr_encode(const struct sd_inode_hdr *hdr, uint8_t out[SD_INODE_HEADER_SIZE]);
 /*
- * Decodes a header read from offset 0 (len >= SD_INODE_HEADER_SIZE to use the shadow). Returns 0,
- * 1 if the primary copy was torn and the shadow was used, or -EINVAL if neither copy is valid.
+ * Decodes a header read from offset 0 (len >= SD_INODE_HEADER_SIZE to use the shadow). A copy is
+ * valid if its CRC holds, it is not all zeros and its fields decode. Returns 0 (the primary), 1 if
+ * the primary was not valid (torn, never written) and the shadow was used, or -EINVAL if neither
+ * copy is valid.
  */
 int inode_hdr_decode(const uint8_t *buf, size_t len, struct sd_inode_hdr *hdr);
+/*
+ * True if both header copies in buf (read from offset 0, len >= SD_INODE_HEADER_SIZE; reads past
+ * the end of an object give zeros) are all zero bytes: neither was ever written, which only a
+ * create that never finished leaves.
+ */
+bool inode_hdr_is_blank(const uint8_t *buf, size_t len);
 
 static inline uint64_t inode_map_offset(uint32_t idx)
 {

@@ -77,6 +77,30 @@ struct io_uring_sqe *shard_get_sqe(struct shard *s)
 	return sqe;
 }
 
+static void timer_done(struct uop *op, int res)
+{
+	struct shard_timer *t = container_of(op, struct shard_timer, uop);
+
+	(void)res; /* -ETIME when it expired: the only way it completes while the shard runs */
+	t->armed = false;
+	t->fn(t);
+}
+
+void shard_timer_start(struct shard_timer *t, uint32_t ms)
+{
+	struct io_uring_sqe *sqe;
+
+	if (t->armed)
+		return;
+	t->armed = true;
+	t->uop.cb = timer_done;
+	t->ts.tv_sec = ms / 1000;
+	t->ts.tv_nsec = (long long)(ms % 1000) * 1000000;
+	sqe = shard_get_sqe(shard_self());
+	io_uring_prep_timeout(sqe, &t->ts, 0, 0);
+	io_uring_sqe_set_data(sqe, &t->uop);
+}
+
 static void arm_eventfd(struct shard *s)
 {
 	struct io_uring_sqe *sqe = shard_get_sqe(s);

@@ -83,6 +83,20 @@ static inline void shard_defer(struct shard *s, struct shard_defer *d)
 	s->deferred = d;
 }
 
+/*
+ * A one-shot timer on the calling shard's ring: fn runs on the shard ms milliseconds after
+ * shard_timer_start (a timer already running is left alone). The shard's ring owns the pending
+ * timeout, so the timer must stay valid until it has fired or the shard has stopped.
+ */
+struct shard_timer {
+	struct uop uop;
+	struct __kernel_timespec ts;
+	bool armed;
+	void (*fn)(struct shard_timer *t);
+};
+
+void shard_timer_start(struct shard_timer *t, uint32_t ms);
+
 /* An SQE of the calling shard's ring; submits to make room when the ring is full. */
 struct io_uring_sqe *shard_get_sqe(struct shard *s);
 

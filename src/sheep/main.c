@@ -24,6 +24,7 @@
 #include "../cluster/vdi_mapq.h"
 #include "../cluster/vdi_share.h"
 #include "../frontends/ctl/ctl_server.h"
+#include "../frontends/nbd/nbd_conn.h"
 #include "../frontends/nbd/nbd_server.h"
 #include "../shard/buf_pool.h"
 #include "../shard/shard.h"
@@ -241,6 +242,8 @@ int main(int argc, char **argv)
 			     lfd == -EADDRINUSE ? " (another sheep, or another program, has that "
 						  "port: choose one with -p)"
 						: "");
+	nbd_conn_set_limits(&o.limits);
+	ctl_set_limits(&o.limits);
 	if ((o.nbd_port || o.nbd_socket) &&
 	    nbd_server_start(o.bind_addr, o.nbd_port, o.nbd_socket, err, sizeof(err)))
 		startup_fail("%s", err);

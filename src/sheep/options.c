@@ -29,6 +29,7 @@ enum {
 	OPT_DPDK_PORTS,
 	OPT_DPDK_QUEUES,
 	OPT_SHARDS,
+	OPT_LIMITS,
 	OPT_VERSION,
 };
 
@@ -59,6 +60,7 @@ static const struct option long_opts[] = {
 	{ "dpdk-ports", required_argument, NULL, OPT_DPDK_PORTS },
 	{ "dpdk-queues", required_argument, NULL, OPT_DPDK_QUEUES },
 	{ "shards", required_argument, NULL, OPT_SHARDS },
+	{ "limits", required_argument, NULL, OPT_LIMITS },
 	{ "foreground", no_argument, NULL, 'f' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, OPT_VERSION },
@@ -95,6 +97,32 @@ static void usage(void)
 	       "      --nbd-socket PATH     serve NBD on a Unix socket too "
 	       "(nbd+unix:///VDI?socket=\n"
 	       "                            PATH); without --nbd or --nbd-port, only there\n"
+	       "      --limits KEY=VAL[,..] bounds on what clients (NBD, dog) may make sheep "
+	       "hold;\n"
+	       "                            the defaults:\n"
+	       "                  conn-mem=64M    request payloads, read buffers and unsent "
+	       "replies\n"
+	       "                                  of one connection; past it sheep stops reading\n"
+	       "                                  from it until its replies drain\n"
+	       "                  shard-mem=256M  the same, summed over the connections of one "
+	       "shard\n"
+	       "                                  (the control port counts as one); connections\n"
+	       "                                  wait their turn past it\n"
+	       "                  nbd-conns=1024  NBD connections (dealt out evenly to the "
+	       "shards);\n"
+	       "                                  when full, the oldest one still in its "
+	       "handshake\n"
+	       "                                  is closed for the new one, else it is refused\n"
+	       "                  ctl-conns=256   control connections; when full, the one that "
+	       "has\n"
+	       "                                  gone longest without completing a request goes\n"
+	       "                  handshake=10    seconds to finish the NBD handshake\n"
+	       "                  request=30      seconds for a request, once it has started to\n"
+	       "                                  arrive, to arrive whole with its payload\n"
+	       "                  reply=30        seconds queued replies may go unread\n"
+	       "                            A connection past a deadline is closed and the log\n"
+	       "                            names its peer. Example: --limits "
+	       "conn-mem=16M,reply=20\n"
 	       "  -f, --foreground          stay in the foreground and log to stderr\n"
 	       "  -h, --help                show this help\n"
 	       "      --version             show the version\n"
@@ -142,6 +170,7 @@ int sheep_parse_options(int argc, char **argv, struct sheep_options *o)
 	o->vnodes = SD_DEFAULT_VNODES;
 	o->log_level = LOG_LVL_INFO;
 	o->cluster_driver = "local";
+	o->limits = (struct conn_limits)CONN_LIMITS_DEFAULT;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "b:p:gc:z:v:j:wl:fh", long_opts, NULL)) != -1) {
 		switch (c) {
@@ -212,6 +241,15 @@ int sheep_parse_options(int argc, char **argv, struct sheep_options *o)
 			}
 			o->shards = (int)v;
 			break;
+		case OPT_LIMITS: {
+			char err[256];
+
+			if (conn_limits_parse(optarg, &o->limits, err, sizeof(err))) {
+				fprintf(stderr, "sheep: %s\n", err);
+				return -1;
+			}
+			break;
+		}
 		case OPT_CLUSTER_DRIVER:
 			if (!strcmp(optarg, "local")) {
 				o->cluster_driver = optarg;

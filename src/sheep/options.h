@@ -5,6 +5,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "../core/conn_guard.h"
+
 struct sheep_options {
 	const char *dir;
 	const char *bind_addr;
@@ -19,8 +21,9 @@ struct sheep_options {
 	bool foreground;
 	int shards; /* 0: one per online CPU */
 	const char *cluster_driver;
-	uint16_t nbd_port;	/* 0: no NBD over TCP */
-	const char *nbd_socket; /* NULL: no NBD Unix socket */
+	uint16_t nbd_port;	   /* 0: no NBD over TCP */
+	const char *nbd_socket;	   /* NULL: no NBD Unix socket */
+	struct conn_limits limits; /* what clients may make sheep hold (--limits) */
 };
 
 /*

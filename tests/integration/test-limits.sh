@@ -39,10 +39,10 @@ for _ in $(seq 100); do [ -s "$SCRATCH/holding" ] && break; sleep 0.2; done
 [ "$(dog vdi list -r many | awk '{print $2}')" = many ] || fail "dog locked out by idle connections"
 # sheep accepts the queued connections at its own pace: look for the eviction a while.
 for _ in $(seq 50); do
-	grep -q "idle, and the connection limit is reached" "$SCRATCH/n1/sheep.log" && break
+	grep -q "control connection limit is reached" "$SCRATCH/n1/sheep.log" && break
 	sleep 0.2
 done
-grep -q "idle, and the connection limit is reached" "$SCRATCH/n1/sheep.log" ||
+grep -q "control connection limit is reached" "$SCRATCH/n1/sheep.log" ||
 	fail "no eviction logged ($(cat "$SCRATCH/holding") connections held)"
 stop_holder
 echo "PASS: $TEST_NAME"

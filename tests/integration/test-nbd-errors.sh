@@ -31,8 +31,8 @@ expect(errno.ENOSPC, h.pwrite, b"x" * 512, size - 256)       # write past the en
 expect(errno.EINVAL, h.trim, 8192, size)                     # trim past the end
 expect(errno.ENOSPC, h.zero, 8192, size - 4096)              # zero past the end
 expect(errno.EINVAL, h.block_status, 0, 0, lambda *a: 0)     # zero-length status
-expect(errno.EOVERFLOW, h.pread, 33 << 20, 0)                # over the maximum block size
-expect(errno.EOVERFLOW, h.pwrite, bytes(33 << 20), 0)        # its payload is skipped
+expect(errno.EINVAL, h.pread, 33 << 20, 0)                   # over the maximum block size
+expect(errno.EINVAL, h.pwrite, bytes(33 << 20), 0)           # its payload is skipped
 assert h.pread(8192, 4096) == data, "the connection lost its place after errors"
 '
 # Raw requests: an unknown command and a flag the command does not take get EINVAL and the

@@ -223,3 +223,105 @@ Test(nbd_neg, unknown_option_and_abort)
 	cr_assert_eq(reply_type(&out, 1, NULL), NBD_REP_ACK);
 	nbd_buf_free(&out);
 }
+
+/* A GO/INFO payload whose name is n raw bytes (which may hold NUL or invalid UTF-8). */
+static uint8_t *go_payload_raw(const char *name, size_t n, uint32_t *len)
+{
+	static uint8_t b[256];
+	size_t off = 0;
+
+	b[off++] = 0, b[off++] = 0, b[off++] = 0, b[off++] = (uint8_t)n;
+	memcpy(b + off, name, n);
+	off += n;
+	b[off++] = 0, b[off++] = 0;
+	*len = (uint32_t)off;
+	return b;
+}
+
+/* The data of the n-th option reply, as a C string. */
+static const char *reply_text(const struct nbd_buf *b, int n)
+{
+	static char text[512];
+	size_t off = 0;
+
+	for (int i = 0; off + 20 <= b->len; i++) {
+		uint32_t len = be32(b->p + off + 16);
+
+		if (i == n) {
+			snprintf(text, sizeof(text), "%.*s", (int)len,
+				 (const char *)b->p + off + 20);
+			return text;
+		}
+		off += 20 + len;
+	}
+	return "";
+}
+
+Test(nbd_neg, bad_export_names_are_invalid_and_haggling_goes_on)
+{
+	static const struct {
+		const char *name;
+		size_t len;
+		const char *why;
+	} bad[] = {
+		{ "vol0\0x", 6, "export name holds a NUL byte" },
+		{ "\0", 1, "export name holds a NUL byte" },
+		{ "\xff\xfe", 2, "export name is not valid UTF-8" },
+		{ "\xc0\xaf", 2, "export name is not valid UTF-8" },
+		{ "vol\xed\xa0\x80", 6, "export name is not valid UTF-8" },
+	};
+	const uint32_t opts[] = { NBD_OPT_INFO, NBD_OPT_GO };
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		for (size_t k = 0; k < 2; k++) {
+			struct nbd_buf out = { 0 };
+			struct nbd_option o = { .option = opts[k] };
+			uint8_t *p = go_payload_raw(bad[i].name, bad[i].len, &o.length);
+
+			cr_assert_eq(nbd_neg_option(&neg, &o, p, &out, &ops), NBD_NEG_CONTINUE);
+			cr_assert_eq(reply_type(&out, 0, NULL), NBD_REP_ERR_INVALID, "name %zu", i);
+			cr_assert(strstr(reply_text(&out, 0), bad[i].why), "%s",
+				  reply_text(&out, 0));
+			cr_assert(strstr(reply_text(&out, 0), "UTF-8 text without NUL"));
+			cr_assert_eq(reply_type(&out, 1, NULL), 0, "one reply only");
+			nbd_buf_free(&out);
+		}
+	}
+	/* The same connection still gets its export. */
+	{
+		struct nbd_buf out = { 0 };
+		struct nbd_option o = { .option = NBD_OPT_GO };
+		uint8_t *p = go_payload("vol0", 0, NULL, &o.length);
+
+		cr_assert_eq(nbd_neg_option(&neg, &o, p, &out, &ops), NBD_NEG_TRANSMIT);
+		nbd_buf_free(&out);
+	}
+}
+
+Test(nbd_neg, meta_context_with_a_bad_export_name_is_invalid)
+{
+	struct nbd_buf out = { 0 };
+	struct nbd_option o = { .option = NBD_OPT_LIST_META_CONTEXT };
+	uint8_t *p = meta_payload("vol\xff", "base:allocation", &o.length);
+
+	cr_assert_eq(nbd_neg_option(&neg, &o, p, &out, &ops), NBD_NEG_CONTINUE);
+	cr_assert_eq(reply_type(&out, 0, NULL), NBD_REP_ERR_INVALID);
+	cr_assert(strstr(reply_text(&out, 0), "export name is not valid UTF-8"), "%s",
+		  reply_text(&out, 0));
+	nbd_buf_free(&out);
+}
+
+Test(nbd_neg, export_name_with_bad_text_closes)
+{
+	struct nbd_buf out = { 0 };
+	struct nbd_option o = { .option = NBD_OPT_EXPORT_NAME, .length = 2 };
+
+	cr_assert_eq(nbd_neg_option(&neg, &o, (const uint8_t *)"\xc0\xaf", &out, &ops),
+		     NBD_NEG_CLOSE);
+	cr_assert_eq(out.len, 0, "EXPORT_NAME has no way to send an error");
+	o.length = 5;
+	cr_assert_eq(nbd_neg_option(&neg, &o, (const uint8_t *)"vol0\0", &out, &ops),
+		     NBD_NEG_CLOSE);
+	cr_assert_eq(out.len, 0);
+	nbd_buf_free(&out);
+}

@@ -56,7 +56,7 @@ Test(nbd_parse, validation)
 	cr_assert_eq(check(0, NBD_CMD_READ, (1 << 20) - 4096, 4096, false), 0, "ends at the end");
 	cr_assert_eq(check(0, NBD_CMD_READ, (1 << 20) - 4095, 4096, false), NBD_EINVAL);
 	cr_assert_eq(check(0, NBD_CMD_READ, UINT64_MAX - 10, 4096, false), NBD_EINVAL, "wraps");
-	cr_assert_eq(check(0, NBD_CMD_READ, 0, NBD_MAX_PAYLOAD + 1, false), NBD_EOVERFLOW);
+	cr_assert_eq(check(0, NBD_CMD_READ, 0, NBD_MAX_PAYLOAD + 1, false), NBD_EINVAL);
 	cr_assert_eq(check(0, NBD_CMD_WRITE, 1 << 20, 1, false), NBD_ENOSPC, "past the end");
 	cr_assert_eq(check(0, NBD_CMD_WRITE, 0, 1, true), NBD_EPERM, "read-only");
 	cr_assert_eq(check(0, NBD_CMD_TRIM, 0, 1, true), NBD_EPERM);
@@ -72,6 +72,33 @@ Test(nbd_parse, validation)
 	cr_assert_eq(check(0, NBD_CMD_FLUSH, 1, 0, false), NBD_EINVAL);
 	cr_assert_eq(check(NBD_CMD_FLAG_REQ_ONE, NBD_CMD_BLOCK_STATUS, 0, 1 << 20, false), 0);
 	cr_assert_eq(check(0, NBD_CMD_BLOCK_STATUS, 0, 0, false), NBD_EINVAL);
+}
+
+/*
+ * Over the advertised maximum block size is EINVAL (the protocol keeps EOVERFLOW for DF reads
+ * that cannot be sent unfragmented), on an export large enough that only the length is wrong.
+ */
+Test(nbd_parse, oversized_read_and_write_are_einval)
+{
+	struct nbd_export_caps caps = { .size = 1ull << 40, .structured = true };
+	struct nbd_request r = { .type = NBD_CMD_READ, .length = NBD_MAX_PAYLOAD };
+
+	cr_assert_eq(nbd_validate_request(&r, &caps), 0, "the maximum itself is fine");
+	r.length = NBD_MAX_PAYLOAD + 1;
+	cr_assert_eq(nbd_validate_request(&r, &caps), NBD_EINVAL);
+	r.length = 64u << 20;
+	cr_assert_eq(nbd_validate_request(&r, &caps), NBD_EINVAL);
+	r.flags = NBD_CMD_FLAG_DF;
+	cr_assert_eq(nbd_validate_request(&r, &caps), NBD_EINVAL, "DF does not make it EOVERFLOW");
+	r = (struct nbd_request){ .type = NBD_CMD_WRITE, .length = NBD_MAX_PAYLOAD };
+	cr_assert_eq(nbd_validate_request(&r, &caps), 0);
+	r.length = UINT32_MAX;
+	cr_assert_eq(nbd_validate_request(&r, &caps), NBD_EINVAL);
+	/* Without a payload the length is only a range: TRIM and WRITE_ZEROES may go beyond. */
+	r = (struct nbd_request){ .type = NBD_CMD_TRIM, .length = 64u << 20 };
+	cr_assert_eq(nbd_validate_request(&r, &caps), 0);
+	r.type = NBD_CMD_WRITE_ZEROES;
+	cr_assert_eq(nbd_validate_request(&r, &caps), 0);
 }
 
 Test(nbd_parse, block_status_needs_a_context)

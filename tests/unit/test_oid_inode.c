@@ -144,3 +144,66 @@ Test(inode, torn_primary_falls_back_to_shadow)
 	disk[SD_INODE_SHADOW_OFF + 3] ^= 1;
 	cr_assert_eq(inode_hdr_decode(disk, sizeof(disk), &back), -EINVAL);
 }
+
+/* A copy never written reads as zeros, and the CRC32C of zeros is 0: it must not pass. */
+Test(inode, zeroed_primary_uses_the_shadow)
+{
+	struct sd_inode_hdr h = sample(), back;
+	uint8_t disk[SD_INODE_HEADER_SIZE];
+
+	inode_hdr_encode(&h, disk);
+	memset(disk, 0, SD_INODE_HDR_PART);
+	cr_assert_eq(inode_hdr_decode(disk, sizeof(disk), &back), 1, "the shadow was not used");
+	cr_assert_eq(memcmp(&h, &back, sizeof(h)), 0);
+	cr_assert_not(inode_hdr_is_blank(disk, sizeof(disk)));
+}
+
+Test(inode, primary_with_good_crc_but_bad_fields_uses_the_shadow)
+{
+	struct sd_inode_hdr h = sample(), back;
+	uint8_t disk[SD_INODE_HEADER_SIZE];
+
+	inode_hdr_encode(&h, disk);
+	put_le32(disk + 560, 0); /* vdi_id 0 */
+	reseal(disk);
+	cr_assert_eq(inode_hdr_decode(disk, sizeof(disk), &back), 1, "vid 0: shadow not used");
+	cr_assert_eq(back.vdi_id, h.vdi_id);
+	inode_hdr_encode(&h, disk);
+	disk[555] = 40; /* block size shift out of range */
+	reseal(disk);
+	cr_assert_eq(inode_hdr_decode(disk, sizeof(disk), &back), 1, "bad shift: shadow not used");
+	cr_assert_eq(back.block_size_shift, h.block_size_shift);
+}
+
+Test(inode, both_copies_zero_is_refused_and_blank)
+{
+	struct sd_inode_hdr back;
+	uint8_t disk[SD_INODE_HEADER_SIZE] = { 0 };
+
+	cr_assert_eq(inode_hdr_decode(disk, sizeof(disk), &back), -EINVAL);
+	cr_assert_eq(inode_hdr_decode(disk, SD_INODE_HDR_PART, &back), -EINVAL, "no shadow");
+	cr_assert(inode_hdr_is_blank(disk, sizeof(disk)));
+	/* Too short to see the shadow: never called blank. */
+	cr_assert_not(inode_hdr_is_blank(disk, SD_INODE_HDR_PART));
+	/* One non-zero byte anywhere in either copy is not blank: such an inode is kept. */
+	disk[SD_INODE_SHADOW_OFF + SD_INODE_HDR_PART - 1] = 1;
+	cr_assert_not(inode_hdr_is_blank(disk, sizeof(disk)));
+	disk[SD_INODE_SHADOW_OFF + SD_INODE_HDR_PART - 1] = 0;
+	disk[7] = 1;
+	cr_assert_not(inode_hdr_is_blank(disk, sizeof(disk)));
+}
+
+Test(inode, both_copies_valid_uses_the_primary)
+{
+	struct sd_inode_hdr old = sample(), cur = sample(), back;
+	uint8_t disk[SD_INODE_HEADER_SIZE], upd[SD_INODE_HEADER_SIZE];
+
+	inode_hdr_encode(&old, disk);
+	cur.vdi_size = UINT64_C(5) << 30;
+	inode_hdr_encode(&cur, upd);
+	/* The copies differ (an update finished its primary, not yet visible in the shadow). */
+	memcpy(disk, upd, SD_INODE_HDR_PART);
+	cr_assert_eq(inode_hdr_decode(disk, sizeof(disk), &back), 0);
+	cr_assert_eq(back.vdi_size, cur.vdi_size);
+	cr_assert_not(inode_hdr_is_blank(disk, sizeof(disk)));
+}

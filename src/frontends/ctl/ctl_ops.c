@@ -18,6 +18,7 @@
 #include "../../core/result.h"
 #include "../../shard/buf_pool.h"
 #include "ctl_frame.h"
+#include "ctl_strings.h"
 #include "sheepdog.pb-c.h"
 
 /* Everything a response points to is allocated from this arena and freed after packing. */
@@ -480,21 +481,26 @@ static int append(uint8_t **out, size_t *out_len, size_t *out_cap, size_t need)
 
 int ctl_handle(const uint8_t *payload, size_t len, uint8_t **out, size_t *out_len, size_t *out_cap)
 {
-	Sdctl__Request *q = sdctl__request__unpack(NULL, len, payload);
+	Sdctl__Request *q = NULL;
 	struct reply r = { 0 };
+	char why[512];
 	size_t size;
 	int ret = 0;
 
-	if (!q)
-		return -1;
 	sdctl__response__init(&r.rsp);
 	r.rsp.version = CTL_PROTO_VERSION;
-	if (q->version != CTL_PROTO_VERSION)
+	/* Checked before the unpack, which would cut a string at its first NUL. */
+	if (ctl_strings_check(&sdctl__request__descriptor, payload, len, why, sizeof(why))) {
+		fail(&r, SD_RES_INVALID_PARMS, "%s", why);
+	} else if (!(q = sdctl__request__unpack(NULL, len, payload))) {
+		return -1;
+	} else if (q->version != CTL_PROTO_VERSION) {
 		fail(&r, SD_RES_VER_MISMATCH,
 		     "protocol version %u is not %u: use a dog of the same version as this sheep",
 		     q->version, CTL_PROTO_VERSION);
-	else
+	} else {
 		dispatch(&r, q);
+	}
 	if (r.rsp.result != SDCTL__RESULT__SUCCESS) {
 		r.rsp.body_case = SDCTL__RESPONSE__BODY__NOT_SET;
 		r.rsp.message = r.msg;
@@ -511,6 +517,7 @@ int ctl_handle(const uint8_t *payload, size_t len, uint8_t **out, size_t *out_le
 		free(r.allocs[i]);
 	buf_put(r.io_buf, r.io_len);
 	free(r.allocs);
-	sdctl__request__free_unpacked(q, NULL);
+	if (q)
+		sdctl__request__free_unpacked(q, NULL);
 	return ret;
 }

@@ -2,6 +2,12 @@
  * Control connections. Each is read into a buffer until a whole frame is there; the request runs
  * to completion (the control thread orders all metadata changes), and the reply is queued. A
  * malformed, truncated-then-closed or oversized frame closes only that connection.
+ *
+ * The connection guard (conn_guard.h) bounds the rest: a buffer grows to a frame's announced size
+ * only within the memory budget (else reading stops until others release), a frame must arrive
+ * whole and a reply must be read in time, and when every slot is taken the connection that has
+ * gone longest without completing a request makes room, so a flood of slow or half-open
+ * connections never locks `dog` out.
  */
 #include "ctl_server.h"
 
@@ -21,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../../core/conn_guard.h"
 #include "../../core/list.h"
 #include "../../core/log.h"
 #include "../../core/net.h"
@@ -28,10 +35,10 @@
 #include "ctl_frame.h"
 #include "ctl_ops.h"
 
-#define CTL_MAX_CONNS	    256
-#define CTL_MAX_PER_WAKEUP  16	/* requests one connection runs before others get a turn */
-#define CTL_ACCEPT_PAUSE_MS 100 /* after EMFILE: stop accepting for a moment */
-#define CTL_READ_CHUNK	    (256u << 10)
+#define CTL_MAX_PER_WAKEUP  16	 /* requests one connection runs before others get a turn */
+#define CTL_ACCEPT_PAUSE_MS 100	 /* after EMFILE: stop accepting for a moment */
+#define CTL_SMALL_BUF	    4096 /* what an idle connection keeps for input and for output */
+#define CTL_SWEEP_MS	    1000
 
 struct conn {
 	int fd;
@@ -40,28 +47,58 @@ struct conn {
 	size_t in_len, in_cap;
 	uint8_t *out;
 	size_t out_len, out_off, out_cap;
-	bool backlog; /* complete frames wait in `in`: run them in the next round */
+	bool backlog;	/* complete frames wait in `in`: run them in the next round */
+	bool paused;	/* not reading: the memory budget has no room for its frame */
+	bool dead;	/* closed; freed at the end of the loop pass */
+	size_t charged; /* in_cap + out_cap, as charged to the guard */
+	struct conn_guard guard;
 	struct conn *prev, *next;
 };
 
 static int nr_conns;
-/* Every open connection, most recently active first: shut-down closes them all, and at the
- * connection limit the least recently active idle one makes room for a new one. */
+/* Every open connection: shut-down closes them all. */
 static struct conn *conns;
+/*
+ * Closed connections wait here until the end of the loop pass: an event for one of them may still
+ * be in the batch epoll_wait returned (a connection closed to make room, say).
+ */
+static struct conn *graveyard;
 static bool accept_paused;
 static struct timespec accept_resume; /* when accepting starts again after EMFILE */
+static int epfd = -1;
+static struct conn_limits default_limits = CONN_LIMITS_DEFAULT;
+static const struct conn_limits *limits = &default_limits;
+static struct guard_pool pool;
 
 int ctl_listen(const char *addr, uint16_t port)
 {
 	return net_listen_tcp(addr, port, true);
 }
 
-static void conn_touch(struct conn *c)
+void ctl_set_limits(const struct conn_limits *lim)
 {
-	if (conns != c) {
-		dlist_unlink(conns, c);
-		dlist_push(conns, c);
-	}
+	limits = lim;
+}
+
+/* Brings the guard's charge in line with the buffers the connection holds now. */
+static void charge_sync(struct conn *c)
+{
+	size_t mem = c->in_cap + c->out_cap;
+
+	if (mem > c->charged)
+		guard_charge(&c->guard, mem - c->charged);
+	else if (mem < c->charged)
+		guard_release(&c->guard, c->charged - mem);
+	c->charged = mem;
+}
+
+static void set_events(struct conn *c)
+{
+	struct epoll_event ev = { .data.ptr = c };
+
+	/* Output first: a client reads its reply before its next request is read. */
+	ev.events = c->out_len ? EPOLLOUT : c->paused ? 0 : EPOLLIN;
+	epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev);
 }
 
 static void conn_close(int ep, struct conn *c, const char *why)
@@ -70,12 +107,44 @@ static void conn_close(int ep, struct conn *c, const char *why)
 		log_warn("closing control connection from %s: %s", c->peer, why);
 	epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
 	dlist_unlink(conns, c);
+	guard_remove(&c->guard);
 	close(c->fd);
 	free(c->in);
 	free(c->out);
-	free(c);
+	c->in = c->out = NULL;
+	c->in_cap = c->out_cap = 0;
+	c->in_len = c->out_len = 0;
+	charge_sync(c);
+	c->dead = true;
+	c->next = graveyard;
+	graveyard = c;
 	nr_conns--;
 }
+
+static void bury_the_dead(void)
+{
+	while (graveyard) {
+		struct conn *c = graveyard;
+
+		graveyard = c->next;
+		free(c);
+	}
+}
+
+static void pool_resume(struct conn_guard *g)
+{
+	struct conn *c = container_of(g, struct conn, guard);
+
+	c->paused = false;
+	set_events(c);
+}
+
+static void pool_expire(struct conn_guard *g, const char *why)
+{
+	conn_close(epfd, container_of(g, struct conn, guard), why);
+}
+
+static const struct guard_pool_ops pool_ops = { pool_resume, pool_expire };
 
 static void do_accept(int ep, int lfd)
 {
@@ -84,6 +153,7 @@ static void do_accept(int ep, int lfd)
 		socklen_t slen = sizeof(ss);
 		int fd = accept4(lfd, (struct sockaddr *)&ss, &slen, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		struct epoll_event ev = { .events = EPOLLIN };
+		struct conn_guard *victim;
 		struct conn *c;
 		int one = 1;
 
@@ -105,19 +175,21 @@ static void do_accept(int ep, int lfd)
 			}
 			return;
 		}
-		if (nr_conns >= CTL_MAX_CONNS) {
-			struct conn *lru = conns;
-
-			while (lru && lru->next)
-				lru = lru->next;
-			if (lru && !lru->in_len && !lru->out_len) {
-				conn_close(ep, lru, "idle, and the connection limit is reached");
-			} else {
-				log_warn("refusing a control connection: %d already open",
-					 nr_conns);
-				close(fd);
-				continue;
-			}
+		guard_set_time(&pool, guard_clock_ms());
+		switch (guard_make_room(&pool, &victim)) {
+		case 0:
+			break;
+		case 1:
+			conn_close(
+				ep, container_of(victim, struct conn, guard),
+				"the control connection limit is reached (--limits ctl-conns) and "
+				"it had gone longest without completing a request: closed for a "
+				"new one");
+			break;
+		default:
+			log_warn("refusing a control connection: %d already open", nr_conns);
+			close(fd);
+			continue;
 		}
 		c = calloc(1, sizeof(*c));
 		if (!c) {
@@ -135,13 +207,14 @@ static void do_accept(int ep, int lfd)
 		}
 		nr_conns++;
 		dlist_push(conns, c);
+		guard_add(&pool, &c->guard, true, false);
 	}
 }
 
 /* Sends queued output. Returns 0, or -1 if the connection failed. */
-static int flush_out(int ep, struct conn *c)
+static int flush_out(struct conn *c)
 {
-	struct epoll_event ev = { .data.ptr = c };
+	bool progressed = false;
 
 	while (c->out_off < c->out_len) {
 		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
@@ -153,15 +226,56 @@ static int flush_out(int ep, struct conn *c)
 		if (n <= 0)
 			return -1;
 		c->out_off += (size_t)n;
+		progressed = true;
 	}
 	if (c->out_off == c->out_len) {
 		c->out_off = c->out_len = 0;
-		ev.events = EPOLLIN;
-	} else {
-		/* Stop reading until the peer takes its replies: bounded memory per connection. */
-		ev.events = EPOLLOUT;
+		/* A large reply's buffer is not kept by an idle connection. */
+		if (c->out_cap > CTL_SMALL_BUF) {
+			free(c->out);
+			c->out = NULL;
+			c->out_cap = 0;
+			charge_sync(c);
+		}
 	}
-	epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
+	/* Until the peer takes its replies, nothing more is read: bounded memory per connection. */
+	guard_tx(&c->guard, c->out_len != 0, progressed);
+	set_events(c);
+	return 0;
+}
+
+/*
+ * Makes room in the input buffer for the frame being received (its announced size, or a small
+ * chunk while the header is incomplete). Returns 0, 1 if the memory budget has no room now (the
+ * connection pauses and waits its turn), or -ENOMEM.
+ */
+static int reserve_input(struct conn *c)
+{
+	const uint8_t *payload;
+	uint32_t plen;
+	size_t need = CTL_SMALL_BUF, grow;
+	uint8_t *nb;
+
+	if (ctl_frame_parse(c->in, c->in_len, CTL_MAX_FRAME, &payload, &plen, &need) !=
+		    CTL_FRAME_NEED_MORE ||
+	    need < CTL_SMALL_BUF)
+		need = CTL_SMALL_BUF;
+	if (c->in_cap >= need && c->in_cap > c->in_len)
+		return 0;
+	if (need <= c->in_len)
+		need = c->in_len + CTL_SMALL_BUF;
+	grow = need - c->in_cap;
+	if (!guard_admit(&c->guard, grow)) {
+		c->paused = true;
+		set_events(c);
+		return 1;
+	}
+	nb = realloc(c->in, need);
+	if (!nb)
+		return -ENOMEM;
+	c->in = nb;
+	c->in_cap = need;
+	charge_sync(c);
 	return 0;
 }
 
@@ -197,13 +311,27 @@ static int process(int ep, struct conn *c)
 			return -1;
 		}
 		off += used;
-		if (flush_out(ep, c)) {
+		charge_sync(c);
+		guard_served(&c->guard);
+		if (flush_out(c)) {
 			conn_close(ep, c, "send failed");
 			return -1;
 		}
 	}
 	memmove(c->in, c->in + off, c->in_len - off);
 	c->in_len -= off;
+	/* A 4 MiB write's buffer is not kept once its frame has run. */
+	if (c->in_cap > CTL_SMALL_BUF && c->in_len <= CTL_SMALL_BUF) {
+		uint8_t *nb = realloc(c->in, CTL_SMALL_BUF);
+
+		if (nb) {
+			c->in = nb;
+			c->in_cap = CTL_SMALL_BUF;
+			charge_sync(c);
+		}
+	}
+	/* A frame that has begun must arrive whole in time; waiting on our side does not count. */
+	guard_rx(&c->guard, c->in_len != 0, ran > 0, !c->out_len && !c->paused);
 	return 0;
 }
 
@@ -211,30 +339,21 @@ static int process(int ep, struct conn *c)
 static void conn_readable(int ep, struct conn *c)
 {
 	ssize_t n;
+	int ret;
 
-	conn_touch(c);
-	if (c->out_len)
+	if (c->out_len || c->paused)
 		return;
-	if (c->in_cap - c->in_len < CTL_READ_CHUNK / 4) {
-		size_t cap = c->in_cap ? c->in_cap * 2 : CTL_READ_CHUNK;
-		uint8_t *nb;
-
-		if (cap > CTL_MAX_FRAME + CTL_READ_CHUNK)
-			cap = CTL_MAX_FRAME + CTL_READ_CHUNK;
-		if (cap > c->in_cap) {
-			nb = realloc(c->in, cap);
-			if (!nb) {
-				conn_close(ep, c, "out of memory");
-				return;
-			}
-			c->in = nb;
-			c->in_cap = cap;
-		}
-	}
-	if (c->in_len == c->in_cap) {
-		process(ep, c);
+	if (c->backlog) {
+		process(ep, c); /* whole frames wait: run them before buffering more */
 		return;
 	}
+	ret = reserve_input(c);
+	if (ret < 0) {
+		conn_close(ep, c, "out of memory");
+		return;
+	}
+	if (ret > 0)
+		return;
 	n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
 	if (n < 0 && (errno == EINTR || errno == EAGAIN))
 		return;
@@ -252,7 +371,7 @@ static void conn_readable(int ep, struct conn *c)
 
 static void conn_writable(int ep, struct conn *c)
 {
-	if (flush_out(ep, c)) {
+	if (flush_out(c)) {
 		conn_close(ep, c, "send failed");
 		return;
 	}
@@ -268,10 +387,14 @@ void ctl_serve(int listen_fd, int sig_fd, void (*on_hup)(void), void (*on_mesh)(
 	struct epoll_event ev = { .events = EPOLLIN };
 	bool running = true;
 
+	uint64_t last_sweep = guard_clock_ms();
+
 	if (ep < 0) {
 		log_err("epoll_create1: %s", strerror(errno));
 		return;
 	}
+	epfd = ep;
+	guard_pool_init(&pool, limits, limits->ctl_conns, &pool_ops);
 	ev.data.ptr = &listen_fd;
 	epoll_ctl(ep, EPOLL_CTL_ADD, listen_fd, &ev);
 	{
@@ -295,6 +418,7 @@ void ctl_serve(int listen_fd, int sig_fd, void (*on_hup)(void), void (*on_mesh)(
 		n = epoll_wait(ep, evs, 64,
 			       backlog || !may_sleep ? 0
 			       : accept_paused	     ? CTL_ACCEPT_PAUSE_MS
+			       : nr_conns	     ? CTL_SWEEP_MS
 						     : -1);
 		if (may_sleep)
 			msg_sleep_end();
@@ -335,6 +459,8 @@ void ctl_serve(int listen_fd, int sig_fd, void (*on_hup)(void), void (*on_mesh)(
 					log_notice("got signal %u, shutting down", si.ssi_signo);
 					running = false;
 				}
+			} else if (((struct conn *)evs[i].data.ptr)->dead) {
+				continue;
 			} else if (evs[i].events & (EPOLLOUT)) {
 				conn_writable(ep, evs[i].data.ptr);
 			} else {
@@ -346,10 +472,17 @@ void ctl_serve(int listen_fd, int sig_fd, void (*on_hup)(void), void (*on_mesh)(
 			if (c->backlog && !c->out_len)
 				process(ep, c);
 		}
+		guard_set_time(&pool, guard_clock_ms());
+		if (pool.now - last_sweep >= CTL_SWEEP_MS) {
+			last_sweep = pool.now;
+			guard_sweep(&pool);
+		}
+		bury_the_dead();
 		if (ctl_shutdown_requested())
 			running = false;
 	}
 	while (conns)
 		conn_close(ep, conns, NULL);
+	bury_the_dead();
 	close(ep);
 }

@@ -4,6 +4,11 @@
 
 #include <stdint.h>
 
+struct conn_limits;
+
+/* The bounds on control connections (sheep --limits); the defaults until called. */
+void ctl_set_limits(const struct conn_limits *lim);
+
 /* Binds and listens on addr:port. Returns the socket or -errno. */
 int ctl_listen(const char *addr, uint16_t port);
 

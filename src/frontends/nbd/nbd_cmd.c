@@ -25,8 +25,20 @@
 #include "../../shard/buf_pool.h"
 #include "nbd_conn.h"
 
-#define NBD_MAX_EXTENTS 1024
-#define BUF_POOL_MAX	(1u << BUF_POOL_MAX_SHIFT)
+#define BUF_POOL_MAX (1u << BUF_POOL_MAX_SHIFT)
+
+uint32_t nbd_request_charge(const struct nbd_request *rq, int wire)
+{
+	uint32_t charge = sizeof(struct nbd_cmd);
+
+	if (wire)
+		return charge;
+	if (rq->type == NBD_CMD_READ || rq->type == NBD_CMD_WRITE)
+		charge += rq->length; /* at most NBD_MAX_PAYLOAD: validated */
+	else if (rq->type == NBD_CMD_BLOCK_STATUS)
+		charge += NBD_MAX_EXTENTS * 8;
+	return charge;
+}
 
 void *nbd_payload_alloc(uint32_t len)
 {

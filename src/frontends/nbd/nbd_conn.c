@@ -2,6 +2,12 @@
  * NBD connections on a shard: receiving through the ring, the handshake, turning bytes into
  * commands, and sending replies. Every reply of a loop pass goes out in one sendmsg per
  * connection (queued on the shard's deferred list), so a deep queue costs few system calls.
+ *
+ * What a client makes the shard hold is bounded by the connection guard (conn_guard.h): each
+ * request is charged its command, payload or read buffer before its header is taken, each
+ * handshake reply until it is sent; a connection that may not take more stops being read (the
+ * request stays in the receive buffer) until its replies drain or the shard has room. A timer
+ * sweeps the shard's connections once a second for missed deadlines.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -10,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../../cluster/vdi_share.h"
@@ -24,16 +31,86 @@
 #define NBD_SEND_MAX_ITEMS  128
 #define NBD_SEND_MAX_IOV    (NBD_SEND_MAX_ITEMS * 3)
 #define NBD_CMD_CACHE_LIMIT 1024
+/* Handshake replies a client may leave unread before its options stop being read. */
+#define NBD_HANDSHAKE_MEM (1u << 20)
+#define NBD_OPTION_COST	  4096u /* what one option reply is assumed to take, before it is built */
+#define NBD_SWEEP_MS	  1000
 
 static __thread struct nbd_conn *conns;
 static __thread int nr_conns;
 static __thread bool stopping;
 static __thread struct nbd_cmd *cmd_cache;
 static __thread int cmd_cache_n;
+static const struct conn_limits *limits;
+static __thread struct guard_pool pool;
+static __thread bool pool_ready;
+static __thread struct shard_timer sweep_timer;
 
 static void arm_recv(struct nbd_conn *c);
 static void parse_input(struct nbd_conn *c);
-static void start_send(struct shard_defer *d);
+static void start_send(struct nbd_conn *c);
+static void conn_close(struct nbd_conn *c, const char *why);
+static void parse_some(struct nbd_conn *c);
+
+void nbd_conn_set_limits(const struct conn_limits *lim)
+{
+	limits = lim;
+}
+
+/* End of pass: resume reading if something asked for it, then send what is queued. */
+static void kick_run(struct shard_defer *d)
+{
+	struct nbd_conn *c = container_of(d, struct nbd_conn, kick);
+
+	if (c->want_resume && c->state != NBD_CONN_CLOSING) {
+		c->want_resume = false;
+		c->paused = false;
+		parse_input(c);
+		arm_recv(c);
+		if (c->state == NBD_CONN_CLOSING)
+			return; /* parse_input closed it; the free waits for its busy I/O */
+	}
+	start_send(c);
+}
+
+static void kick(struct nbd_conn *c, bool resume)
+{
+	c->want_resume |= resume;
+	shard_defer(shard_self(), &c->kick);
+}
+
+static void conn_release(struct nbd_conn *c, uint32_t bytes)
+{
+	guard_release(&c->guard, bytes);
+	if (c->paused)
+		kick(c, true);
+}
+
+static void pool_resume(struct conn_guard *g)
+{
+	kick(container_of(g, struct nbd_conn, guard), true);
+}
+
+static void pool_expire(struct conn_guard *g, const char *why)
+{
+	conn_close(container_of(g, struct nbd_conn, guard), why);
+}
+
+static const struct guard_pool_ops pool_ops = { pool_resume, pool_expire };
+
+static void sweep(struct shard_timer *t)
+{
+	uint64_t refused;
+
+	guard_set_time(&pool, guard_clock_ms());
+	refused = guard_sweep(&pool);
+	if (refused)
+		log_warn("refused %llu NBD connections: this shard holds its share of the limit "
+			 "(%u connections, all past the handshake; raise --limits nbd-conns)",
+			 (unsigned long long)refused, pool.max_conns);
+	if (pool.nr)
+		shard_timer_start(t, NBD_SWEEP_MS);
+}
 
 int nbd_conns_count(void)
 {
@@ -74,6 +151,8 @@ static void cmd_put(struct nbd_cmd *cmd)
 {
 	struct nbd_conn *c = cmd->c;
 
+	uint32_t charge = cmd->charge;
+
 	if (cmd->data)
 		nbd_payload_free(cmd->data, cmd->data_len);
 	free(cmd->extents);
@@ -86,11 +165,9 @@ static void cmd_put(struct nbd_cmd *cmd)
 	} else {
 		free(cmd);
 	}
-	/* Reading paused at the in-flight limit: resume now that one finished. */
-	if (c->inflight-- == NBD_MAX_INFLIGHT && c->state == NBD_CONN_TRANSMIT) {
-		parse_input(c);
-		arm_recv(c);
-	}
+	c->inflight--;
+	/* A reader paused at the in-flight or memory limit is kicked at the end of the pass. */
+	conn_release(c, charge);
 }
 
 static void release_outputs(struct nbd_conn *c)
@@ -108,7 +185,7 @@ static void release_outputs(struct nbd_conn *c)
 
 static void free_when_run(struct shard_defer *d)
 {
-	free(container_of(d, struct nbd_conn, flush_defer));
+	free(container_of(d, struct nbd_conn, kick));
 }
 
 static void conn_free(struct nbd_conn *c)
@@ -120,8 +197,8 @@ static void conn_free(struct nbd_conn *c)
 	free(c->rbuf);
 	free(c->iov);
 	/* Still on the shard's deferred list: the entry itself must outlive this pass. */
-	if (c->flush_defer.queued)
-		c->flush_defer.fn = free_when_run;
+	if (c->kick.queued)
+		c->kick.fn = free_when_run;
 	else
 		free(c);
 }
@@ -160,6 +237,7 @@ static void conn_close(struct nbd_conn *c, const char *why)
 	else
 		log_debug("NBD connection from %s closed", c->peer);
 	c->state = NBD_CONN_CLOSING;
+	guard_remove(&c->guard);
 	/* Makes a pending receive or send complete, so their buffers can go. */
 	shutdown(c->fd, SHUT_RDWR);
 	maybe_free(c);
@@ -180,18 +258,23 @@ void nbd_conn_queue(struct nbd_conn *c, struct nbd_out *o)
 	o->next = NULL;
 	*c->out_tail = o;
 	c->out_tail = &o->next;
-	shard_defer(shard_self(), &c->flush_defer);
+	kick(c, false);
 }
 
-/* Handshake output: a copy of the negotiation buffer. */
+/* Handshake output: a copy of the negotiation buffer, charged to the connection until sent. */
 struct raw_out {
 	struct nbd_out out;
+	struct nbd_conn *c;
+	uint32_t charge;
 	uint8_t data[];
 };
 
 static void raw_release(struct nbd_out *o)
 {
-	free(container_of(o, struct raw_out, out));
+	struct raw_out *r = container_of(o, struct raw_out, out);
+
+	conn_release(r->c, r->charge);
+	free(r);
 }
 
 static int queue_buf(struct nbd_conn *c, struct nbd_buf *b)
@@ -212,6 +295,9 @@ static int queue_buf(struct nbd_conn *c, struct nbd_buf *b)
 		return -ENOMEM;
 	}
 	memcpy(r->data, b->p, b->len);
+	r->c = c;
+	r->charge = (uint32_t)(sizeof(*r) + b->len);
+	guard_charge(&c->guard, r->charge);
 	r->out.iov[0] = (struct iovec){ r->data, b->len };
 	r->out.niov = 1;
 	r->out.release = raw_release;
@@ -331,15 +417,15 @@ static void send_done(struct uop *op, int res)
 		maybe_free(c);
 		return;
 	}
+	guard_tx(&c->guard, c->out_head != NULL, res > 0);
 	if (c->out_head)
-		start_send(&c->flush_defer);
+		start_send(c);
 	else if (c->close_after_send && c->inflight == 0)
 		conn_close(c, NULL);
 }
 
-static void start_send(struct shard_defer *d)
+static void start_send(struct nbd_conn *c)
 {
-	struct nbd_conn *c = container_of(d, struct nbd_conn, flush_defer);
 	struct io_uring_sqe *sqe;
 	uint32_t skip = c->out_sent;
 	int niov = 0, items = 0;
@@ -366,6 +452,7 @@ static void start_send(struct shard_defer *d)
 	c->mh.msg_iov = c->iov;
 	c->mh.msg_iovlen = (size_t)niov;
 	c->send_busy = true;
+	guard_tx(&c->guard, true, false);
 	sqe = shard_get_sqe(shard_self());
 	io_uring_prep_sendmsg(sqe, c->fd, &c->mh, MSG_NOSIGNAL);
 	io_uring_sqe_set_data(sqe, &c->send_uop);
@@ -384,6 +471,7 @@ static void recv_done(struct uop *op, int res)
 				struct nbd_cmd *cmd = c->rx_cmd;
 
 				c->rx_cmd = NULL;
+				c->rx_completed = true;
 				nbd_cmd_execute(cmd);
 			}
 		} else {
@@ -404,8 +492,7 @@ static void arm_recv(struct nbd_conn *c)
 	void *buf;
 	size_t len;
 
-	if (c->recv_busy || c->state == NBD_CONN_CLOSING || c->close_after_send ||
-	    c->inflight >= NBD_MAX_INFLIGHT)
+	if (c->recv_busy || c->state == NBD_CONN_CLOSING || c->close_after_send || c->paused)
 		return;
 	if (c->rx_cmd) {
 		buf = (uint8_t *)c->rx_cmd->data + c->rx_have;
@@ -437,6 +524,8 @@ static void enter_transmission(struct nbd_conn *c)
 	vdi_share_get(sh);
 	c->share = sh;
 	c->state = NBD_CONN_TRANSMIT;
+	/* Established: an idle client is legitimate and is never evicted for a newcomer. */
+	guard_handshake_done(&c->guard, false);
 	log_info("NBD connection from %s: serving %s (%s, %s replies)", c->peer, sh->name,
 		 sh->read_only ? "read-only" : "read-write",
 		 c->neg.structured ? "structured" : "simple");
@@ -456,6 +545,12 @@ static bool handle_option(struct nbd_conn *c)
 		conn_close(c, "bad option magic in the handshake");
 		return false;
 	}
+	/* Replies the client does not read stop the options it sends from being read. */
+	if ((c->guard.held && c->guard.held + NBD_OPTION_COST > NBD_HANDSHAKE_MEM) ||
+	    !guard_admit(&c->guard, NBD_OPTION_COST)) {
+		c->paused = true;
+		return false;
+	}
 	if (opt.length > NBD_MAX_OPTION_LEN) {
 		c->rpos += NBD_OPTION_HDR_SIZE;
 		c->discard = opt.length;
@@ -466,6 +561,7 @@ static bool handle_option(struct nbd_conn *c)
 		return false;
 	ret = nbd_neg_option(&c->neg, &opt, c->rbuf + c->rpos + NBD_OPTION_HDR_SIZE, &out, &ops);
 	c->rpos += NBD_OPTION_HDR_SIZE + opt.length;
+	c->rx_completed = true;
 	if (queue_buf(c, &out)) {
 		conn_close(c, "out of memory");
 		return false;
@@ -491,8 +587,8 @@ static bool handle_request(struct nbd_conn *c)
 	uint32_t avail, take;
 	int ret, wire;
 
-	if (c->inflight >= NBD_MAX_INFLIGHT)
-		return false;
+	uint32_t charge;
+
 	ret = nbd_parse_request(c->rbuf + c->rpos, c->rlen - c->rpos, &rq);
 	if (ret == 0)
 		return false;
@@ -500,8 +596,8 @@ static bool handle_request(struct nbd_conn *c)
 		conn_close(c, "bad request magic (the stream is out of step)");
 		return false;
 	}
-	c->rpos += NBD_REQUEST_SIZE;
 	if (rq.type == NBD_CMD_DISC) {
+		c->rpos += NBD_REQUEST_SIZE;
 		/* Requests in flight are answered first, then the connection closes. */
 		c->close_after_send = true;
 		if (!c->inflight && !c->out_head && !c->send_busy)
@@ -513,12 +609,23 @@ static bool handle_request(struct nbd_conn *c)
 					 .structured = c->neg.structured,
 					 .meta_base_allocation = c->neg.meta_base_allocation };
 	wire = nbd_validate_request(&rq, &caps);
+	charge = nbd_request_charge(&rq, wire);
+	/* The header stays in rbuf until the request may be taken: a paused reader re-parses it. */
+	if (c->inflight >= NBD_MAX_INFLIGHT || !guard_admit(&c->guard, charge)) {
+		c->paused = true;
+		return false;
+	}
 	cmd = cmd_get(c);
 	if (!cmd) {
 		conn_close(c, "out of memory");
 		return false;
 	}
+	c->rpos += NBD_REQUEST_SIZE;
 	cmd->req = rq;
+	cmd->charge = charge;
+	guard_charge(&c->guard, charge);
+	if (rq.type != NBD_CMD_WRITE)
+		c->rx_completed = true;
 	if (!wire && vdi_share_deleted(c->share)) {
 		wire = NBD_EIO;
 		snprintf(cmd->why, sizeof(cmd->why), "VDI %.64s has been deleted", c->share->name);
@@ -542,7 +649,12 @@ static bool handle_request(struct nbd_conn *c)
 		log_debug("NBD %s: request type %u at %llu+%u refused: %s", c->peer, rq.type,
 			  (unsigned long long)rq.offset, rq.length, strerror((int)wire));
 		cmd->error = -(int)wire;
-		if (!cmd->why[0])
+		if (!cmd->why[0] && (rq.type == NBD_CMD_READ || rq.type == NBD_CMD_WRITE) &&
+		    rq.length > NBD_MAX_PAYLOAD)
+			snprintf(cmd->why, sizeof(cmd->why),
+				 "a request of %u bytes: at most %u per READ or WRITE", rq.length,
+				 NBD_MAX_PAYLOAD);
+		else if (!cmd->why[0])
 			snprintf(cmd->why, sizeof(cmd->why), "%s", strerror((int)wire));
 		if (!c->discard_cmd)
 			nbd_cmd_reply(cmd);
@@ -551,7 +663,8 @@ static bool handle_request(struct nbd_conn *c)
 	if (rq.type == NBD_CMD_WRITE) {
 		avail = c->rlen - c->rpos;
 		take = avail < rq.length ? avail : rq.length;
-		memcpy(cmd->data, c->rbuf + c->rpos, take);
+		if (take) /* a zero-length WRITE has no buffer */
+			memcpy(cmd->data, c->rbuf + c->rpos, take);
 		c->rpos += take;
 		if (take < rq.length) {
 			/* The rest goes straight into the payload buffer. */
@@ -559,12 +672,23 @@ static bool handle_request(struct nbd_conn *c)
 			c->rx_have = take;
 			return false;
 		}
+		c->rx_completed = true;
 	}
 	nbd_cmd_execute(cmd);
 	return c->state != NBD_CONN_CLOSING;
 }
 
 static void parse_input(struct nbd_conn *c)
+{
+	parse_some(c);
+	/* A request that has begun must arrive whole in time, unless we are the ones not reading.
+	 */
+	guard_rx(&c->guard, c->rlen > c->rpos || c->rx_cmd || c->discard, c->rx_completed,
+		 !c->paused && !c->close_after_send);
+	c->rx_completed = false;
+}
+
+static void parse_some(struct nbd_conn *c)
 {
 	while (c->state != NBD_CONN_CLOSING && !c->close_after_send && !c->rx_cmd) {
 		if (c->discard) {
@@ -576,6 +700,7 @@ static void parse_input(struct nbd_conn *c)
 			c->discard -= n;
 			if (c->discard)
 				return;
+			c->rx_completed = true;
 			if (c->discard_cmd) {
 				struct nbd_cmd *cmd = c->discard_cmd;
 
@@ -622,12 +747,31 @@ void nbd_conn_start(int fd, bool tcp)
 {
 	struct nbd_conn *c;
 	struct nbd_buf out = { 0 };
-	int one = 1;
+	struct conn_guard *victim;
+	int one = 1, room;
 
 	if (stopping) {
 		close(fd);
 		return;
 	}
+	if (!pool_ready) {
+		int n = shard_count();
+
+		guard_pool_init(&pool, limits, (limits->nbd_conns + (uint32_t)n - 1) / (uint32_t)n,
+				&pool_ops);
+		sweep_timer.fn = sweep;
+		pool_ready = true;
+	}
+	guard_set_time(&pool, guard_clock_ms());
+	room = guard_make_room(&pool, &victim);
+	if (room < 0) {
+		close(fd); /* counted, and logged once a second by the sweep */
+		return;
+	}
+	if (room > 0)
+		conn_close(container_of(victim, struct nbd_conn, guard),
+			   "the NBD connection limit is reached (--limits nbd-conns) and this one "
+			   "had waited longest in its handshake: closed for a new one");
 	c = calloc(1, sizeof(*c));
 	if (c) {
 		c->rbuf = malloc(NBD_RBUF_SIZE);
@@ -651,10 +795,12 @@ void nbd_conn_start(int fd, bool tcp)
 	c->out_tail = &c->out_head;
 	c->recv_uop.cb = recv_done;
 	c->send_uop.cb = send_done;
-	c->flush_defer.fn = start_send;
+	c->kick.fn = kick_run;
 	peer_name(fd, c->peer, sizeof(c->peer));
 	dlist_push(conns, c);
 	nr_conns++;
+	guard_add(&pool, &c->guard, true, true);
+	shard_timer_start(&sweep_timer, NBD_SWEEP_MS);
 	log_debug("NBD connection from %s on shard %d", c->peer, c->shard_id);
 	nbd_neg_greeting(&out);
 	if (queue_buf(c, &out)) {

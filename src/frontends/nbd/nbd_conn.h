@@ -11,6 +11,7 @@
 #include <sys/uio.h>
 
 #include "../../cluster/vdi_mapq.h"
+#include "../../core/conn_guard.h"
 #include "../../io/obj_flush.h"
 #include "../../io/obj_io.h"
 #include "../../shard/shard.h"
@@ -28,13 +29,15 @@ struct nbd_out {
 };
 
 #define NBD_CMD_INLINE_PIECES 2
-#define NBD_REPLY_HDR_MAX     160 /* structured error chunk with its message */
+#define NBD_MAX_EXTENTS	      1024 /* BLOCK_STATUS descriptors in one reply */
+#define NBD_REPLY_HDR_MAX     160  /* structured error chunk with its message */
 
 struct nbd_cmd {
 	struct nbd_conn *c;
 	struct nbd_request req;
-	int error;    /* 0 or -errno, the outcome sent to the client */
-	char why[96]; /* for a structured error reply: what failed */
+	int error;	 /* 0 or -errno, the outcome sent to the client */
+	char why[96];	 /* for a structured error reply: what failed */
+	uint32_t charge; /* bytes charged to the connection's guard for this command */
 	/* READ data or WRITE payload; owned by the command (nbd_payload_free). */
 	void *data;
 	uint32_t data_len;
@@ -68,6 +71,10 @@ struct nbd_conn {
 	struct nbd_neg neg;
 	struct vdi_share *share; /* the export, one reference; NULL before transmission */
 	bool close_after_send;	 /* ABORT, a refused EXPORT_NAME or DISC: close once sent */
+	struct conn_guard guard; /* memory budget, deadlines (conn_guard.h) */
+	bool paused;		 /* reading stopped: in-flight or memory limit reached */
+	bool want_resume;	 /* kick: try reading again */
+	bool rx_completed;	 /* a request or option was received whole in this parse */
 
 	/* Input: rbuf[rpos..rlen) is received but not parsed yet. */
 	uint8_t *rbuf;
@@ -87,13 +94,15 @@ struct nbd_conn {
 	struct uop send_uop;
 	struct msghdr mh;
 	struct iovec *iov;
-	struct shard_defer flush_defer;
+	struct shard_defer kick; /* end of pass: resume reading if asked, send what is queued */
 
 	int inflight;		      /* requests being executed */
 	struct nbd_conn *next, *prev; /* the shard's connections */
 };
 
 /* nbd_conn.c */
+/* The bounds every shard applies to its connections; set before the first connection. */
+void nbd_conn_set_limits(const struct conn_limits *lim);
 void nbd_conn_start(int fd, bool tcp);
 void nbd_conn_queue(struct nbd_conn *c, struct nbd_out *o);
 /* A command finished executing (cmd->error set): build and queue its reply. */
@@ -105,6 +114,12 @@ int nbd_conns_count(void);
 void nbd_cmd_cache_drain(void);
 
 /* nbd_cmd.c */
+/*
+ * The bytes a request makes the shard hold until its reply is sent: the command itself, a READ's
+ * buffer or a WRITE's payload, BLOCK_STATUS descriptors. wire: its validation result (a refused
+ * request holds no buffer).
+ */
+uint32_t nbd_request_charge(const struct nbd_request *rq, int wire);
 void nbd_cmd_execute(struct nbd_cmd *cmd);
 void *nbd_payload_alloc(uint32_t len);
 void nbd_payload_free(void *p, uint32_t len);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../../core/byteorder.h"
+#include "../../core/utf8.h"
 
 static const char base_allocation[] = "base:allocation";
 
@@ -50,14 +51,23 @@ void nbd_neg_too_big(const struct nbd_option *opt, struct nbd_buf *out)
 	reply_err(out, opt->option, NBD_REP_ERR_TOO_BIG, "option payload too large");
 }
 
-/* Copies a wire string to a C string; fails on embedded NULs or excess length. */
-static bool copy_name(char *dst, const uint8_t *src, uint32_t len)
+/*
+ * Copies a wire export name to a C string. Returns NULL, or why the name is refused: the protocol
+ * makes every string UTF-8 without NUL, and a NUL would silently shorten the name.
+ */
+static const char *copy_name(char *dst, const uint8_t *src, uint32_t len)
 {
-	if (len > NBD_MAX_STRING || memchr(src, 0, len))
-		return false;
+	if (len > NBD_MAX_STRING)
+		return "export name longer than 4096 bytes";
+	if (memchr(src, 0, len))
+		return "export name holds a NUL byte: "
+		       "NBD export names are UTF-8 text without NUL";
+	if (!utf8_valid(src, len))
+		return "export name is not valid UTF-8: "
+		       "NBD export names are UTF-8 text without NUL";
 	memcpy(dst, src, len);
 	dst[len] = '\0';
-	return true;
+	return NULL;
 }
 
 /* Looks name up; on failure answers ERR_UNKNOWN with the reason and returns false. */
@@ -112,9 +122,14 @@ static int do_info_go(struct nbd_neg *neg, const struct nbd_option *opt, const u
 	struct nbd_go go;
 	char name[NBD_MAX_STRING + 1];
 	struct nbd_export_info info;
+	const char *why;
 
-	if (nbd_parse_go(data, opt->length, &go) || !copy_name(name, go.name, go.name_len)) {
+	if (nbd_parse_go(data, opt->length, &go)) {
 		reply_err(out, opt->option, NBD_REP_ERR_INVALID, "malformed INFO/GO request");
+		return NBD_NEG_CONTINUE;
+	}
+	if ((why = copy_name(name, go.name, go.name_len))) {
+		reply_err(out, opt->option, NBD_REP_ERR_INVALID, why);
 		return NBD_NEG_CONTINUE;
 	}
 	if (!lookup_or_refuse(opt, name, &info, out, ops))
@@ -147,14 +162,19 @@ static int do_meta(struct nbd_neg *neg, const struct nbd_option *opt, const uint
 	const uint8_t *s;
 	uint32_t pos = 0, len;
 	bool chosen = false;
+	const char *why;
 
 	if (set && !neg->structured) {
 		reply_err(out, opt->option, NBD_REP_ERR_INVALID,
 			  "negotiate structured replies before SET_META_CONTEXT");
 		return NBD_NEG_CONTINUE;
 	}
-	if (nbd_parse_meta_context(data, opt->length, &q) || !copy_name(name, q.name, q.name_len)) {
+	if (nbd_parse_meta_context(data, opt->length, &q)) {
 		reply_err(out, opt->option, NBD_REP_ERR_INVALID, "malformed meta context request");
+		return NBD_NEG_CONTINUE;
+	}
+	if ((why = copy_name(name, q.name, q.name_len))) {
+		reply_err(out, opt->option, NBD_REP_ERR_INVALID, why);
 		return NBD_NEG_CONTINUE;
 	}
 	if (!lookup_or_refuse(opt, name, &info, out, ops))
@@ -192,7 +212,7 @@ int nbd_neg_option(struct nbd_neg *neg, const struct nbd_option *opt, const uint
 	switch (opt->option) {
 	case NBD_OPT_EXPORT_NAME:
 		/* No way to send an error here: an unknown export closes the connection. */
-		if (!copy_name(name, data, opt->length) ||
+		if (copy_name(name, data, opt->length) ||
 		    ops->lookup(ops->ctx, name, &info, msg, sizeof(msg)))
 			return NBD_NEG_CLOSE;
 		nbd_buf_u64(out, info.size);

@@ -53,14 +53,18 @@ int nbd_validate_request(const struct nbd_request *req, const struct nbd_export_
 
 	switch (req->type) {
 	case NBD_CMD_READ:
+		/*
+		 * Over the advertised maximum block size is EINVAL by the protocol; EOVERFLOW is
+		 * only for a DF read that cannot be sent in one chunk, which never happens here.
+		 */
 		if (req->length > NBD_MAX_PAYLOAD)
-			return NBD_EOVERFLOW;
+			return NBD_EINVAL;
 		return in_range(req, caps->size) ? 0 : NBD_EINVAL;
 	case NBD_CMD_WRITE:
 		if (caps->read_only)
 			return NBD_EPERM;
 		if (req->length > NBD_MAX_PAYLOAD)
-			return NBD_EOVERFLOW;
+			return NBD_EINVAL;
 		return in_range(req, caps->size) ? 0 : NBD_ENOSPC;
 	case NBD_CMD_WRITE_ZEROES:
 		if (caps->read_only)

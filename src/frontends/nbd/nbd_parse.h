@@ -37,9 +37,10 @@ struct nbd_export_caps {
 
 /*
  * Checks a parsed request against the export. Returns 0 or the NBD error value to reply with
- * (NBD_EINVAL for an unknown command or flag, or an out-of-range read/trim; NBD_ENOSPC for a write
- * past the end; NBD_EPERM for a write to a read-only export; NBD_EOVERFLOW for an oversized
- * read or write). Overflow of offset + length is checked.
+ * (NBD_EINVAL for an unknown command or flag, an out-of-range read/trim, or a read or write
+ * longer than NBD_MAX_PAYLOAD, the maximum block size advertised: the protocol asks for EINVAL
+ * there; NBD_ENOSPC for a write past the end; NBD_EPERM for a write to a read-only export).
+ * Overflow of offset + length is checked. A refused write's payload still follows on the wire.
  */
 int nbd_validate_request(const struct nbd_request *req, const struct nbd_export_caps *caps);
 
