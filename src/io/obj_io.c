@@ -214,8 +214,31 @@ static void got_fd(struct obj_req *req, int fd)
 	do_io(req);
 }
 
+/*
+ * A filesystem without FALLOC_FL_ZERO_RANGE (tmpfs, some network filesystems): zero the range by
+ * punching it out, then allocate it again, so that it stays allocated as NBD's NO_HOLE asks.
+ * Returns true when the next step has been queued.
+ */
+static bool zero_fallback(struct obj_req *req, int res)
+{
+	int mode;
+
+	if (req->zero_step == 0 && (res == -EOPNOTSUPP || res == -EINVAL))
+		mode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+	else if (req->zero_step == 1 && res >= 0)
+		mode = FALLOC_FL_KEEP_SIZE;
+	else
+		return false;
+	req->zero_step++;
+	io_uring_prep_fallocate(next_sqe(req, ST_IO), req->fde->fd, mode, (off_t)req->offset,
+				req->length);
+	return true;
+}
+
 static void io_done(struct obj_req *req, int res)
 {
+	if (req->op == OBJ_ZERO && zero_fallback(req, res))
+		return;
 	if (res < 0) {
 		finish(req, res);
 		return;
@@ -397,6 +420,7 @@ void obj_submit(struct obj_req *req)
 	req->fde = NULL;
 	req->xfer = 0;
 	req->created = req->dir_created = req->evicted = false;
+	req->zero_step = 0;
 	req->defer.queued = false;
 	req->msg.fn = obj_start;
 	req->msg.arg = req;

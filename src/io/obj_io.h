@@ -59,6 +59,7 @@ struct obj_req {
 	int origin, stage, dirfd, saved;
 	uint32_t xfer;
 	bool created, dir_created, evicted;
+	uint8_t zero_step; /* OBJ_ZERO without ZERO_RANGE: 1 punching, 2 allocating again */
 	struct shard_defer
 		defer; /* a completion inside its own submission waits for the pass end */
 	char path[48];

@@ -15,6 +15,7 @@
 #include "shard/shard.h"
 
 static char dir[64];
+static const char *base = "/tmp";
 static struct store_layout store;
 
 static void start(enum store_kind kind)
@@ -23,7 +24,7 @@ static void start(enum store_kind kind)
 
 	if (uring_probe(msg, sizeof(msg)))
 		cr_skip_test("%s", msg);
-	snprintf(dir, sizeof(dir), "/tmp/sdobjXXXXXX");
+	snprintf(dir, sizeof(dir), "%s/sdobjXXXXXX", base);
 	cr_assert_not_null(mkdtemp(dir));
 	cr_assert_eq(store_layout_open(&store, dir, kind), 0);
 	cr_assert_eq(msg_mesh_init(3), 0);
@@ -62,6 +63,50 @@ static void plain_setup(void)
 static void tree_setup(void)
 {
 	start(STORE_TREE);
+}
+
+/* tmpfs: no FALLOC_FL_ZERO_RANGE, so zeroing takes the punch-and-allocate way. */
+static void shm_setup(void)
+{
+	struct stat st;
+
+	if (stat("/dev/shm", &st) || !S_ISDIR(st.st_mode))
+		cr_skip_test("no /dev/shm");
+	base = "/dev/shm";
+	start(STORE_PLAIN);
+	base = "/tmp";
+}
+
+static void check_zero_keeps_allocation(void)
+{
+	uint64_t oid = vid_to_data_oid(0x98, 1);
+	static uint8_t w[1 << 20], r[1 << 20];
+	char path[128];
+	struct stat before, after;
+
+	memset(w, 0xee, sizeof(w));
+	cr_assert_eq(io(OBJ_WRITE, oid, 0, sizeof(w), w, OBJ_F_CREATE | OBJ_F_SYNC),
+		     (int)sizeof(w));
+	snprintf(path, sizeof(path), "%s/obj/%016llx", dir, (unsigned long long)oid);
+	cr_assert_eq(stat(path, &before), 0);
+	cr_assert_eq(io(OBJ_ZERO, oid, 65536, 512 * 1024, NULL, OBJ_F_SYNC), 0);
+	cr_assert_eq(stat(path, &after), 0);
+	cr_assert_geq(after.st_blocks, before.st_blocks, "zeroing freed blocks");
+	cr_assert_eq(after.st_size, before.st_size);
+	cr_assert_eq(io(OBJ_READ, oid, 0, sizeof(r), r, 0), (int)sizeof(r));
+	for (int i = 0; i < (int)sizeof(r); i++)
+		cr_assert_eq(r[i], i >= 65536 && i < 65536 + 512 * 1024 ? 0 : 0xee, "byte %d", i);
+}
+
+Test(obj_io_plain, zero_keeps_allocation, .init = plain_setup, .fini = stop, .timeout = 30)
+{
+	check_zero_keeps_allocation();
+}
+
+Test(obj_io_shm, zero_keeps_allocation_without_zero_range, .init = shm_setup, .fini = stop,
+     .timeout = 30)
+{
+	check_zero_keeps_allocation();
 }
 
 static void check_basic_io(const char *expect_path)
