@@ -7,12 +7,22 @@
 #include <stdint.h>
 
 /*
+ * Both listen calls wait when what they want is still held by a listener that no live process
+ * owns (the io_uring ring of a sheep killed a moment ago keeps its sockets until the kernel has
+ * torn the ring down): a warning once, then tries every 20 ms, up to 15 s in all for every
+ * listener of the start-up together. A live owner fails them at once.
+ */
+
+/*
  * Binds and listens on addr:port (IPv4 or IPv6 literal). nonblock: for epoll loops; io_uring
- * accepts want a blocking socket. Returns the socket or -errno.
+ * accepts want a blocking socket. Returns the socket or -errno (-EADDRINUSE: the port is taken).
  */
 int net_listen_tcp(const char *addr, uint16_t port, bool nonblock);
 
-/* Binds and listens on a Unix socket path, replacing a stale socket file. Returns fd or -errno. */
+/*
+ * Binds and listens on a Unix socket path, replacing a stale socket file. Returns fd or -errno
+ * (-EADDRINUSE: a server answers there; -EEXIST: a file that is not a socket is in the way).
+ */
 int net_listen_unix(const char *path);
 
 struct sockaddr_storage;

@@ -21,6 +21,7 @@
 #include "../cluster/sys.h"
 #include "../core/atomic_file.h"
 #include "../core/log.h"
+#include "../core/proc.h"
 #include "../cluster/vdi_mapq.h"
 #include "../cluster/vdi_share.h"
 #include "../frontends/ctl/ctl_server.h"
@@ -30,6 +31,9 @@
 #include "../shard/shard.h"
 #include "daemon.h"
 #include "options.h"
+
+#define LOCK_WAIT_MS  15000
+#define LOCK_RETRY_MS 20
 
 static char log_path[PATH_MAX + 16];
 static bool foreground;
@@ -120,22 +124,58 @@ static void advertised_addr(const char *bind, uint8_t addr[16])
 	freeifaddrs(ifa);
 }
 
-static int lock_dir(const char *dir)
+/* The pid a sheep wrote into DIR/sheep.pid, or 0. */
+static pid_t pidfile_pid(const char *dir)
 {
 	char path[PATH_MAX + 16];
+	FILE *f;
+	int pid = 0;
+
+	snprintf(path, sizeof(path), "%s/sheep.pid", dir);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	if (fscanf(f, "%d", &pid) != 1)
+		pid = 0;
+	fclose(f);
+	return (pid_t)pid;
+}
+
+/*
+ * Takes DIR/lock, held until exit. A sheep killed a moment ago holds it until the kernel has
+ * finished its exit: when DIR/sheep.pid names a process that is dying or gone, wait for the lock
+ * (bounded, with a log line) so that a restart right after a SIGKILL comes back. A running sheep
+ * makes it fail at once (-EWOULDBLOCK, *holder set).
+ */
+static int lock_dir(const char *dir, pid_t *holder)
+{
+	char path[PATH_MAX + 16];
+	bool said = false;
 	int fd;
 
 	snprintf(path, sizeof(path), "%s/lock", dir);
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -errno;
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+	for (int waited = 0; flock(fd, LOCK_EX | LOCK_NB) < 0; waited += LOCK_RETRY_MS) {
 		int err = -errno;
 
-		close(fd);
-		return err;
+		*holder = pidfile_pid(dir);
+		if (err != -EWOULDBLOCK || waited >= LOCK_WAIT_MS ||
+		    proc_state(*holder) == PROC_RUNNING) {
+			close(fd);
+			return err;
+		}
+		if (!said)
+			log_warn("%s is still held by sheep %d, which is exiting (killed a moment "
+				 "ago?); waiting up to %d s",
+				 path, (int)*holder, LOCK_WAIT_MS / 1000);
+		said = true;
+		usleep(LOCK_RETRY_MS * 1000);
 	}
-	return fd; /* held until exit */
+	if (said)
+		log_notice("%s is free again", path);
+	return fd;
 }
 
 static void write_pidfile(const char *dir)
@@ -154,6 +194,7 @@ int main(int argc, char **argv)
 	struct rlimit rl;
 	sigset_t mask;
 	int ret, nr_shards, lfd, sfd, fd_cap;
+	pid_t holder = 0;
 
 	ret = sheep_parse_options(argc, argv, &o);
 	if (ret)
@@ -183,9 +224,12 @@ int main(int argc, char **argv)
 	}
 	log_set_thread_name("main");
 
-	if (lock_dir(sys.dir) < 0)
-		startup_fail("another sheep is already running on %s (%s/lock is held)", sys.dir,
-			     sys.dir);
+	ret = lock_dir(sys.dir, &holder);
+	if (ret == -EWOULDBLOCK)
+		startup_fail("another sheep is already running on %s (pid %d holds %s/lock)",
+			     sys.dir, (int)holder, sys.dir);
+	if (ret < 0)
+		startup_fail("cannot lock %s/lock: %s", sys.dir, strerror(-ret));
 	if (uring_probe(uring_msg, sizeof(uring_msg)))
 		startup_fail("%s", uring_msg);
 
