@@ -147,6 +147,7 @@ int guard_make_room(struct guard_pool *p, struct conn_guard **victim)
 	for (struct conn_guard *g = p->conns; g; g = g->next) {
 		if (g->evictable) {
 			*victim = g;
+			p->evicted++;
 			return 1;
 		}
 	}
@@ -205,10 +206,13 @@ bool guard_may_take(const struct conn_guard *g, uint64_t bytes)
 	/* The floor: small requests keep moving whatever the others hold. */
 	if (g->held + bytes <= GUARD_FLOOR)
 		return true;
-	/* Holding nothing, a connection may always take one request: progress is guaranteed. */
-	if (g->held && g->held + bytes > p->lim->conn_mem)
+	/*
+	 * Within its floor, a connection may take one request of any size, and so may anyone when
+	 * nobody holds more than a floor: a budget smaller than a request never deadlocks.
+	 */
+	if (g->held > GUARD_FLOOR && g->held + bytes > p->lim->conn_mem)
 		return false;
-	return !p->held || p->held + bytes <= p->lim->pool_mem;
+	return !p->over_floor || p->held + bytes <= p->lim->pool_mem;
 }
 
 bool guard_admit(struct conn_guard *g, uint64_t bytes)
@@ -218,7 +222,8 @@ bool guard_admit(struct conn_guard *g, uint64_t bytes)
 	if (guard_may_take(g, bytes))
 		return true;
 	/* Over its own budget: its own replies draining will resume it, not the queue. */
-	if (!g->listed || (g->held && g->held + bytes > p->lim->conn_mem) || g->waiting)
+	if (!g->listed || (g->held > GUARD_FLOOR && g->held + bytes > p->lim->conn_mem) ||
+	    g->waiting)
 		return false;
 	g->waiting = true;
 	g->wait_next = NULL;
@@ -232,6 +237,8 @@ bool guard_admit(struct conn_guard *g, uint64_t bytes)
 
 void guard_charge(struct conn_guard *g, uint64_t bytes)
 {
+	if (g->held <= GUARD_FLOOR && g->held + bytes > GUARD_FLOOR)
+		g->pool->over_floor++;
 	g->held += bytes;
 	g->pool->held += bytes;
 }
@@ -240,13 +247,15 @@ void guard_release(struct conn_guard *g, uint64_t bytes)
 {
 	struct guard_pool *p = g->pool;
 
+	if (g->held > GUARD_FLOOR && g->held - bytes <= GUARD_FLOOR)
+		p->over_floor--;
 	g->held -= bytes;
 	p->held -= bytes;
 	/*
 	 * Resume waiters while there is room: each one will ask again (guard_admit) before it
 	 * takes anything, so resuming one too many costs a retry, never the budget.
 	 */
-	while (p->waiters && p->held < p->lim->pool_mem) {
+	while (p->waiters && (p->held < p->lim->pool_mem || !p->over_floor)) {
 		struct conn_guard *w = p->waiters;
 
 		p->waiters = w->wait_next;
@@ -304,13 +313,14 @@ static bool past(const struct guard_pool *p, uint64_t start, uint32_t limit_ms)
 	return start && limit_ms && p->now - start >= limit_ms;
 }
 
-uint64_t guard_sweep(struct guard_pool *p)
+void guard_sweep(struct guard_pool *p, uint64_t *refused, uint64_t *evicted)
 {
 	const struct conn_limits *lim = p->lim;
-	uint64_t refused = p->refused;
 	char why[128];
 
-	p->refused = 0;
+	*refused = p->refused;
+	*evicted = p->evicted;
+	p->refused = p->evicted = 0;
 	for (struct conn_guard *g = p->conns, *next; g; g = next) {
 		next = g->next; /* expire removes g */
 		if (past(p, g->handshake_start, lim->handshake_ms))
@@ -327,5 +337,4 @@ uint64_t guard_sweep(struct guard_pool *p)
 			continue;
 		p->ops->expire(g, why);
 	}
-	return refused;
 }

@@ -10,9 +10,10 @@
  *   the next request it asks guard_may_take(); on "no" it stops reading from that connection. A
  *   connection over its own budget resumes when its own replies drain; one that the pool's budget
  *   stopped waits in the pool's queue and is resumed, in order, as others release memory. So one
- *   connection holds at most max(conn_mem, one request), and a pool at most max(pool_mem, one
- *   request) + max_conns * GUARD_FLOOR however many connections add up. The floor keeps small
- *   requests (an admin's dog, a guest's 4 KiB I/O) moving while large ones wait their turn.
+ *   connection holds at most max(conn_mem, floor + one request), and a pool at most
+ *   max(pool_mem, one request) + max_conns * GUARD_FLOOR however many connections add up. The floor
+ * keeps small requests (an admin's dog, a guest's 4 KiB I/O) moving while large ones wait their
+ * turn.
  * - Time: a handshake must end, a request that has started to arrive must arrive whole, and
  *   queued output must make progress, each within its deadline; guard_sweep() (once a second)
  *   expires the connections that missed one. Time the server itself spends not reading (a paused
@@ -20,7 +21,8 @@
  * - Connections: a pool holds at most max_conns. When it is full, the connection that has gone
  *   longest without completing anything (a request, a handshake), among those the server marked
  *   evictable, makes room for the new one: a flood of half-open connections cannot lock out an
- *   admin.
+ *   admin. (Servers accept in small batches and read their connections between batches, so that
+ *   a flood of new connections cannot evict one just accepted before its request is read.)
  */
 #ifndef SD_CONN_GUARD_H
 #define SD_CONN_GUARD_H
@@ -66,6 +68,7 @@ struct conn_guard {
 	uint64_t handshake_start;	/* 0: no handshake deadline (or done) */
 	uint64_t rx_start;		/* 0: no request partly received */
 	uint64_t tx_start;		/* 0: no output waiting; else since the last progress */
+	uint64_t added;			/* when guard_add ran */
 	bool evictable;			/* may make room for a new connection */
 	bool waiting;			/* in pool->waiters */
 	bool listed;			/* in pool->conns: between guard_add and guard_remove */
@@ -83,12 +86,14 @@ struct guard_pool {
 	const struct conn_limits *lim;
 	const struct guard_pool_ops *ops;
 	uint32_t max_conns;
-	uint32_t nr;   /* connections in the pool */
-	uint64_t held; /* bytes charged by them, and by closed ones not yet freed */
-	uint64_t now;  /* milliseconds, as of the server's last guard_set_time */
+	uint32_t nr;	     /* connections in the pool */
+	uint64_t held;	     /* bytes charged by them, and by closed ones not yet freed */
+	uint32_t over_floor; /* connections holding more than GUARD_FLOOR */
+	uint64_t now;	     /* milliseconds, as of the server's last guard_set_time */
 	struct conn_guard *conns, *conns_tail;
 	struct conn_guard *waiters, *waiters_tail;
-	uint64_t refused; /* connections refused because the pool was full, since the last sweep */
+	/* Since the last sweep: connections refused because the pool was full, and evicted. */
+	uint64_t refused, evicted;
 };
 
 void guard_pool_init(struct guard_pool *p, const struct conn_limits *lim, uint32_t max_conns,
@@ -135,9 +140,10 @@ void guard_rx(struct conn_guard *g, bool partial, bool completed, bool reading);
 void guard_tx(struct conn_guard *g, bool pending, bool progressed);
 
 /*
- * Expires the connections of p that missed a deadline (ops->expire), and returns the number of
- * connections refused since the previous sweep (for one log line per second, not one each).
+ * Expires the connections of p that missed a deadline (ops->expire), and says how many
+ * connections were refused and evicted since the previous sweep (a server logs the first
+ * eviction of a second and counts the rest: a flood must not flood the log too).
  */
-uint64_t guard_sweep(struct guard_pool *p);
+void guard_sweep(struct guard_pool *p, uint64_t *refused, uint64_t *evicted);
 
 #endif

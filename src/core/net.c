@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -257,6 +259,13 @@ int net_listen_unix(const char *path)
 		log_notice("%s is free again: listening", what);
 	return fd;
 }
+int net_unsent_bytes(int fd)
+{
+	int n;
+
+	return ioctl(fd, SIOCOUTQ, &n) < 0 ? -1 : n;
+}
+
 void net_format_peer(const struct sockaddr_storage *ss, char *buf, size_t len)
 {
 	char a[INET6_ADDRSTRLEN];

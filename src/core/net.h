@@ -25,6 +25,12 @@ int net_listen_tcp(const char *addr, uint16_t port, bool nonblock);
  */
 int net_listen_unix(const char *path);
 
+/*
+ * Bytes the kernel still holds unsent (or unacknowledged) for a stream socket, or -1: it going
+ * down means the peer reads, even while a large send has not completed yet.
+ */
+int net_unsent_bytes(int fd);
+
 struct sockaddr_storage;
 
 /* "a.b.c.d:port", "[v6]:port", or "a local client" for anything else (Unix sockets). */

@@ -29,6 +29,13 @@ static struct conn_limits lim;
 #define K (GUARD_FLOOR / 16) /* the floor is 16 K */
 static struct guard_pool pool;
 
+static uint64_t refused, evicted;
+
+static void sweep(void)
+{
+	guard_sweep(&pool, &refused, &evicted);
+}
+
 static void setup(void)
 {
 	lim = (struct conn_limits){ .conn_mem = 100 * K,
@@ -57,6 +64,37 @@ Test(conn_guard, the_floor_lets_small_requests_through_a_full_pool)
 	guard_charge(&small, 12 * K);
 	cr_assert_not(guard_admit(&small, 1), "past the floor it waits");
 	cr_assert(small.waiting);
+}
+
+Test(conn_guard, within_its_floor_a_connection_may_take_one_large_request)
+{
+	struct conn_guard a;
+
+	guard_add(&pool, &a, false, false);
+	guard_charge(&a, 1 * K); /* a control connection's input buffer, say */
+	cr_assert(guard_may_take(&a, 1000 * K), "one request larger than the budget");
+	guard_charge(&a, 1000 * K);
+	cr_assert_not(guard_may_take(&a, 17 * K), "past its floor, its budget holds");
+}
+
+Test(conn_guard, a_request_larger_than_the_pool_passes_when_only_floors_are_held)
+{
+	struct conn_guard a, b;
+
+	guard_add(&pool, &a, false, false);
+	guard_add(&pool, &b, false, false);
+	guard_charge(&a, 16 * K);
+	guard_charge(&b, 2 * K);
+	cr_assert_eq(pool.over_floor, 0);
+	cr_assert(guard_may_take(&b, 300 * K), "nobody holds more than a floor");
+	guard_charge(&b, 300 * K);
+	cr_assert_eq(pool.over_floor, 1);
+	cr_assert_not(guard_admit(&a, 300 * K));
+	cr_assert(a.waiting);
+	guard_release(&b, 300 * K);
+	cr_assert_eq(pool.over_floor, 0);
+	cr_assert_eq(nr_resumed, 1);
+	cr_assert_eq(resumed[0], &a);
 }
 
 Test(conn_guard, connection_budget_allows_one_request_beyond_it_only_when_empty)
@@ -119,6 +157,7 @@ Test(conn_guard, full_pool_evicts_the_least_recently_served_evictable)
 {
 	struct conn_guard a, b, c, *victim = NULL;
 
+	guard_set_time(&pool, 1000);
 	guard_add(&pool, &a, true, false);
 	guard_add(&pool, &b, true, false);
 	guard_add(&pool, &c, false, false);
@@ -127,6 +166,9 @@ Test(conn_guard, full_pool_evicts_the_least_recently_served_evictable)
 	cr_assert_eq(victim, &b);
 	guard_remove(&b);
 	cr_assert_eq(guard_make_room(&pool, &victim), 0);
+	sweep();
+	cr_assert_eq(refused, 0);
+	cr_assert_eq(evicted, 1);
 }
 
 Test(conn_guard, full_pool_without_evictable_refuses_and_counts)
@@ -141,8 +183,10 @@ Test(conn_guard, full_pool_without_evictable_refuses_and_counts)
 	guard_handshake_done(&c, false);
 	cr_assert_eq(guard_make_room(&pool, &victim), -EBUSY);
 	cr_assert_eq(guard_make_room(&pool, &victim), -EBUSY);
-	cr_assert_eq(guard_sweep(&pool), 2);
-	cr_assert_eq(guard_sweep(&pool), 0);
+	sweep();
+	cr_assert_eq(refused, 2);
+	sweep();
+	cr_assert_eq(refused, 0);
 }
 
 Test(conn_guard, deadlines_expire_with_a_reason)
@@ -159,25 +203,25 @@ Test(conn_guard, deadlines_expire_with_a_reason)
 	guard_rx(&rx, true, false, true);
 	guard_tx(&tx, true, false);
 	guard_set_time(&pool, 1000 + 9999);
-	guard_sweep(&pool);
+	sweep();
 	cr_assert_eq(nr_expired, 0);
 	guard_set_time(&pool, 1000 + 10000);
-	guard_sweep(&pool);
+	sweep();
 	cr_assert_eq(nr_expired, 1);
 	cr_assert_eq(expired[0], &hs);
 	cr_assert(strstr(expired_why[0], "handshake"));
 	guard_set_time(&pool, 1000 + 30000);
-	guard_sweep(&pool);
+	sweep();
 	cr_assert_eq(nr_expired, 2);
 	cr_assert_eq(expired[1], &rx);
 	cr_assert(strstr(expired_why[1], "arriving"));
 	guard_set_time(&pool, 1000 + 60000);
-	guard_sweep(&pool);
+	sweep();
 	cr_assert_eq(nr_expired, 3);
 	cr_assert_eq(expired[2], &tx);
 	cr_assert(strstr(expired_why[2], "replies"));
 	guard_set_time(&pool, 1000 + 600000);
-	guard_sweep(&pool);
+	sweep();
 	cr_assert_eq(nr_expired, 3, "an idle established connection has no deadline");
 }
 
@@ -193,12 +237,12 @@ Test(conn_guard, progress_restarts_the_clocks_and_pauses_stop_them)
 	guard_rx(&g, true, true, true); /* a request arrived whole, the next has begun */
 	guard_tx(&g, true, true);	/* some bytes went out */
 	guard_set_time(&pool, 50000);
-	guard_sweep(&pool);
+	sweep();
 	cr_assert_eq(nr_expired, 0);
 	guard_rx(&g, true, false, false); /* the server paused reading */
 	guard_set_time(&pool, 200000);
 	guard_tx(&g, false, true);
-	guard_sweep(&pool);
+	sweep();
 	cr_assert_eq(nr_expired, 0, "time the server did not read is not the client's");
 }
 

@@ -479,6 +479,35 @@ static int append(uint8_t **out, size_t *out_len, size_t *out_cap, size_t need)
 	return 0;
 }
 
+#define CTL_REPLY_SMALL	  4096
+#define CTL_REPLY_PER_VDI 640 /* a VdiInfo with a long name and tag */
+
+size_t ctl_reply_bound(const uint8_t *payload, size_t len)
+{
+	Sdctl__Request *q = sdctl__request__unpack(NULL, len, payload);
+	size_t bound = CTL_REPLY_SMALL;
+
+	if (!q)
+		return bound;
+	switch (q->op_case) {
+	case SDCTL__REQUEST__OP_VDI_READ:
+		if (q->vdi_read)
+			bound +=
+				q->vdi_read->length < CTL_MAX_IO ? q->vdi_read->length : CTL_MAX_IO;
+		break;
+	case SDCTL__REQUEST__OP_VDI_GETATTR:
+		bound += SD_MAX_VDI_ATTR_VALUE_LEN;
+		break;
+	case SDCTL__REQUEST__OP_VDI_LIST:
+		bound += (size_t)sys.vdis.nr * CTL_REPLY_PER_VDI;
+		break;
+	default:
+		break;
+	}
+	sdctl__request__free_unpacked(q, NULL);
+	return bound;
+}
+
 int ctl_handle(const uint8_t *payload, size_t len, uint8_t **out, size_t *out_len, size_t *out_cap)
 {
 	Sdctl__Request *q = NULL;

@@ -13,6 +13,12 @@
  */
 int ctl_handle(const uint8_t *payload, size_t len, uint8_t **out, size_t *out_len, size_t *out_cap);
 
+/*
+ * About how many bytes the framed reply to this request frame will take (a read's data, a list
+ * of every VDI): the server reserves them in its memory budget before running the request.
+ */
+size_t ctl_reply_bound(const uint8_t *payload, size_t len);
+
 /* True once a `cluster shutdown` was accepted: the server stops after sending replies. */
 bool ctl_shutdown_requested(void);
 

@@ -39,6 +39,7 @@
 #define CTL_ACCEPT_PAUSE_MS 100	 /* after EMFILE: stop accepting for a moment */
 #define CTL_SMALL_BUF	    4096 /* what an idle connection keeps for input and for output */
 #define CTL_SWEEP_MS	    1000
+#define CTL_ACCEPT_BATCH    32
 
 struct conn {
 	int fd;
@@ -51,6 +52,7 @@ struct conn {
 	bool paused;	/* not reading: the memory budget has no room for its frame */
 	bool dead;	/* closed; freed at the end of the loop pass */
 	size_t charged; /* in_cap + out_cap, as charged to the guard */
+	int unsent;	/* the socket's unsent bytes at the last sweep */
 	struct conn_guard guard;
 	struct conn *prev, *next;
 };
@@ -136,7 +138,42 @@ static void pool_resume(struct conn_guard *g)
 	struct conn *c = container_of(g, struct conn, guard);
 
 	c->paused = false;
+	/* A whole frame may wait for its reply's room: the loop runs it (it has no event). */
+	c->backlog = true;
+	guard_rx(&c->guard, c->in_len != 0, false, true);
 	set_events(c);
+}
+
+/* Stops reading until the budget has room (pool_resume); the request clock stops meanwhile. */
+static void pause_conn(struct conn *c)
+{
+	c->paused = true;
+	guard_rx(&c->guard, c->in_len != 0, false, false);
+	set_events(c);
+}
+
+/*
+ * Reserves the room the reply to a frame will take (ctl_reply_bound) before it runs. Returns 0,
+ * 1 if the budget has no room now (paused), or -ENOMEM.
+ */
+static int reserve_reply(struct conn *c, const uint8_t *payload, uint32_t plen)
+{
+	size_t bound = ctl_reply_bound(payload, plen);
+	uint8_t *nb;
+
+	if (bound <= c->out_cap)
+		return 0;
+	if (!guard_admit(&c->guard, bound - c->out_cap)) {
+		pause_conn(c);
+		return 1;
+	}
+	nb = realloc(c->out, bound);
+	if (!nb)
+		return -ENOMEM;
+	c->out = nb;
+	c->out_cap = bound;
+	charge_sync(c);
+	return 0;
 }
 
 static void pool_expire(struct conn_guard *g, const char *why)
@@ -148,7 +185,11 @@ static const struct guard_pool_ops pool_ops = { pool_resume, pool_expire };
 
 static void do_accept(int ep, int lfd)
 {
-	for (;;) {
+	/*
+	 * A batch per pass, then the connections' own events: under a flood of connections, an
+	 * admin's request that has arrived completes before the next batch comes in.
+	 */
+	for (int n = 0; n < CTL_ACCEPT_BATCH; n++) {
 		struct sockaddr_storage ss;
 		socklen_t slen = sizeof(ss);
 		int fd = accept4(lfd, (struct sockaddr *)&ss, &slen, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -179,15 +220,16 @@ static void do_accept(int ep, int lfd)
 		switch (guard_make_room(&pool, &victim)) {
 		case 0:
 			break;
-		case 1:
+		case 1: /* the first of a second is logged, the rest counted by the sweep */
 			conn_close(
 				ep, container_of(victim, struct conn, guard),
-				"the control connection limit is reached (--limits ctl-conns) and "
-				"it had gone longest without completing a request: closed for a "
-				"new one");
+				pool.evicted > 1
+					? NULL
+					: "the control connection limit is reached (--limits "
+					  "ctl-conns) and it had gone longest without completing a "
+					  "request: closed for a new one");
 			break;
-		default:
-			log_warn("refusing a control connection: %d already open", nr_conns);
+		default: /* counted, and logged once a second by the sweep */
 			close(fd);
 			continue;
 		}
@@ -266,8 +308,7 @@ static int reserve_input(struct conn *c)
 		need = c->in_len + CTL_SMALL_BUF;
 	grow = need - c->in_cap;
 	if (!guard_admit(&c->guard, grow)) {
-		c->paused = true;
-		set_events(c);
+		pause_conn(c);
 		return 1;
 	}
 	nb = realloc(c->in, need);
@@ -286,10 +327,10 @@ static int reserve_input(struct conn *c)
 static int process(int ep, struct conn *c)
 {
 	size_t off = 0;
-	int ran = 0;
+	int ran = 0, done = 0, ret;
 
 	c->backlog = false;
-	while (!c->out_len) {
+	while (!c->out_len && !c->paused) {
 		const uint8_t *payload;
 		uint32_t plen;
 		size_t used;
@@ -306,11 +347,19 @@ static int process(int ep, struct conn *c)
 			c->backlog = true; /* fairness: the others first */
 			break;
 		}
+		ret = reserve_reply(c, payload, plen);
+		if (ret < 0) {
+			conn_close(ep, c, "out of memory");
+			return -1;
+		}
+		if (ret > 0)
+			break; /* the frame waits in `in` for room */
 		if (ctl_handle(payload, plen, &c->out, &c->out_len, &c->out_cap) < 0) {
 			conn_close(ep, c, "malformed request frame");
 			return -1;
 		}
 		off += used;
+		done++;
 		charge_sync(c);
 		guard_served(&c->guard);
 		if (flush_out(c)) {
@@ -331,7 +380,7 @@ static int process(int ep, struct conn *c)
 		}
 	}
 	/* A frame that has begun must arrive whole in time; waiting on our side does not count. */
-	guard_rx(&c->guard, c->in_len != 0, ran > 0, !c->out_len && !c->paused);
+	guard_rx(&c->guard, c->in_len != 0, done > 0, !c->out_len && !c->paused);
 	return 0;
 }
 
@@ -378,6 +427,29 @@ static void conn_writable(int ep, struct conn *c)
 	/* Frames that arrived while the reply was pending. */
 	if (!c->out_len && c->in_len)
 		process(ep, c);
+}
+
+/* Once a second: deadlines, and how many connections were refused or evicted meanwhile. */
+static void sweep(void)
+{
+	uint64_t refused, evicted;
+
+	/* A client that reads its reply, however slowly, drains the socket: that is progress. */
+	for (struct conn *c = conns; c; c = c->next) {
+		int unsent = c->out_len ? net_unsent_bytes(c->fd) : -1;
+
+		if (unsent >= 0 && unsent < c->unsent)
+			guard_tx(&c->guard, true, true);
+		c->unsent = unsent;
+	}
+	guard_sweep(&pool, &refused, &evicted);
+	if (refused)
+		log_warn("refused %llu control connections in the last second: %d are open",
+			 (unsigned long long)refused, nr_conns);
+	if (evicted > 1)
+		log_warn("closed %llu more control connections in the last second to make room "
+			 "for new ones (--limits ctl-conns)",
+			 (unsigned long long)evicted - 1);
 }
 
 void ctl_serve(int listen_fd, int sig_fd, void (*on_hup)(void), void (*on_mesh)(void))
@@ -475,7 +547,7 @@ void ctl_serve(int listen_fd, int sig_fd, void (*on_hup)(void), void (*on_mesh)(
 		guard_set_time(&pool, guard_clock_ms());
 		if (pool.now - last_sweep >= CTL_SWEEP_MS) {
 			last_sweep = pool.now;
-			guard_sweep(&pool);
+			sweep();
 		}
 		bury_the_dead();
 		if (ctl_shutdown_requested())

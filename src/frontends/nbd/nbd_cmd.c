@@ -27,17 +27,21 @@
 
 #define BUF_POOL_MAX (1u << BUF_POOL_MAX_SHIFT)
 
-uint32_t nbd_request_charge(const struct nbd_request *rq, int wire)
+uint32_t nbd_request_charge(const struct nbd_request *rq, int wire, uint8_t obj_shift)
 {
-	uint32_t charge = sizeof(struct nbd_cmd);
+	uint64_t charge = sizeof(struct nbd_cmd), objs;
 
-	if (wire)
-		return charge;
+	if (wire || !rq->length)
+		return (uint32_t)charge;
 	if (rq->type == NBD_CMD_READ || rq->type == NBD_CMD_WRITE)
 		charge += rq->length; /* at most NBD_MAX_PAYLOAD: validated */
 	else if (rq->type == NBD_CMD_BLOCK_STATUS)
 		charge += NBD_MAX_EXTENTS * 8;
-	return charge;
+	/* A CACHE or WRITE_ZEROES over 4 GiB is one piece per object: 1024 of them. */
+	objs = ((rq->offset + rq->length - 1) >> obj_shift) - (rq->offset >> obj_shift) + 1;
+	if (objs > NBD_CMD_INLINE_PIECES && rq->type != NBD_CMD_TRIM)
+		charge += objs * sizeof(struct obj_req);
+	return (uint32_t)charge;
 }
 
 void *nbd_payload_alloc(uint32_t len)

@@ -45,11 +45,24 @@ static const struct conn_limits *limits;
 static __thread struct guard_pool pool;
 static __thread bool pool_ready;
 static __thread struct shard_timer sweep_timer;
+/* Each shard's open connections, published for the dealer on shard 0 (nbd_server.c). */
+static uint32_t published_conns[SD_MAX_SHARDS];
+
+static void publish_count(void)
+{
+	__atomic_store_n(&published_conns[shard_self()->id], pool.nr, __ATOMIC_RELAXED);
+}
+
+uint32_t nbd_conns_on(int shard)
+{
+	return __atomic_load_n(&published_conns[shard], __ATOMIC_RELAXED);
+}
 
 static void arm_recv(struct nbd_conn *c);
 static void parse_input(struct nbd_conn *c);
 static void start_send(struct nbd_conn *c);
 static void conn_close(struct nbd_conn *c, const char *why);
+static void maybe_free(struct nbd_conn *c);
 static void parse_some(struct nbd_conn *c);
 
 void nbd_conn_set_limits(const struct conn_limits *lim)
@@ -62,15 +75,19 @@ static void kick_run(struct shard_defer *d)
 {
 	struct nbd_conn *c = container_of(d, struct nbd_conn, kick);
 
+	/* Pinned: parsing may close it, and a paused connection has no I/O in flight to wait on. */
+	c->kicking = true;
 	if (c->want_resume && c->state != NBD_CONN_CLOSING) {
 		c->want_resume = false;
 		c->paused = false;
+		guard_set_time(&pool, guard_clock_ms());
 		parse_input(c);
 		arm_recv(c);
-		if (c->state == NBD_CONN_CLOSING)
-			return; /* parse_input closed it; the free waits for its busy I/O */
 	}
 	start_send(c);
+	c->kicking = false;
+	if (c->state == NBD_CONN_CLOSING)
+		maybe_free(c);
 }
 
 static void kick(struct nbd_conn *c, bool resume)
@@ -100,14 +117,29 @@ static const struct guard_pool_ops pool_ops = { pool_resume, pool_expire };
 
 static void sweep(struct shard_timer *t)
 {
-	uint64_t refused;
+	uint64_t refused, evicted;
 
 	guard_set_time(&pool, guard_clock_ms());
-	refused = guard_sweep(&pool);
+	/*
+	 * A large send completes only once most of it is in the socket; a client that reads, even
+	 * slowly, drains the socket meanwhile, and that counts as progress.
+	 */
+	for (struct nbd_conn *c = conns; c; c = c->next) {
+		int unsent = c->send_busy ? net_unsent_bytes(c->fd) : -1;
+
+		if (unsent >= 0 && unsent < c->unsent)
+			guard_tx(&c->guard, true, true);
+		c->unsent = unsent;
+	}
+	guard_sweep(&pool, &refused, &evicted);
 	if (refused)
 		log_warn("refused %llu NBD connections: this shard holds its share of the limit "
 			 "(%u connections, all past the handshake; raise --limits nbd-conns)",
 			 (unsigned long long)refused, pool.max_conns);
+	if (evicted > 1)
+		log_warn("closed %llu more NBD connections still in their handshake to make room "
+			 "for new ones (--limits nbd-conns)",
+			 (unsigned long long)evicted - 1);
 	if (pool.nr)
 		shard_timer_start(t, NBD_SWEEP_MS);
 }
@@ -206,7 +238,7 @@ static void conn_free(struct nbd_conn *c)
 /* Frees the connection once nothing refers to it any more. */
 static void maybe_free(struct nbd_conn *c)
 {
-	if (c->state != NBD_CONN_CLOSING || c->recv_busy || c->send_busy)
+	if (c->state != NBD_CONN_CLOSING || c->recv_busy || c->send_busy || c->kicking)
 		return;
 	/* Only now: a receive in flight may still be filling the payload buffer. */
 	if (c->rx_cmd) {
@@ -238,6 +270,7 @@ static void conn_close(struct nbd_conn *c, const char *why)
 		log_debug("NBD connection from %s closed", c->peer);
 	c->state = NBD_CONN_CLOSING;
 	guard_remove(&c->guard);
+	publish_count();
 	/* Makes a pending receive or send complete, so their buffers can go. */
 	shutdown(c->fd, SHUT_RDWR);
 	maybe_free(c);
@@ -387,6 +420,7 @@ static void send_done(struct uop *op, int res)
 {
 	struct nbd_conn *c = container_of(op, struct nbd_conn, send_uop);
 
+	guard_set_time(&pool, guard_clock_ms()); /* coarse: a few nanoseconds */
 	if (res < 0) {
 		conn_close(c, c->state == NBD_CONN_CLOSING || res == -EPIPE || res == -ECONNRESET
 				      ? NULL
@@ -462,6 +496,7 @@ static void recv_done(struct uop *op, int res)
 {
 	struct nbd_conn *c = container_of(op, struct nbd_conn, recv_uop);
 
+	guard_set_time(&pool, guard_clock_ms());
 	if (c->state != NBD_CONN_CLOSING && res <= 0) {
 		conn_close(c, res == 0 || res == -ECONNRESET ? NULL : strerror(-res));
 	} else if (c->state != NBD_CONN_CLOSING) {
@@ -609,7 +644,7 @@ static bool handle_request(struct nbd_conn *c)
 					 .structured = c->neg.structured,
 					 .meta_base_allocation = c->neg.meta_base_allocation };
 	wire = nbd_validate_request(&rq, &caps);
-	charge = nbd_request_charge(&rq, wire);
+	charge = nbd_request_charge(&rq, wire, c->share->obj_shift);
 	/* The header stays in rbuf until the request may be taken: a paused reader re-parses it. */
 	if (c->inflight >= NBD_MAX_INFLIGHT || !guard_admit(&c->guard, charge)) {
 		c->paused = true;
@@ -768,10 +803,13 @@ void nbd_conn_start(int fd, bool tcp)
 		close(fd); /* counted, and logged once a second by the sweep */
 		return;
 	}
+	/* The first eviction of a second is logged, the others counted by the sweep. */
 	if (room > 0)
 		conn_close(container_of(victim, struct nbd_conn, guard),
-			   "the NBD connection limit is reached (--limits nbd-conns) and this one "
-			   "had waited longest in its handshake: closed for a new one");
+			   pool.evicted > 1 ? NULL
+					    : "the NBD connection limit is reached (--limits "
+					      "nbd-conns) and this one had waited longest in its "
+					      "handshake: closed for a new one");
 	c = calloc(1, sizeof(*c));
 	if (c) {
 		c->rbuf = malloc(NBD_RBUF_SIZE);
@@ -800,6 +838,7 @@ void nbd_conn_start(int fd, bool tcp)
 	dlist_push(conns, c);
 	nr_conns++;
 	guard_add(&pool, &c->guard, true, true);
+	publish_count();
 	shard_timer_start(&sweep_timer, NBD_SWEEP_MS);
 	log_debug("NBD connection from %s on shard %d", c->peer, c->shard_id);
 	nbd_neg_greeting(&out);

@@ -74,6 +74,8 @@ struct nbd_conn {
 	struct conn_guard guard; /* memory budget, deadlines (conn_guard.h) */
 	bool paused;		 /* reading stopped: in-flight or memory limit reached */
 	bool want_resume;	 /* kick: try reading again */
+	bool kicking;		 /* kick_run is using it: not freed meanwhile */
+	int unsent;		 /* the socket's unsent bytes at the last sweep */
 	bool rx_completed;	 /* a request or option was received whole in this parse */
 
 	/* Input: rbuf[rpos..rlen) is received but not parsed yet. */
@@ -104,6 +106,8 @@ struct nbd_conn {
 /* The bounds every shard applies to its connections; set before the first connection. */
 void nbd_conn_set_limits(const struct conn_limits *lim);
 void nbd_conn_start(int fd, bool tcp);
+/* Connections open on a shard, as it last published them (read from any thread). */
+uint32_t nbd_conns_on(int shard);
 void nbd_conn_queue(struct nbd_conn *c, struct nbd_out *o);
 /* A command finished executing (cmd->error set): build and queue its reply. */
 void nbd_cmd_reply(struct nbd_cmd *cmd);
@@ -116,10 +120,11 @@ void nbd_cmd_cache_drain(void);
 /* nbd_cmd.c */
 /*
  * The bytes a request makes the shard hold until its reply is sent: the command itself, a READ's
- * buffer or a WRITE's payload, BLOCK_STATUS descriptors. wire: its validation result (a refused
- * request holds no buffer).
+ * buffer or a WRITE's payload, BLOCK_STATUS descriptors, the pieces of a request over many
+ * objects (objects of 1 << obj_shift bytes). wire: its validation result (a refused request holds
+ * no buffer).
  */
-uint32_t nbd_request_charge(const struct nbd_request *rq, int wire);
+uint32_t nbd_request_charge(const struct nbd_request *rq, int wire, uint8_t obj_shift);
 void nbd_cmd_execute(struct nbd_cmd *cmd);
 void *nbd_payload_alloc(uint32_t len);
 void nbd_payload_free(void *p, uint32_t len);

@@ -48,6 +48,27 @@ static void take_connection(void *arg)
 
 static void arm_accept(struct listener *l);
 
+/*
+ * The shard with the fewest connections, in turn among equals: every shard takes its share of
+ * the connection limit, so dealing blindly in turn would refuse clients while another shard has
+ * room (one client gone from shard 1, the next dealt to a full shard 0).
+ */
+static int pick_shard(void)
+{
+	int n = shard_count(), best = (int)(next_shard++ % (unsigned)n);
+	uint32_t least = nbd_conns_on(best);
+
+	for (int i = 1; i < n && least; i++) {
+		int s = (best + i) % n;
+
+		if (nbd_conns_on(s) < least) {
+			least = nbd_conns_on(s);
+			best = s;
+		}
+	}
+	return best;
+}
+
 static void accept_done(struct uop *op, int res)
 {
 	struct listener *l = container_of(op, struct listener, uop);
@@ -78,7 +99,7 @@ static void accept_done(struct uop *op, int res)
 		arm_accept(l);
 		return;
 	}
-	target = (int)(next_shard++ % (unsigned)shard_count());
+	target = pick_shard();
 	if (target == shard_self()->id) {
 		nbd_conn_start(res, l->tcp);
 	} else {
