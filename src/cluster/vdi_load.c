@@ -13,6 +13,7 @@
 #include "../core/byteorder.h"
 #include "../core/log.h"
 #include "../core/oid.h"
+#include "../io/obj_fence.h"
 #include "../io/obj_io.h"
 #include "sys.h"
 #include "vdi_share.h"
@@ -265,6 +266,9 @@ int cluster_load_vdis(char *err, size_t errlen)
 			   garbage.n);
 		vdi_remove_objects(garbage.v, garbage.n);
 	}
+	for (int i = 0; i < sys.vdis.nr; i++)
+		if (inode_is_deleted(&sys.vdis.v[i]->hdr))
+			obj_fence_set(sys.vdis.v[i]->hdr.vdi_id, true);
 	log_info("loaded %d VDIs (%zu inode, %zu data objects)", sys.vdis.nr, s.inodes.n, s.data.n);
 	export_table_publish();
 out:

@@ -11,6 +11,7 @@
 #include "../core/oid.h"
 #include "../core/result.h"
 #include "../core/size.h"
+#include "../io/obj_fence.h"
 #include "../io/obj_io.h"
 #include "sys.h"
 #include "vdi_share.h"
@@ -114,6 +115,11 @@ int vdi_create(const char *name, uint64_t size, uint8_t copies, uint8_t copy_pol
 	if (!vid) {
 		snprintf(err, errlen, "all %u VDI ids are in use", SD_NR_VDIS - 1);
 		return SD_RES_FULL_VDI;
+	}
+	/* A recycled id (-R) was fenced by its delete: its objects may be created again. */
+	if (sys.cfg.recycle_vid && obj_fence_set(vid, false)) {
+		snprintf(err, errlen, "out of memory");
+		return SD_RES_NO_MEM;
 	}
 	v = calloc(1, sizeof(*v));
 	if (!v || vdi_map_resize(v, inode_nr_objects(size, shift))) {
@@ -284,6 +290,11 @@ int vdi_delete(struct vdi *v, char *err, size_t errlen)
 	if (v->share)
 		__atomic_store_n(&v->share->deleted, 1, __ATOMIC_RELEASE);
 	export_table_publish();
+	/* A write already in flight must not recreate what is removed next (obj_fence.h). */
+	if (obj_fence_set(vid, true))
+		log_warn("out of memory fencing VDI id %" PRIx32 "; a write racing this delete may "
+			 "leave an object the next start-up removes",
+			 vid);
 
 	oids = malloc(sizeof(*oids) * ((size_t)v->nr_owned + (size_t)v->nr_attrs + 1));
 	if (oids) {

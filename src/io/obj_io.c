@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <linux/falloc.h>
 #include <string.h>
 #include <unistd.h>
@@ -10,6 +11,7 @@
 #include "../core/list.h"
 #include "../core/log.h"
 #include "fd_cache.h"
+#include "obj_fence.h"
 #include "store.h"
 
 enum stage {
@@ -299,7 +301,15 @@ static void obj_cqe(struct uop *op, int res)
 			finish(req, res);
 		break;
 	case ST_CREATE:
-		if (res >= 0) {
+		if (res >= 0 && obj_fenced(req->oid)) {
+			/* Its VDI was deleted while the file was being created: it must not stay.
+			 */
+			close(res);
+			if (unlinkat(s->store->objdir_fd, req->path, 0) < 0)
+				log_warn("cannot remove object %016" PRIx64 " of a deleted VDI: %s",
+					 req->oid, strerror(errno));
+			finish(req, -ENODEV);
+		} else if (res >= 0) {
 			req->created = true;
 			got_fd(req, res);
 		} else if (res == -EEXIST) {
@@ -383,6 +393,11 @@ static void obj_start(void *arg)
 	int ret;
 
 	req->uop.cb = obj_cqe;
+	/* A deleted VDI's objects are never created again (obj_fence.h). */
+	if ((req->flags & OBJ_F_CREATE) && obj_fenced(req->oid)) {
+		finish(req, -ENODEV);
+		return;
+	}
 	/* The common case, an open file in the cache, needs no path. */
 	if (req->op != OBJ_REMOVE && !(req->flags & OBJ_F_FRESH)) {
 		req->fde = fd_cache_get(s->fdc, req->oid, req->ec_index);

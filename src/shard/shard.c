@@ -13,6 +13,7 @@
 #include "../core/list.h"
 #include "../core/log.h"
 #include "../io/fd_cache.h"
+#include "../io/obj_fence.h"
 #include "buf_pool.h"
 
 #define SHARD_RING_DEPTH 1024
@@ -273,6 +274,7 @@ static void *shard_main(void *arg)
 	fd_cache_destroy(s->fdc, s);
 	io_uring_queue_exit(&s->ring);
 	buf_pool_drain();
+	obj_fence_drain();
 	return NULL;
 }
 

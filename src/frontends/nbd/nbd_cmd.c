@@ -123,7 +123,10 @@ static void piece_error(struct nbd_cmd *cmd, const struct obj_req *p)
 {
 	struct vdi_share *sh = share_of(cmd);
 
-	if (p->result == -ENOENT) {
+	if (p->result == -ENODEV) {
+		/* obj_fence.h: the VDI was deleted while this request was in flight. */
+		fail(cmd, -EIO, "VDI %s has been deleted", sh->name);
+	} else if (p->result == -ENOENT) {
 		log_err("VDI %s: object %016" PRIx64 " is allocated but missing; its data is lost "
 			"(check the disk under the data directory)",
 			sh->name, p->oid);
