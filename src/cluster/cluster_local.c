@@ -15,6 +15,7 @@
 #include "../core/epoch_log.h"
 #include "../core/log.h"
 #include "../core/result.h"
+#include "../io/obj_fence.h"
 #include "../io/fd_cache.h"
 #include "../shard/shard.h"
 #include "../shard/shard_all.h"
@@ -160,6 +161,7 @@ static void drop_fds(void *arg)
 
 	(void)arg;
 	fd_cache_clear(s->fdc, s);
+	obj_fence_drain(); /* a format forgets every VDI, deleted ones included */
 }
 
 static void set_store(void *arg)

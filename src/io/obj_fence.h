@@ -19,7 +19,7 @@ int obj_fence_set(uint32_t vid, bool fenced);
 /* On a shard: whether the object belongs to a fenced VDI (data objects only). */
 bool obj_fenced(uint64_t oid);
 
-/* On a shard, at its exit: frees its copy. */
+/* On a shard: forgets every fence (a format forgets every VDI) and frees its copy. */
 void obj_fence_drain(void);
 
 #endif

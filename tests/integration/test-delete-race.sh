@@ -63,4 +63,11 @@ dog vdi read disk 1M 64K | cmp -s - <(head -c 65536 /dev/zero) ||
 head -c 65536 /dev/urandom >"$SCRATCH/blk"
 dog vdi write disk 1M 64K <"$SCRATCH/blk"
 dog vdi read disk 1M 64K | cmp -s - "$SCRATCH/blk" || fail "writes to the reused id fail"
+# A format forgets every VDI, deleted ones too: the same name gets the same id, and it is not fenced.
+dog vdi delete disk
+dog cluster format -c 1 >/dev/null
+dog vdi create disk 64M
+[ "$(dog vdi list -r disk | awk '{print $3}')" = "$VID" ] || fail "a new format gave another id"
+dog vdi write disk 1M 64K <"$SCRATCH/blk" || fail "a write after a format is refused"
+dog vdi read disk 1M 64K | cmp -s - "$SCRATCH/blk" || fail "data after a format differs"
 echo "PASS: $TEST_NAME"
