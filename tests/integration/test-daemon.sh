@@ -1,6 +1,6 @@
 #!/bin/bash
 # The daemon: pid file and log, one sheep per directory, port conflicts, SIGTERM and
-# `dog cluster shutdown` stop it cleanly, foreground mode logs to stderr.
+# `dog cluster shutdown` stop it cleanly, SIGHUP reopens the log, foreground mode logs to stderr.
 . "$(dirname "$0")/functions.sh"
 
 P=$(free_port)
@@ -20,6 +20,12 @@ grep -q "sheep exits" "$D/sheep.log" || fail "SIGTERM did not shut down cleanly"
 
 start_sheep "$D" "$P"
 PID=$(cat "$D/sheep.pid")
+# SIGHUP reopens the log (logrotate moved it) and sheep goes on serving.
+mv "$D/sheep.log" "$D/sheep.log.1"
+kill -HUP "$PID"
+for _ in $(seq 200); do grep -qs "log reopened" "$D/sheep.log" && break; sleep 0.05; done
+grep -qs "log reopened" "$D/sheep.log" || fail "SIGHUP did not reopen the log"
+"$DOG_BIN" -p "$P" node list >/dev/null || fail "sheep does not answer after SIGHUP"
 "$DOG_BIN" -p "$P" cluster shutdown
 for _ in $(seq 400); do kill -0 "$PID" 2>/dev/null || break; sleep 0.05; done
 kill -0 "$PID" 2>/dev/null && fail "dog cluster shutdown did not stop sheep"

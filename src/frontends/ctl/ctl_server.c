@@ -21,13 +21,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "../../core/conn_guard.h"
+#include "../../core/evloop.h"
 #include "../../core/list.h"
 #include "../../core/log.h"
 #include "../../core/net.h"
@@ -43,12 +42,14 @@
 
 struct conn {
 	int fd;
+	struct evloop_fd *h;
 	char peer[64];
 	uint8_t *in;
 	size_t in_len, in_cap;
 	uint8_t *out;
 	size_t out_len, out_off, out_cap;
-	bool backlog;	/* complete frames wait in `in`: run them in the next round */
+	bool backlog; /* complete frames wait in `in`: run them at the end of the pass */
+	struct evloop_defer run_backlog;
 	bool paused;	/* not reading: the memory budget has no room for its frame */
 	bool dead;	/* closed; freed at the end of the loop pass */
 	size_t charged; /* in_cap + out_cap, as charged to the guard */
@@ -61,13 +62,17 @@ static int nr_conns;
 /* Every open connection: shut-down closes them all. */
 static struct conn *conns;
 /*
- * Closed connections wait here until the end of the loop pass: an event for one of them may still
- * be in the batch epoll_wait returned (a connection closed to make room, say).
+ * Closed connections wait here until the end of the loop pass. The loop drops events of
+ * unregistered descriptors itself; this keeps a closed connection's memory valid for anything
+ * else that still holds it during the pass (the guard's own lists while it expires one, say).
  */
 static struct conn *graveyard;
-static bool accept_paused;
-static struct timespec accept_resume; /* when accepting starts again after EMFILE */
-static int epfd = -1;
+static struct evloop_defer bury;
+static struct evloop *loop;
+static int listen_fd = -1;
+static struct evloop_fd *listen_h;
+static struct evloop_timer accept_resume; /* after EMFILE: accepting starts again */
+static struct evloop_timer sweep_timer;	  /* once a second while there are connections */
 static struct conn_limits default_limits = CONN_LIMITS_DEFAULT;
 static const struct conn_limits *limits = &default_limits;
 static struct guard_pool pool;
@@ -94,20 +99,36 @@ static void charge_sync(struct conn *c)
 	c->charged = mem;
 }
 
-static void set_events(struct conn *c)
+struct evloop *ctl_loop(void)
 {
-	struct epoll_event ev = { .data.ptr = c };
-
-	/* Output first: a client reads its reply before its next request is read. */
-	ev.events = c->out_len ? EPOLLOUT : c->paused ? 0 : EPOLLIN;
-	epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev);
+	if (!loop) {
+		loop = evloop_new();
+		if (!loop)
+			log_err("cannot create the control thread's event loop: %s",
+				strerror(errno));
+	}
+	return loop;
 }
 
-static void conn_close(int ep, struct conn *c, const char *why)
+static void set_events(struct conn *c)
+{
+	/* Output first: a client reads its reply before its next request is read. */
+	evloop_fd_mod(loop, c->h, c->out_len ? EPOLLOUT : c->paused ? 0 : EPOLLIN);
+}
+
+/* Complete frames wait in the input buffer: they run at the end of this pass. */
+static void set_backlog(struct conn *c)
+{
+	c->backlog = true;
+	evloop_defer(loop, &c->run_backlog);
+}
+
+static void conn_close(struct conn *c, const char *why)
 {
 	if (why)
 		log_warn("closing control connection from %s: %s", c->peer, why);
-	epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+	evloop_fd_del(loop, c->h);
+	evloop_defer_cancel(loop, &c->run_backlog);
 	dlist_unlink(conns, c);
 	guard_remove(&c->guard);
 	close(c->fd);
@@ -120,11 +141,13 @@ static void conn_close(int ep, struct conn *c, const char *why)
 	c->dead = true;
 	c->next = graveyard;
 	graveyard = c;
+	evloop_defer(loop, &bury);
 	nr_conns--;
 }
 
-static void bury_the_dead(void)
+static void bury_the_dead(void *arg)
 {
+	(void)arg;
 	while (graveyard) {
 		struct conn *c = graveyard;
 
@@ -139,7 +162,7 @@ static void pool_resume(struct conn_guard *g)
 
 	c->paused = false;
 	/* A whole frame may wait for its reply's room: the loop runs it (it has no event). */
-	c->backlog = true;
+	set_backlog(c);
 	guard_rx(&c->guard, c->in_len != 0, false, true);
 	set_events(c);
 }
@@ -178,13 +201,31 @@ static int reserve_reply(struct conn *c, const uint8_t *payload, uint32_t plen)
 
 static void pool_expire(struct conn_guard *g, const char *why)
 {
-	conn_close(epfd, container_of(g, struct conn, guard), why);
+	conn_close(container_of(g, struct conn, guard), why);
 }
 
 static const struct guard_pool_ops pool_ops = { pool_resume, pool_expire };
 
-static void do_accept(int ep, int lfd)
+static void conn_event(void *arg, uint32_t events);
+static void run_backlog(void *arg);
+static void listener_event(void *arg, uint32_t events);
+
+static void resume_accepting(void *arg)
 {
+	(void)arg;
+	if (evloop_fd_add(loop, listen_fd, EPOLLIN, listener_event, NULL, &listen_h) < 0) {
+		/* Out of memory for one record: try again after the same pause. */
+		listen_h = NULL;
+		evloop_timer_start(loop, &accept_resume, CTL_ACCEPT_PAUSE_MS, 0);
+	}
+}
+
+static void listener_event(void *arg, uint32_t events)
+{
+	int lfd = listen_fd;
+
+	(void)arg;
+	(void)events;
 	/*
 	 * A batch per pass, then the connections' own events: under a flood of connections, an
 	 * admin's request that has arrived completes before the next batch comes in.
@@ -193,7 +234,6 @@ static void do_accept(int ep, int lfd)
 		struct sockaddr_storage ss;
 		socklen_t slen = sizeof(ss);
 		int fd = accept4(lfd, (struct sockaddr *)&ss, &slen, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		struct epoll_event ev = { .events = EPOLLIN };
 		struct conn_guard *victim;
 		struct conn *c;
 		int one = 1;
@@ -203,14 +243,9 @@ static void do_accept(int ep, int lfd)
 				/* Level-triggered: without a pause the loop would spin on this. */
 				log_err("accept on the control port: %s; pausing for %d ms",
 					strerror(errno), CTL_ACCEPT_PAUSE_MS);
-				epoll_ctl(ep, EPOLL_CTL_DEL, lfd, NULL);
-				accept_paused = true;
-				clock_gettime(CLOCK_MONOTONIC, &accept_resume);
-				accept_resume.tv_nsec += CTL_ACCEPT_PAUSE_MS * 1000000L;
-				if (accept_resume.tv_nsec >= 1000000000L) {
-					accept_resume.tv_sec++;
-					accept_resume.tv_nsec -= 1000000000L;
-				}
+				evloop_fd_del(loop, listen_h);
+				listen_h = NULL;
+				evloop_timer_start(loop, &accept_resume, CTL_ACCEPT_PAUSE_MS, 0);
 			} else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
 				log_err("accept on the control port: %s", strerror(errno));
 			}
@@ -222,7 +257,7 @@ static void do_accept(int ep, int lfd)
 			break;
 		case 1: /* the first of a second is logged, the rest counted by the sweep */
 			conn_close(
-				ep, container_of(victim, struct conn, guard),
+				container_of(victim, struct conn, guard),
 				pool.evicted > 1
 					? NULL
 					: "the control connection limit is reached (--limits "
@@ -241,8 +276,8 @@ static void do_accept(int ep, int lfd)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		c->fd = fd;
 		net_format_peer(&ss, c->peer, sizeof(c->peer));
-		ev.data.ptr = c;
-		if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		evloop_defer_init(&c->run_backlog, run_backlog, c);
+		if (evloop_fd_add(loop, fd, EPOLLIN, conn_event, c, &c->h) < 0) {
 			close(fd);
 			free(c);
 			continue;
@@ -250,6 +285,8 @@ static void do_accept(int ep, int lfd)
 		nr_conns++;
 		dlist_push(conns, c);
 		guard_add(&pool, &c->guard, true, false);
+		if (!evloop_timer_active(&sweep_timer))
+			evloop_timer_start(loop, &sweep_timer, CTL_SWEEP_MS, CTL_SWEEP_MS);
 	}
 }
 
@@ -324,7 +361,7 @@ static int reserve_input(struct conn *c)
  * Runs the complete frames in the input buffer, one at a time, sending each reply before the
  * next request runs. Returns 0, or -1 if the connection was closed.
  */
-static int process(int ep, struct conn *c)
+static int process(struct conn *c)
 {
 	size_t off = 0;
 	int ran = 0, done = 0, ret;
@@ -338,32 +375,34 @@ static int process(int ep, struct conn *c)
 					 &plen, &used);
 
 		if (st == -EMSGSIZE) {
-			conn_close(ep, c, "frame larger than the protocol maximum");
+			conn_close(c, "frame larger than the protocol maximum");
 			return -1;
 		}
 		if (st == CTL_FRAME_NEED_MORE)
 			break;
 		if (ran++ == CTL_MAX_PER_WAKEUP) {
-			c->backlog = true; /* fairness: the others first */
+			set_backlog(c); /* fairness: the others first */
 			break;
 		}
 		ret = reserve_reply(c, payload, plen);
 		if (ret < 0) {
-			conn_close(ep, c, "out of memory");
+			conn_close(c, "out of memory");
 			return -1;
 		}
 		if (ret > 0)
 			break; /* the frame waits in `in` for room */
 		if (ctl_handle(payload, plen, &c->out, &c->out_len, &c->out_cap) < 0) {
-			conn_close(ep, c, "malformed request frame");
+			conn_close(c, "malformed request frame");
 			return -1;
 		}
+		if (ctl_shutdown_requested())
+			evloop_stop(loop); /* the reply still goes out, below */
 		off += used;
 		done++;
 		charge_sync(c);
 		guard_served(&c->guard);
 		if (flush_out(c)) {
-			conn_close(ep, c, "send failed");
+			conn_close(c, "send failed");
 			return -1;
 		}
 	}
@@ -385,7 +424,7 @@ static int process(int ep, struct conn *c)
 }
 
 /* One receive per wake-up, so a client that streams requests cannot starve the others. */
-static void conn_readable(int ep, struct conn *c)
+static void conn_readable(struct conn *c)
 {
 	ssize_t n;
 	int ret;
@@ -393,12 +432,12 @@ static void conn_readable(int ep, struct conn *c)
 	if (c->out_len || c->paused)
 		return;
 	if (c->backlog) {
-		process(ep, c); /* whole frames wait: run them before buffering more */
+		process(c); /* whole frames wait: run them before buffering more */
 		return;
 	}
 	ret = reserve_input(c);
 	if (ret < 0) {
-		conn_close(ep, c, "out of memory");
+		conn_close(c, "out of memory");
 		return;
 	}
 	if (ret > 0)
@@ -407,33 +446,67 @@ static void conn_readable(int ep, struct conn *c)
 	if (n < 0 && (errno == EINTR || errno == EAGAIN))
 		return;
 	if (n == 0) {
-		conn_close(ep, c, c->in_len ? "peer closed in the middle of a frame" : NULL);
+		conn_close(c, c->in_len ? "peer closed in the middle of a frame" : NULL);
 		return;
 	}
 	if (n < 0) {
-		conn_close(ep, c, strerror(errno));
+		conn_close(c, strerror(errno));
 		return;
 	}
 	c->in_len += (size_t)n;
-	process(ep, c);
+	process(c);
 }
 
-static void conn_writable(int ep, struct conn *c)
+static void conn_writable(struct conn *c)
 {
 	if (flush_out(c)) {
-		conn_close(ep, c, "send failed");
+		conn_close(c, "send failed");
 		return;
 	}
 	/* Frames that arrived while the reply was pending. */
 	if (!c->out_len && c->in_len)
-		process(ep, c);
+		process(c);
 }
 
-/* Once a second: deadlines, and how many connections were refused or evicted meanwhile. */
-static void sweep(void)
+static void conn_event(void *arg, uint32_t events)
+{
+	struct conn *c = arg;
+
+	if (c->dead)
+		return;
+	/*
+	 * A connection we do not read (paused) still hears of a reset: close it, or the level-
+	 * triggered hang-up would wake the loop on every pass until it resumes.
+	 */
+	if (!(events & (EPOLLIN | EPOLLOUT)) && (events & (EPOLLHUP | EPOLLERR))) {
+		conn_close(c, NULL);
+		return;
+	}
+	if (events & EPOLLOUT)
+		conn_writable(c);
+	else
+		conn_readable(c);
+}
+
+/* A connection's frames that waited (fairness, or room in the budget) run after the others'. */
+static void run_backlog(void *arg)
+{
+	struct conn *c = arg;
+
+	if (c->backlog && !c->out_len)
+		process(c);
+}
+
+/*
+ * Once a second while there are connections (and once more after the last one closed, for its
+ * counts): deadlines, and how many connections were refused or evicted meanwhile.
+ */
+static void sweep(void *arg)
 {
 	uint64_t refused, evicted;
 
+	(void)arg;
+	guard_set_time(&pool, guard_clock_ms());
 	/* A client that reads its reply, however slowly, drains the socket: that is progress. */
 	for (struct conn *c = conns; c; c = c->next) {
 		int unsent = c->out_len ? net_unsent_bytes(c->fd) : -1;
@@ -450,111 +523,98 @@ static void sweep(void)
 		log_warn("closed %llu more control connections in the last second to make room "
 			 "for new ones (--limits ctl-conns)",
 			 (unsigned long long)evicted - 1);
+	if (!nr_conns)
+		evloop_timer_stop(loop, &sweep_timer);
 }
 
-void ctl_serve(int listen_fd, int sig_fd, void (*on_hup)(void), void (*on_mesh)(void))
+struct serve_hooks {
+	int sig_fd, mesh_fd;
+	void (*on_hup)(void);
+	void (*on_mesh)(void);
+};
+
+static void mesh_event(void *arg, uint32_t events)
 {
-	int mesh_fd = sd_thread_get(sd_self_id)->efd;
-	int ep = epoll_create1(EPOLL_CLOEXEC);
-	struct epoll_event ev = { .events = EPOLLIN };
-	bool running = true;
+	struct serve_hooks *sh = arg;
+	struct pollfd pfd = { .fd = sh->mesh_fd, .events = POLLIN };
+	uint64_t v;
 
-	uint64_t last_sweep = guard_clock_ms();
+	(void)events;
+	/* The eventfd blocks (the shards read theirs through io_uring), and a wait for a shard
+	 * earlier in this pass may have drained it. */
+	if (poll(&pfd, 1, 0) == 1 && read(sh->mesh_fd, &v, sizeof(v)) < 0)
+		log_warn("reading the wake-up eventfd: %s", strerror(errno));
+}
 
-	if (ep < 0) {
-		log_err("epoll_create1: %s", strerror(errno));
+static void signal_event(void *arg, uint32_t events)
+{
+	struct serve_hooks *sh = arg;
+	struct signalfd_siginfo si;
+
+	(void)events;
+	if (read(sh->sig_fd, &si, sizeof(si)) != sizeof(si))
 		return;
+	if (si.ssi_signo == SIGHUP) {
+		sh->on_hup();
+	} else {
+		log_notice("got signal %u, shutting down", si.ssi_signo);
+		evloop_stop(loop);
 	}
-	epfd = ep;
+}
+
+/*
+ * Every pass: the shards' messages, then the mesh's sleep protocol (a shard that sees us asleep
+ * writes mesh_fd; one that does not, we see next pass).
+ */
+static bool before_sleep(void *arg)
+{
+	struct serve_hooks *sh = arg;
+
+	sh->on_mesh();
+	guard_set_time(&pool, guard_clock_ms());
+	if (ctl_shutdown_requested())
+		evloop_stop(loop);
+	return msg_sleep_begin();
+}
+
+static void after_sleep(void *arg)
+{
+	(void)arg;
+	msg_sleep_end();
+}
+
+void ctl_serve(int lfd, int sig_fd, void (*on_hup)(void), void (*on_mesh)(void))
+{
+	struct serve_hooks sh = { sig_fd, sd_thread_get(sd_self_id)->efd, on_hup, on_mesh };
+	struct evloop_fd *sig_h = NULL, *mesh_h = NULL;
+	int ret;
+
+	if (!ctl_loop())
+		return;
+	listen_fd = lfd;
 	guard_pool_init(&pool, limits, limits->ctl_conns, &pool_ops);
-	ev.data.ptr = &listen_fd;
-	epoll_ctl(ep, EPOLL_CTL_ADD, listen_fd, &ev);
-	{
-		struct epoll_event sev = { .events = EPOLLIN, .data.ptr = &sig_fd };
-		struct epoll_event mev = { .events = EPOLLIN, .data.ptr = &mesh_fd };
+	evloop_defer_init(&bury, bury_the_dead, NULL);
+	evloop_timer_init(&accept_resume, resume_accepting, NULL);
+	evloop_timer_init(&sweep_timer, sweep, NULL);
+	evloop_set_sleep_hooks(loop, before_sleep, after_sleep, &sh);
+	ret = evloop_fd_add(loop, lfd, EPOLLIN, listener_event, NULL, &listen_h);
+	if (!ret)
+		ret = evloop_fd_add(loop, sig_fd, EPOLLIN, signal_event, &sh, &sig_h);
+	if (!ret)
+		ret = evloop_fd_add(loop, sh.mesh_fd, EPOLLIN, mesh_event, &sh, &mesh_h);
+	if (ret)
+		log_err("cannot watch the control port, signals and the shards' wake-ups: %s",
+			strerror(-ret));
+	else
+		evloop_run(loop);
 
-		epoll_ctl(ep, EPOLL_CTL_ADD, sig_fd, &sev);
-		epoll_ctl(ep, EPOLL_CTL_ADD, mesh_fd, &mev);
-	}
-	while (running) {
-		struct epoll_event evs[64];
-		bool backlog = false, may_sleep;
-		int n;
-
-		on_mesh();
-		for (struct conn *c = conns; c; c = c->next)
-			backlog |= c->backlog;
-		/* A shard that sees us asleep writes mesh_fd; one that does not, we see next pass.
-		 */
-		may_sleep = msg_sleep_begin();
-		n = epoll_wait(ep, evs, 64,
-			       backlog || !may_sleep ? 0
-			       : accept_paused	     ? CTL_ACCEPT_PAUSE_MS
-			       : nr_conns	     ? CTL_SWEEP_MS
-						     : -1);
-		if (may_sleep)
-			msg_sleep_end();
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (accept_paused) {
-			struct timespec now;
-
-			clock_gettime(CLOCK_MONOTONIC, &now);
-			if (now.tv_sec > accept_resume.tv_sec ||
-			    (now.tv_sec == accept_resume.tv_sec &&
-			     now.tv_nsec >= accept_resume.tv_nsec)) {
-				accept_paused = false;
-				epoll_ctl(ep, EPOLL_CTL_ADD, listen_fd, &ev);
-			}
-		}
-		for (int i = 0; i < n; i++) {
-			if (evs[i].data.ptr == &listen_fd) {
-				do_accept(ep, listen_fd);
-			} else if (evs[i].data.ptr == &mesh_fd) {
-				struct pollfd pfd = { .fd = mesh_fd, .events = POLLIN };
-				uint64_t v;
-
-				/* The eventfd blocks (the shards read theirs through io_uring), and
-				 * a wait for a shard earlier in this pass may have drained it. */
-				if (poll(&pfd, 1, 0) == 1 && read(mesh_fd, &v, sizeof(v)) < 0)
-					log_warn("reading the wake-up eventfd: %s",
-						 strerror(errno));
-			} else if (evs[i].data.ptr == &sig_fd) {
-				struct signalfd_siginfo si;
-
-				if (read(sig_fd, &si, sizeof(si)) != sizeof(si))
-					continue;
-				if (si.ssi_signo == SIGHUP) {
-					on_hup();
-				} else {
-					log_notice("got signal %u, shutting down", si.ssi_signo);
-					running = false;
-				}
-			} else if (((struct conn *)evs[i].data.ptr)->dead) {
-				continue;
-			} else if (evs[i].events & (EPOLLOUT)) {
-				conn_writable(ep, evs[i].data.ptr);
-			} else {
-				conn_readable(ep, evs[i].data.ptr);
-			}
-		}
-		for (struct conn *c = conns, *next; c; c = next) {
-			next = c->next; /* process() may close c */
-			if (c->backlog && !c->out_len)
-				process(ep, c);
-		}
-		guard_set_time(&pool, guard_clock_ms());
-		if (pool.now - last_sweep >= CTL_SWEEP_MS) {
-			last_sweep = pool.now;
-			sweep();
-		}
-		bury_the_dead();
-		if (ctl_shutdown_requested())
-			running = false;
-	}
 	while (conns)
-		conn_close(ep, conns, NULL);
-	bury_the_dead();
-	close(ep);
+		conn_close(conns, NULL);
+	bury_the_dead(NULL);
+	evloop_timer_stop(loop, &accept_resume);
+	evloop_timer_stop(loop, &sweep_timer);
+	evloop_free(loop); /* with the records of the listener, the signalfd and the eventfd */
+	loop = NULL;
+	listen_h = NULL;
+	listen_fd = -1;
 }
