@@ -484,9 +484,16 @@ static int append(uint8_t **out, size_t *out_len, size_t *out_cap, size_t need)
 
 size_t ctl_reply_bound(const uint8_t *payload, size_t len)
 {
-	Sdctl__Request *q = sdctl__request__unpack(NULL, len, payload);
+	Sdctl__Request *q;
 	size_t bound = CTL_REPLY_SMALL;
 
+	/*
+	 * Requests with large replies (read, getattr, list) are small; a large frame is a write,
+	 * whose reply is small: no need to decode (and copy) its 4 MiB twice.
+	 */
+	if (len > CTL_REPLY_SMALL)
+		return bound;
+	q = sdctl__request__unpack(NULL, len, payload);
 	if (!q)
 		return bound;
 	switch (q->op_case) {
