@@ -47,6 +47,19 @@ static int nr_zones(void)
 	return sys.self.nr_vnodes ? 1 : 0;
 }
 
+int cluster_check_copies_fit(uint8_t copies, char *err, size_t errlen)
+{
+	int zones = nr_zones();
+
+	if (copies <= zones)
+		return SD_RES_SUCCESS;
+	snprintf(err, errlen,
+		 "cannot keep %u copies: this cluster has %d zone%s to put them in (one copy per "
+		 "zone). Add nodes in other zones, or ask for %d cop%s (-c %d)",
+		 copies, zones, zones == 1 ? "" : "s", zones, zones == 1 ? "y" : "ies", zones);
+	return SD_RES_INVALID_PARMS;
+}
+
 int vdi_check_redundancy(uint8_t copies, uint8_t copy_policy, char *err, size_t errlen)
 {
 	if (copy_policy) {
@@ -199,6 +212,12 @@ int cluster_format(uint8_t copies, uint8_t copy_policy, const char *store, uint8
 			 SD_MIN_BLOCK_SHIFT, SD_MAX_BLOCK_SHIFT, shift);
 		return SD_RES_INVALID_PARMS;
 	}
+	/*
+	 * Copies asked for must fit the zones there are; the default is kept as the original did
+	 * (the effective count is capped by the zones until more nodes join).
+	 */
+	if (copies && !copy_policy && nr_zones() && cluster_check_copies_fit(copies, err, errlen))
+		return SD_RES_INVALID_PARMS;
 	if (!copies && !copy_policy)
 		copies = sys.default_copies ? sys.default_copies : SD_DEFAULT_COPIES;
 	if (copy_policy)

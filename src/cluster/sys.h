@@ -41,6 +41,12 @@ int cluster_load_vdis(char *err, size_t errlen);
 int cluster_format(uint8_t copies, uint8_t copy_policy, const char *store, uint8_t shift,
 		   bool recycle_vid, bool strict, char *err, size_t errlen);
 
+/*
+ * Whether copies asked for explicitly fit the zones of the cluster (one copy per zone).
+ * SD_RES_SUCCESS, or SD_RES_INVALID_PARMS with err telling the operator what to do.
+ */
+int cluster_check_copies_fit(uint8_t copies, char *err, size_t errlen);
+
 /* The members of the current epoch (the local driver: this node alone). */
 int cluster_members(struct sd_node *out, int max);
 

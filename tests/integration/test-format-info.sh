@@ -41,6 +41,11 @@ echo yes | dog cluster format -c 1 -b tree >/dev/null
 dog cluster info -v | grep -qx "Cluster store: tree with 1 redundancy policy" || fail "tree store"
 expect_exit 1 dog cluster format -b ext4
 expect_stderr "Targeted backend store is not found"
+# More copies than zones is a clear error, for the cluster and for a VDI; the default is kept.
+expect_exit 1 dog cluster format -c 3
+expect_stderr "cannot keep 3 copies: this cluster has 1 zone .*ask for 1 copy \(-c 1\)"
+expect_exit 1 dog vdi create -c 2 two-copies 1G
+expect_stderr "cannot keep 2 copies: this cluster has 1 zone"
 expect_exit 64 dog cluster format -c 0
 expect_exit 64 dog cluster format -c 3:1
 expect_stderr "x\(2,4,8,16\)"

@@ -280,6 +280,8 @@ static void op_vdi_create(struct reply *r, const Sdctl__VdiCreateReq *q)
 			return fail(r, SD_RES_INVALID_PARMS, "copies out of range");
 		copies = (uint8_t)q->copies;
 		policy = (uint8_t)q->copy_policy;
+		if (!policy && cluster_check_copies_fit(copies, err, sizeof(err)))
+			return fail(r, SD_RES_INVALID_PARMS, "%s", err);
 	}
 	ret = vdi_create(q->name, q->size, copies, policy, &vid, err, sizeof(err));
 	if (ret)
