@@ -308,6 +308,13 @@ void guard_tx(struct conn_guard *g, bool pending, bool progressed)
 		g->tx_start = p->now;
 }
 
+void guard_tx_unsent(struct conn_guard *g, int unsent)
+{
+	if (unsent >= 0 && unsent < g->unsent)
+		guard_tx(g, true, true);
+	g->unsent = unsent;
+}
+
 static bool past(const struct guard_pool *p, uint64_t start, uint32_t limit_ms)
 {
 	return start && limit_ms && p->now - start >= limit_ms;

@@ -68,10 +68,10 @@ struct conn_guard {
 	uint64_t handshake_start;	/* 0: no handshake deadline (or done) */
 	uint64_t rx_start;		/* 0: no request partly received */
 	uint64_t tx_start;		/* 0: no output waiting; else since the last progress */
-	uint64_t added;			/* when guard_add ran */
 	bool evictable;			/* may make room for a new connection */
 	bool waiting;			/* in pool->waiters */
 	bool listed;			/* in pool->conns: between guard_add and guard_remove */
+	int unsent;			/* guard_tx_unsent's last value */
 };
 
 /* Called from guard_release and guard_sweep: neither may close another connection at once. */
@@ -138,6 +138,12 @@ void guard_served(struct conn_guard *g);
 void guard_rx(struct conn_guard *g, bool partial, bool completed, bool reading);
 /* Output state: pending while output waits to be sent; progressed when bytes were just sent. */
 void guard_tx(struct conn_guard *g, bool pending, bool progressed);
+/*
+ * At each sweep, the bytes the connection's socket still holds unsent (-1: no output pending).
+ * A large send completes only once most of it is in the socket, but a client that reads, however
+ * slowly, drains the socket meanwhile: a drop since the last call counts as progress.
+ */
+void guard_tx_unsent(struct conn_guard *g, int unsent);
 
 /*
  * Expires the connections of p that missed a deadline (ops->expire), and says how many

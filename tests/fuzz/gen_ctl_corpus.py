@@ -6,9 +6,9 @@ script needs nothing but python; the field numbers are those of proto/sheepdog.p
 
 usage: gen_ctl_corpus.py [DIR]   (default: corpus/ctl_request next to this script)
 Files are named seed-*; files the fuzzer added (other names) are left alone."""
-import os
 import struct
-import sys
+
+from corpus_seeds import write_seeds
 
 CTL_PROTO_VERSION = 1
 CTL_MAX_IO = 4 << 20
@@ -141,15 +141,7 @@ def seeds():
 
 
 def main():
-    out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
-        os.path.dirname(os.path.abspath(__file__)), "corpus", "ctl_request")
-    os.makedirs(out, exist_ok=True)
-    all_seeds = seeds()
-    for name, data in sorted(all_seeds.items()):
-        assert len(data) < 64 * 1024, name
-        with open(os.path.join(out, "seed-" + name), "wb") as f:
-            f.write(data)
-    print(f"{len(all_seeds)} seeds written to {out}")
+    write_seeds("ctl_request", seeds())
 
 
 if __name__ == "__main__":

@@ -5,9 +5,9 @@ so every seed must be accepted by a correct server up to its last request.
 
 usage: gen_nbd_corpus.py [DIR]   (default: corpus/nbd_conn next to this script)
 Files are named seed-*; files the fuzzer added (other names) are left alone."""
-import os
 import struct
-import sys
+
+from corpus_seeds import write_seeds
 
 IHAVEOPT = 0x49484156454F5054
 REQUEST_MAGIC = 0x25609513
@@ -167,15 +167,7 @@ def seeds():
 
 
 def main():
-    out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
-        os.path.dirname(os.path.abspath(__file__)), "corpus", "nbd_conn")
-    os.makedirs(out, exist_ok=True)
-    all_seeds = seeds()
-    for name, data in sorted(all_seeds.items()):
-        assert len(data) < 64 * 1024, name
-        with open(os.path.join(out, "seed-" + name), "wb") as f:
-            f.write(data)
-    print(f"{len(all_seeds)} seeds written to {out}")
+    write_seeds("nbd_conn", seeds())
 
 
 if __name__ == "__main__":

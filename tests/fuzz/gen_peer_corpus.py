@@ -7,9 +7,9 @@ The layout is the one documented in src/cluster/peer/peer_wire.h.
 
 usage: gen_peer_corpus.py [DIR]   (default: corpus/peer_wire next to this script)
 Files are named seed-*; files the fuzzer added (other names) are left alone."""
-import os
 import struct
-import sys
+
+from corpus_seeds import write_seeds
 
 MAGIC = b"SDPR"
 VERSION = 1
@@ -118,16 +118,7 @@ def seeds():
 
 
 def main():
-    here = os.path.dirname(os.path.abspath(__file__))
-    d = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "corpus", "peer_wire")
-    os.makedirs(d, exist_ok=True)
-    for f in os.listdir(d):
-        if f.startswith("seed-"):
-            os.unlink(os.path.join(d, f))
-    for name, data in seeds().items():
-        with open(os.path.join(d, "seed-" + name), "wb") as f:
-            f.write(data)
-    print(f"{len(seeds())} seeds in {d}")
+    write_seeds("peer_wire", seeds())
 
 
 if __name__ == "__main__":

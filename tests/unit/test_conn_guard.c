@@ -270,3 +270,22 @@ Test(conn_guard, limits_parse)
 	cr_assert_eq(conn_limits_parse("reply=0", &l, err, sizeof(err)), -EINVAL);
 	cr_assert_eq(conn_limits_parse("nbd-conns=-1", &l, err, sizeof(err)), -EINVAL);
 }
+
+Test(conn_guard, a_draining_socket_counts_as_progress)
+{
+	struct conn_guard g;
+
+	guard_set_time(&pool, 1000);
+	guard_add(&pool, &g, false, false);
+	guard_tx(&g, true, false);
+	guard_tx_unsent(&g, 4000000);
+	guard_set_time(&pool, 1000 + 20000);
+	guard_tx_unsent(&g, 3000000); /* the client read a megabyte */
+	guard_set_time(&pool, 1000 + 70000);
+	sweep();
+	cr_assert_eq(nr_expired, 0, "past the reply deadline from the send, but it read since");
+	guard_tx_unsent(&g, 3000000); /* and then nothing */
+	guard_set_time(&pool, 1000 + 20000 + 60000);
+	sweep();
+	cr_assert_eq(nr_expired, 1);
+}

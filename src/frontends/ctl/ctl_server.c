@@ -53,7 +53,6 @@ struct conn {
 	bool paused;	/* not reading: the memory budget has no room for its frame */
 	bool dead;	/* closed; freed at the end of the loop pass */
 	size_t charged; /* in_cap + out_cap, as charged to the guard */
-	int unsent;	/* the socket's unsent bytes at the last sweep */
 	struct conn_guard guard;
 	struct conn *prev, *next;
 };
@@ -507,14 +506,8 @@ static void sweep(void *arg)
 
 	(void)arg;
 	guard_set_time(&pool, guard_clock_ms());
-	/* A client that reads its reply, however slowly, drains the socket: that is progress. */
-	for (struct conn *c = conns; c; c = c->next) {
-		int unsent = c->out_len ? net_unsent_bytes(c->fd) : -1;
-
-		if (unsent >= 0 && unsent < c->unsent)
-			guard_tx(&c->guard, true, true);
-		c->unsent = unsent;
-	}
+	for (struct conn *c = conns; c; c = c->next)
+		guard_tx_unsent(&c->guard, c->out_len ? net_unsent_bytes(c->fd) : -1);
 	guard_sweep(&pool, &refused, &evicted);
 	if (refused)
 		log_warn("refused %llu control connections in the last second: %d are open",

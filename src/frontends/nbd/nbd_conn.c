@@ -120,17 +120,8 @@ static void sweep(struct shard_timer *t)
 	uint64_t refused, evicted;
 
 	guard_set_time(&pool, guard_clock_ms());
-	/*
-	 * A large send completes only once most of it is in the socket; a client that reads, even
-	 * slowly, drains the socket meanwhile, and that counts as progress.
-	 */
-	for (struct nbd_conn *c = conns; c; c = c->next) {
-		int unsent = c->send_busy ? net_unsent_bytes(c->fd) : -1;
-
-		if (unsent >= 0 && unsent < c->unsent)
-			guard_tx(&c->guard, true, true);
-		c->unsent = unsent;
-	}
+	for (struct nbd_conn *c = conns; c; c = c->next)
+		guard_tx_unsent(&c->guard, c->send_busy ? net_unsent_bytes(c->fd) : -1);
 	guard_sweep(&pool, &refused, &evicted);
 	if (refused)
 		log_warn("refused %llu NBD connections: this shard holds its share of the limit "

@@ -75,7 +75,6 @@ struct nbd_conn {
 	bool paused;		 /* reading stopped: in-flight or memory limit reached */
 	bool want_resume;	 /* kick: try reading again */
 	bool kicking;		 /* kick_run is using it: not freed meanwhile */
-	int unsent;		 /* the socket's unsent bytes at the last sweep */
 	bool rx_completed;	 /* a request or option was received whole in this parse */
 
 	/* Input: rbuf[rpos..rlen) is received but not parsed yet. */
