@@ -19,6 +19,8 @@
 #include "../io/fd_cache.h"
 #include "../shard/shard.h"
 #include "../shard/shard_all.h"
+#include "cluster_view.h"
+#include "sdcluster/sdcluster.h"
 #include "sys.h"
 #include "vdi_share.h"
 #include "vdi_internal.h"
@@ -29,6 +31,8 @@ int sys_status(void)
 {
 	if (sys.shutdown)
 		return SD_RES_SHUTDOWN;
+	if (sys.clustered && !sdcluster_writable())
+		return SD_RES_HALT;
 	if (!sys.cfg.ctime)
 		return SD_RES_WAIT_FOR_FORMAT;
 	return SD_RES_SUCCESS;
@@ -36,6 +40,11 @@ int sys_status(void)
 
 int cluster_members(struct sd_node *out, int max)
 {
+	if (sys.clustered) {
+		for (int i = 0; i < sys.nr_members && i < max; i++)
+			out[i] = sys.members[i].node;
+		return sys.nr_members;
+	}
 	if (max < 1)
 		return 0;
 	out[0] = sys.self;
@@ -44,7 +53,21 @@ int cluster_members(struct sd_node *out, int max)
 
 static int nr_zones(void)
 {
-	return sys.self.nr_vnodes ? 1 : 0;
+	int n = 0;
+
+	if (!sys.clustered)
+		return sys.self.nr_vnodes ? 1 : 0;
+	for (int i = 0; i < sys.nr_members; i++) {
+		bool seen = false;
+
+		if (!sys.members[i].node.nr_vnodes)
+			continue;
+		for (int k = 0; k < i && !seen; k++)
+			seen = sys.members[k].node.nr_vnodes &&
+			       sys.members[k].node.zone == sys.members[i].node.zone;
+		n += !seen;
+	}
+	return n;
 }
 
 int cluster_check_copies_fit(uint8_t copies, char *err, size_t errlen)
@@ -139,7 +162,8 @@ int cluster_init(char *err, size_t errlen)
 	}
 	if (vdi_table_init(&sys.vdis))
 		return -ENOMEM;
-	if (sys.cfg.ctime) {
+	/* sdcluster: the epoch is the cluster's, from its log (sdcluster.c). */
+	if (sys.cfg.ctime && !sys.clustered) {
 		struct epoch_entry e;
 
 		ret = epoch_log_read(sys.dir, sys.cfg.epoch, &e);
@@ -192,6 +216,55 @@ static void wipe_epochs(void)
 	}
 }
 
+int cluster_wipe_local(int kind, char *err, size_t errlen)
+{
+	int ret;
+
+	/* 1: mark the node unformatted, so a crash while wiping leaves nothing half-valid. */
+	wipe_epochs();
+	sys.cfg.ctime = 0;
+	sys.cfg.epoch = 0;
+	ret = config_save(sys.dir, &sys.cfg);
+	if (ret)
+		goto io_fail;
+	/* 2: forget open files, erase every object, switch the layout. */
+	if (shard_run_on_all(drop_fds, NULL)) {
+		snprintf(err, errlen, "out of memory");
+		return SD_RES_NO_MEM;
+	}
+	vdi_table_clear(&sys.vdis);
+	export_table_publish();
+	ret = store_wipe(sys.store);
+	if (ret)
+		goto io_fail;
+	if (kind >= 0 && (int)sys.store->kind != kind) {
+		struct store_layout *old = sys.store, *nl = calloc(1, sizeof(*nl));
+
+		if (!nl)
+			return SD_RES_NO_MEM;
+		ret = store_layout_open(nl, sys.dir, (enum store_kind)kind);
+		if (ret) {
+			free(nl);
+			goto io_fail;
+		}
+		if (shard_run_on_all(set_store, nl)) {
+			/* The shards keep the old layout, so it must stay. */
+			store_layout_close(nl);
+			free(nl);
+			snprintf(err, errlen, "out of memory");
+			return SD_RES_NO_MEM;
+		}
+		sys.store = nl;
+		store_layout_close(old);
+		free(old);
+	}
+	return SD_RES_SUCCESS;
+io_fail:
+	snprintf(err, errlen, "erasing %s failed: %s", sys.dir, strerror(-ret));
+	log_err("%s", err);
+	return SD_RES_EIO;
+}
+
 int cluster_format(uint8_t copies, uint8_t copy_policy, const char *store, uint8_t shift,
 		   bool recycle_vid, bool strict, char *err, size_t errlen)
 {
@@ -226,44 +299,9 @@ int cluster_format(uint8_t copies, uint8_t copy_policy, const char *store, uint8
 	if (ret && ret != SD_RES_HALT)
 		return ret;
 
-	/* 1: mark the node unformatted, so a crash while wiping leaves nothing half-valid. */
-	wipe_epochs();
-	sys.cfg.ctime = 0;
-	sys.cfg.epoch = 0;
-	ret = config_save(sys.dir, &sys.cfg);
+	ret = cluster_wipe_local(kind, err, errlen);
 	if (ret)
-		goto io_fail;
-	/* 2: forget open files, erase every object, switch the layout. */
-	if (shard_run_on_all(drop_fds, NULL)) {
-		snprintf(err, errlen, "out of memory");
-		return SD_RES_NO_MEM;
-	}
-	vdi_table_clear(&sys.vdis);
-	export_table_publish();
-	ret = store_wipe(sys.store);
-	if (ret)
-		goto io_fail;
-	if ((int)sys.store->kind != kind) {
-		struct store_layout *old = sys.store, *nl = calloc(1, sizeof(*nl));
-
-		if (!nl)
-			return SD_RES_NO_MEM;
-		ret = store_layout_open(nl, sys.dir, (enum store_kind)kind);
-		if (ret) {
-			free(nl);
-			goto io_fail;
-		}
-		if (shard_run_on_all(set_store, nl)) {
-			/* The shards keep the old layout, so it must stay. */
-			store_layout_close(nl);
-			free(nl);
-			snprintf(err, errlen, "out of memory");
-			return SD_RES_NO_MEM;
-		}
-		sys.store = nl;
-		store_layout_close(old);
-		free(old);
-	}
+		return ret;
 	/* 3: the new configuration and epoch 1. */
 	cfg.ctime = (uint64_t)time(NULL);
 	cfg.copies = copies;
@@ -281,6 +319,7 @@ int cluster_format(uint8_t copies, uint8_t copy_policy, const char *store, uint8
 		sys.cfg.ctime = 0;
 		goto io_fail;
 	}
+	cluster_view_publish_local(); /* the data path's view: epoch 1, this node */
 	log_notice("cluster formatted: %s store, %u copies, policy 0x%x, %u-bit objects", cfg.store,
 		   copies, copy_policy, shift);
 	return SD_RES_SUCCESS;

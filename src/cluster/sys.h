@@ -14,6 +14,14 @@
 #include "../io/store.h"
 #include "vdi.h"
 
+/* A member of an sdcluster cluster: the node, and how to reach its Raft and its shards. */
+struct cluster_member {
+	struct sd_node node;
+	uint64_t raft_id;
+	uint16_t shards;
+	uint16_t cluster_port;
+};
+
 struct sheep_sys {
 	char dir[PATH_MAX];	    /* the node's data directory (absolute) */
 	struct sd_config cfg;	    /* cfg.ctime == 0: not formatted */
@@ -23,6 +31,14 @@ struct sheep_sys {
 	struct store_layout *store; /* current layout, also held by every shard */
 	struct vdi_table vdis;
 	bool shutdown; /* set by `dog cluster shutdown` */
+	/*
+	 * The sdcluster driver (src/cluster/sdcluster/): membership and the VDI table are its
+	 * replicated state machine's; members are sorted by node_id_cmp. The local driver leaves
+	 * clustered false and members empty (this node alone is the cluster).
+	 */
+	bool clustered;
+	struct cluster_member *members; /* owned */
+	int nr_members;
 };
 
 extern struct sheep_sys sys;
@@ -40,6 +56,13 @@ int cluster_load_vdis(char *err, size_t errlen);
 /* `dog cluster format`. Returns an SD_RES code; err explains a failure. */
 int cluster_format(uint8_t copies, uint8_t copy_policy, const char *store, uint8_t shift,
 		   bool recycle_vid, bool strict, char *err, size_t errlen);
+
+/*
+ * Erases this node's objects, VDI table and epoch log, marks it unformatted and switches the
+ * store layout to kind (-1: keep it). For format, locally or applied from the cluster's log.
+ * Returns an SD_RES code; err explains a failure.
+ */
+int cluster_wipe_local(int kind, char *err, size_t errlen);
 
 /*
  * Whether copies asked for explicitly fit the zones of the cluster (one copy per zone).

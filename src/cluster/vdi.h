@@ -15,6 +15,13 @@
 
 struct vdi_share;
 
+/* An attribute kept in the cluster's state machine (sdcluster; the local driver uses objects). */
+struct vdi_kv {
+	char *key;	/* owned */
+	uint8_t *value; /* owned */
+	uint32_t len;
+};
+
 struct vdi {
 	struct sd_inode_hdr hdr;
 	uint32_t *map;		 /* data_vdi_id[0 .. map_len), owned */
@@ -24,6 +31,8 @@ struct vdi {
 	uint64_t *attr_oids;	 /* attribute objects of this VDI, owned */
 	struct vdi_share *share; /* what shards see of it (vdi_share.h); one reference */
 	int nr_attrs;
+	struct vdi_kv *kv; /* sdcluster attributes, owned */
+	int nr_kv;
 };
 
 struct vdi_table {
@@ -59,10 +68,16 @@ static inline uint64_t vdi_obj_size(const struct vdi *v)
 int vdi_name_check(const char *name, char *err, size_t errlen);
 
 /* Operations, each returning an SD_RES code and, on failure, a message for the operator. */
-int vdi_create(const char *name, uint64_t size, uint8_t copies, uint8_t copy_policy, uint32_t *vid,
-	       char *err, size_t errlen);
+/* create_time: seconds << 32 | nanoseconds, 0 for now (sdcluster: the proposer's). */
+int vdi_create(const char *name, uint64_t size, uint8_t copies, uint8_t copy_policy,
+	       uint64_t create_time, uint32_t *vid, char *err, size_t errlen);
 int vdi_prealloc(struct vdi *v, uint32_t start, uint32_t count, char *err, size_t errlen);
 int vdi_delete(struct vdi *v, char *err, size_t errlen);
+/*
+ * sdcluster: a delete applied from the cluster's log. The VDI stops being served at once;
+ * remove_local: this node's copies of its objects go too, in the background (obj_reaper.h).
+ */
+int vdi_delete_cluster(struct vdi *v, bool remove_local, char *err, size_t errlen);
 int vdi_resize(struct vdi *v, uint64_t new_size, char *err, size_t errlen);
 int vdi_read(struct vdi *v, uint64_t off, uint32_t len, void *buf, char *err, size_t errlen);
 int vdi_write(struct vdi *v, uint64_t off, uint32_t len, const void *buf, char *err, size_t errlen);

@@ -121,6 +121,68 @@ static int remember_attr(struct vdi *v, uint64_t oid)
 	return 0;
 }
 
+/*
+ * sdcluster: attributes live in the cluster's state machine (struct vdi_kv), changed only when
+ * a command is applied, so every node answers getattr the same.
+ */
+static int kv_find(const struct vdi *v, const char *key)
+{
+	for (int i = 0; i < v->nr_kv; i++)
+		if (!strcmp(v->kv[i].key, key))
+			return i;
+	return -1;
+}
+
+static int kv_set(struct vdi *v, const char *key, const void *value, uint32_t len, bool exclusive,
+		  bool del, char *err, size_t errlen)
+{
+	int i = kv_find(v, key);
+	uint8_t *val;
+
+	if (del && i < 0) {
+		snprintf(err, errlen, "Attribute '%s' not found", key);
+		return SD_RES_NO_OBJ;
+	}
+	if (i >= 0 && exclusive) {
+		snprintf(err, errlen, "The attribute '%s' already exists", key);
+		return SD_RES_VDI_EXIST;
+	}
+	if (del) {
+		free(v->kv[i].key);
+		free(v->kv[i].value);
+		v->kv[i] = v->kv[--v->nr_kv];
+		return SD_RES_SUCCESS;
+	}
+	val = malloc(len ? len : 1);
+	if (!val)
+		goto nomem;
+	if (len)
+		memcpy(val, value, len);
+	if (i < 0) {
+		struct vdi_kv *nk = realloc(v->kv, sizeof(*nk) * (size_t)(v->nr_kv + 1));
+		char *k = strdup(key);
+
+		if (!nk || !k) {
+			if (nk)
+				v->kv = nk;
+			free(k);
+			free(val);
+			goto nomem;
+		}
+		v->kv = nk;
+		i = v->nr_kv++;
+		v->kv[i].key = k;
+	} else {
+		free(v->kv[i].value);
+	}
+	v->kv[i].value = val;
+	v->kv[i].len = len;
+	return SD_RES_SUCCESS;
+nomem:
+	snprintf(err, errlen, "out of memory");
+	return SD_RES_NO_MEM;
+}
+
 int vdi_attr_set(struct vdi *v, const char *key, const void *value, uint32_t len, bool exclusive,
 		 bool del, char *err, size_t errlen)
 {
@@ -137,6 +199,8 @@ int vdi_attr_set(struct vdi *v, const char *key, const void *value, uint32_t len
 			 SD_MAX_VDI_ATTR_VALUE_LEN);
 		return SD_RES_INVALID_PARMS;
 	}
+	if (sys.clustered)
+		return kv_set(v, key, value, len, exclusive, del, err, errlen);
 	ret = find_key(v, key, &found, &free_oid, &old_len);
 	if (ret)
 		return vdi_fail_errno(ret, err, errlen, "cannot read the attribute objects");
@@ -193,6 +257,18 @@ int vdi_attr_get(struct vdi *v, const char *key, void *value, uint32_t *len, cha
 
 	if (!key_ok(key, err, errlen))
 		return SD_RES_INVALID_PARMS;
+	if (sys.clustered) {
+		int i = kv_find(v, key);
+
+		if (i < 0) {
+			snprintf(err, errlen, "Attribute '%s' not found", key);
+			return SD_RES_NO_OBJ;
+		}
+		if (v->kv[i].len)
+			memcpy(value, v->kv[i].value, v->kv[i].len);
+		*len = v->kv[i].len;
+		return SD_RES_SUCCESS;
+	}
 	ret = find_key(v, key, &found, &free_oid, &vlen);
 	if (ret)
 		return vdi_fail_errno(ret, err, errlen, "cannot read the attribute objects");

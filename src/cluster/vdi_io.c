@@ -1,7 +1,7 @@
 /*
  * Reading and writing a VDI's bytes from the control thread (dog vdi read/write): split at
- * object boundaries, run the pieces in parallel on their shards, and allocate objects in the
- * data map only after their data is durable.
+ * object boundaries, run the pieces in parallel through the gateway (gw.h: on every holder of
+ * the cluster), and allocate objects in the data map only after their data is durable.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -12,7 +12,9 @@
 #include "../core/log.h"
 #include "../core/oid.h"
 #include "../core/result.h"
+#include "../gateway/gw.h"
 #include "../io/obj_io.h"
+#include "cluster_view.h"
 #include "sys.h"
 #include "vdi_internal.h"
 
@@ -28,29 +30,35 @@ static int check_range(const struct vdi *v, uint64_t off, uint32_t len, char *er
 	return SD_RES_SUCCESS;
 }
 
-/* Fills reqs with one piece per object touched by [off, off + len). Returns the count. */
-static int split(const struct vdi *v, uint64_t off, uint32_t len, struct obj_req *reqs, char *buf)
+static uint8_t copies_of(const struct vdi *v)
 {
-	uint8_t shift = v->hdr.block_size_shift;
-	uint64_t obj_size = UINT64_C(1) << shift;
-	uint32_t done = 0;
-	int n = 0;
+	return v->hdr.nr_copies ? v->hdr.nr_copies : 1;
+}
 
-	while (done < len) {
-		uint64_t pos = off + done;
-		uint32_t idx = (uint32_t)(pos >> shift);
-		uint64_t in_obj = pos & (obj_size - 1);
-		uint32_t chunk =
-			(uint32_t)(obj_size - in_obj < len - done ? obj_size - in_obj : len - done);
+/* Fills reqs with one gateway piece per object touched by [off, off + len). Returns the count. */
+static int split(const struct vdi *v, uint64_t off, uint32_t len, struct gw_req *reqs, char *buf)
+{
+	uint32_t n = gw_split_count(off, len, v->hdr.block_size_shift);
 
-		reqs[n++] = (struct obj_req){ .offset = in_obj,
-					      .length = chunk,
-					      .buf = buf + done,
-					      .priv = NULL,
-					      .oid = idx };
-		done += chunk;
+	for (uint32_t i = 0; i < n; i++) {
+		struct gw_piece pc;
+
+		gw_split_piece(off, len, v->hdr.block_size_shift, i, &pc);
+		reqs[i] = (struct gw_req){ .copies = copies_of(v),
+					   .offset = pc.in_obj,
+					   .length = pc.len,
+					   .buf = buf + pc.pos,
+					   .oid = pc.idx };
 	}
-	return n;
+	return (int)n;
+}
+
+/* More than one member: objects may be on other nodes, whatever this node's map says. */
+static bool clustered(void)
+{
+	const struct cluster_view *v = cluster_view_latest();
+
+	return v && v->ring.nr_nodes > 1;
 }
 
 static int max_pieces(const struct vdi *v, uint32_t len)
@@ -58,10 +66,25 @@ static int max_pieces(const struct vdi *v, uint32_t len)
 	return (int)(len >> v->hdr.block_size_shift) + 2;
 }
 
+static int io_fail(const struct vdi *v, const struct gw_req *r, const char *verb, char *err,
+		   size_t errlen)
+{
+	char what[640];
+
+	if (r->result == -EHOSTDOWN) {
+		snprintf(err, errlen, "IO has halted as there are not enough living nodes");
+		return SD_RES_HALT;
+	}
+	snprintf(what, sizeof(what), "%s object %016" PRIx64 " of VDI %.256s failed%s%s", verb, r->oid,
+		 v->hdr.name, r->why[0] ? ": " : "", r->why);
+	return vdi_fail_errno(r->result, err, errlen, what);
+}
+
 int vdi_read(struct vdi *v, uint64_t off, uint32_t len, void *buf, char *err, size_t errlen)
 {
-	struct obj_req *reqs, *io;
+	struct gw_req *reqs, *io;
 	int n, nio = 0, ret = check_range(v, off, len, err, errlen);
+	bool cluster = clustered();
 
 	if (ret)
 		return ret;
@@ -77,32 +100,30 @@ int vdi_read(struct vdi *v, uint64_t off, uint32_t len, void *buf, char *err, si
 	for (int i = 0; i < n; i++) {
 		uint32_t idx = (uint32_t)reqs[i].oid;
 
-		if (!v->map[idx]) {
+		/* Unallocated here: zeros, unless another node's allocation is not applied yet. */
+		if (!v->map[idx] && !cluster) {
 			memset(reqs[i].buf, 0, reqs[i].length);
 			continue;
 		}
 		io[nio] = reqs[i];
-		io[nio].op = OBJ_READ;
-		io[nio].oid = vid_to_data_oid(v->map[idx], idx);
+		io[nio].op = GW_READ;
+		io[nio].oid = vid_to_data_oid(v->map[idx] ? v->map[idx] : v->hdr.vdi_id, idx);
 		nio++;
 	}
-	obj_exec_batch(io, nio);
+	gw_exec_batch(io, nio);
 	ret = SD_RES_SUCCESS;
 	for (int i = 0; i < nio && !ret; i++) {
-		if (io[i].result == -ENOENT) {
+		if (io[i].result == -ENOENT && !v->map[oid_to_idx(io[i].oid)]) {
+			memset(io[i].buf, 0, io[i].length);
+		} else if (io[i].result == -ENOENT) {
 			snprintf(err, errlen,
-				 "object %016" PRIx64 " of VDI %s is missing from %s/obj although "
-				 "its data map says it was written: that data is lost on this node",
-				 io[i].oid, v->hdr.name, sys.dir);
+				 "object %016" PRIx64 " of VDI %s is missing from every holder although "
+				 "its data map says it was written: that data is lost",
+				 io[i].oid, v->hdr.name);
 			log_err("%s", err);
 			ret = SD_RES_EIO;
 		} else if (io[i].result < 0) {
-			char what[384];
-
-			snprintf(what, sizeof(what),
-				 "reading object %016" PRIx64 " of VDI %s failed", io[i].oid,
-				 v->hdr.name);
-			ret = vdi_fail_errno(io[i].result, err, errlen, what);
+			ret = io_fail(v, &io[i], "reading", err, errlen);
 			log_err("%s", err);
 		}
 	}
@@ -114,7 +135,7 @@ int vdi_read(struct vdi *v, uint64_t off, uint32_t len, void *buf, char *err, si
 int vdi_write(struct vdi *v, uint64_t off, uint32_t len, const void *buf, char *err, size_t errlen)
 {
 	uint32_t vid = v->hdr.vdi_id, first = UINT32_MAX, last = 0;
-	struct obj_req *reqs;
+	struct gw_req *reqs;
 	int n, ret = check_range(v, off, len, err, errlen);
 
 	if (ret)
@@ -128,24 +149,19 @@ int vdi_write(struct vdi *v, uint64_t off, uint32_t len, const void *buf, char *
 		snprintf(err, errlen, "out of memory");
 		return SD_RES_NO_MEM;
 	}
-	/* The object layer never writes through buf; the cast only matches obj_req's type. */
+	/* The gateway never writes through buf; the cast only matches gw_req's type. */
 	n = split(v, off, len, reqs, (char *)(uintptr_t)buf);
 	for (int i = 0; i < n; i++) {
 		uint32_t idx = (uint32_t)reqs[i].oid;
 
-		reqs[i].op = OBJ_WRITE;
-		reqs[i].flags = OBJ_F_SYNC | (v->map[idx] == vid ? 0 : OBJ_F_CREATE);
+		reqs[i].op = GW_WRITE;
+		reqs[i].flags = GW_F_SYNC | (v->map[idx] == vid ? 0 : GW_F_CREATE);
 		reqs[i].oid = vid_to_data_oid(vid, idx);
 	}
-	obj_exec_batch(reqs, n);
+	gw_exec_batch(reqs, n);
 	for (int i = 0; i < n; i++) {
 		if (reqs[i].result < 0) {
-			char what[384];
-
-			snprintf(what, sizeof(what),
-				 "writing object %016" PRIx64 " of VDI %s failed", reqs[i].oid,
-				 v->hdr.name);
-			ret = vdi_fail_errno(reqs[i].result, err, errlen, what);
+			ret = io_fail(v, &reqs[i], "writing", err, errlen);
 			log_err("%s", err);
 			free(reqs);
 			return ret;

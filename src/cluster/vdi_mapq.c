@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include "../core/log.h"
+#include "../core/result.h"
+#include "sdcluster/sdcluster.h"
 #include "../core/oid.h"
 #include "../io/obj_io.h"
 #include "sys.h"
@@ -252,9 +254,55 @@ static int run_free(struct vdi_mapq_req *r)
 	return failed ? -EIO : 0;
 }
 
+/*
+ * sdcluster: a map change is a command in the cluster's log, applied on every node (each
+ * removes its own copies of freed objects); the request is answered once it is applied here.
+ */
+static void cluster_done(void *arg, const struct sdc_outcome *o)
+{
+	struct vdi_mapq_req *r = arg;
+
+	if (o->result)
+		log_warn("VDI %" PRIx32 ": map change %" PRIu32 "..%" PRIu32 " failed: %s", r->vid,
+			 r->first, r->last, o->msg && o->msg[0] ? o->msg : sd_strerror(o->result));
+	answer(r, o->result == SD_RES_SUCCESS ? 0 : o->result == SD_RES_NO_VDI ? -ENODEV : -EIO);
+}
+
+static void run_cluster(struct vdi_mapq_req *r)
+{
+	Sdcl__Command cmd = SDCL__COMMAND__INIT;
+	Sdcl__MapChange m = SDCL__MAP_CHANGE__INIT;
+
+	if (!live_vdi(r->vid)) {
+		answer(r, -ENODEV);
+		return;
+	}
+	m.vid = r->vid;
+	m.alloc = r->op == VDI_MAPQ_ALLOC;
+	m.first = r->first;
+	m.last = r->last;
+	cmd.op_case = SDCL__COMMAND__OP_MAP;
+	cmd.map = &m;
+	sdcluster_propose(&cmd, cluster_done, r);
+}
+
 int vdi_mapq_run(void)
 {
 	int answered = 0;
+
+	if (sys.clustered) {
+		while (queue_head) {
+			struct vdi_mapq_req *r = queue_head;
+
+			queue_head = r->next;
+			if (!queue_head)
+				queue_tail = NULL;
+			r->next = NULL;
+			answered++;
+			run_cluster(r);
+		}
+		return answered;
+	}
 
 	/* Map writes wait on shards and run messages meanwhile: new requests only queue. */
 	if (running)

@@ -13,6 +13,7 @@
 #include "../core/size.h"
 #include "../io/obj_fence.h"
 #include "../io/obj_io.h"
+#include "obj_reaper.h"
 #include "sys.h"
 #include "vdi_share.h"
 #include "vdi_internal.h"
@@ -79,7 +80,7 @@ int vdi_fail_errno(int neg_errno, char *err, size_t errlen, const char *what)
 }
 
 int vdi_create(const char *name, uint64_t size, uint8_t copies, uint8_t copy_policy,
-	       uint32_t *vid_out, char *err, size_t errlen)
+	       uint64_t create_time, uint32_t *vid_out, char *err, size_t errlen)
 {
 	uint8_t shift = sys.cfg.block_size_shift;
 	uint64_t max = inode_max_vdi_size(shift);
@@ -129,7 +130,8 @@ int vdi_create(const char *name, uint64_t size, uint8_t copies, uint8_t copy_pol
 	}
 	clock_gettime(CLOCK_REALTIME, &now);
 	snprintf(v->hdr.name, sizeof(v->hdr.name), "%s", name);
-	v->hdr.create_time = (uint64_t)now.tv_sec << 32 | (uint64_t)now.tv_nsec;
+	v->hdr.create_time =
+		create_time ? create_time : (uint64_t)now.tv_sec << 32 | (uint64_t)now.tv_nsec;
 	v->hdr.vdi_size = size;
 	v->hdr.copy_policy = copy_policy;
 	v->hdr.nr_copies =
@@ -138,7 +140,8 @@ int vdi_create(const char *name, uint64_t size, uint8_t copies, uint8_t copy_pol
 	v->hdr.block_size_shift = shift;
 	v->hdr.snap_id = 1;
 	v->hdr.vdi_id = vid;
-	ret = vdi_write_header(&v->hdr, true);
+	/* sdcluster: the cluster's log is the VDI's durable record, on every node. */
+	ret = sys.clustered ? 0 : vdi_write_header(&v->hdr, true);
 	if (ret) {
 		uint64_t inode = vid_to_vdi_oid(vid);
 
@@ -234,7 +237,7 @@ int vdi_resize(struct vdi *v, uint64_t new_size, char *err, size_t errlen)
 		return SD_RES_NO_MEM;
 	}
 	v->hdr.vdi_size = new_size;
-	ret = vdi_write_header(&v->hdr, false);
+	ret = sys.clustered ? 0 : vdi_write_header(&v->hdr, false);
 	if (ret) {
 		v->hdr.vdi_size = old;
 		return vdi_fail_errno(ret, err, errlen, "cannot write the inode");
@@ -330,5 +333,42 @@ int vdi_delete(struct vdi *v, char *err, size_t errlen)
 				 vid);
 	}
 	log_info("deleted VDI %s (id %" PRIx32 ", %zu objects)", name, vid, n);
+	return SD_RES_SUCCESS;
+}
+
+int vdi_delete_cluster(struct vdi *v, bool remove_local, char *err, size_t errlen)
+{
+	uint32_t vid = v->hdr.vdi_id;
+	uint64_t *oids = NULL;
+	size_t n = 0;
+
+	(void)err;
+	(void)errlen;
+	log_info("deleted VDI %s (id %" PRIx32 ")", v->hdr.name, vid);
+	memset(v->hdr.name, 0, sizeof(v->hdr.name));
+	if (v->share)
+		__atomic_store_n(&v->share->deleted, 1, __ATOMIC_RELEASE);
+	export_table_publish();
+	if (obj_fence_set(vid, true))
+		log_warn("out of memory fencing VDI id %" PRIx32, vid);
+	if (remove_local && v->nr_owned) {
+		oids = malloc(sizeof(*oids) * v->nr_owned);
+		for (uint32_t i = 0; oids && i < v->map_len; i++)
+			if (v->map[i] == vid)
+				oids[n++] = vid_to_data_oid(vid, i);
+		if (!oids || obj_reaper_add(oids, n))
+			log_warn("out of memory queueing the objects of VDI id %" PRIx32
+				 " for removal; they stay on disk",
+				 vid);
+		free(oids);
+	}
+	free(v->map);
+	v->map = NULL;
+	v->map_len = v->nr_owned = v->nr_shared = 0;
+	/*
+	 * The id stays reserved even with -R: this node's copies go in the background, and an id
+	 * reused meanwhile would see its new objects removed. Whether every node has finished is
+	 * not something the log knows yet.
+	 */
 	return SD_RES_SUCCESS;
 }

@@ -30,6 +30,7 @@ struct vdi_share *vdi_share_new(const struct vdi *v)
 	}
 	sh->vid = v->hdr.vdi_id;
 	sh->obj_shift = v->hdr.block_size_shift;
+	sh->copies = v->hdr.nr_copies ? v->hdr.nr_copies : 1;
 	sh->read_only = v->hdr.snap_ctime != 0;
 	if (sh->read_only)
 		snprintf(sh->name, sizeof(sh->name), "%s@%s", v->hdr.name, v->hdr.tag);
@@ -69,6 +70,7 @@ void export_table_put(struct export_table *t)
 	for (int i = 0; i < t->nr; i++)
 		vdi_share_put(t->e[i]);
 	free(t->e);
+	free(t->by_vid);
 	free(t);
 }
 
@@ -97,6 +99,31 @@ struct vdi_share *export_table_find(const struct export_table *t, const char *na
 	return NULL;
 }
 
+static int by_vid(const void *a, const void *b)
+{
+	const struct vdi_share *x = *(struct vdi_share *const *)a;
+	const struct vdi_share *y = *(struct vdi_share *const *)b;
+
+	return x->vid < y->vid ? -1 : x->vid > y->vid;
+}
+
+struct vdi_share *export_table_find_vid(const struct export_table *t, uint32_t vid)
+{
+	int lo = 0, hi = t ? t->nr - 1 : -1;
+
+	while (lo <= hi) {
+		int mid = lo + (hi - lo) / 2;
+
+		if (t->by_vid[mid]->vid == vid)
+			return t->by_vid[mid];
+		if (t->by_vid[mid]->vid < vid)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return NULL;
+}
+
 /* Each shard's current table: one reference each. */
 static __thread struct export_table *current;
 
@@ -120,7 +147,10 @@ static struct export_table *build(void)
 	if (!t)
 		return NULL;
 	t->e = calloc((size_t)sys.vdis.nr + 1, sizeof(*t->e));
-	if (!t->e) {
+	t->by_vid = calloc((size_t)sys.vdis.nr + 1, sizeof(*t->by_vid));
+	if (!t->e || !t->by_vid) {
+		free(t->e);
+		free(t->by_vid);
 		free(t);
 		return NULL;
 	}
@@ -133,6 +163,8 @@ static struct export_table *build(void)
 		t->e[t->nr++] = v->share;
 	}
 	qsort(t->e, (size_t)t->nr, sizeof(*t->e), by_name);
+	memcpy(t->by_vid, t->e, sizeof(*t->e) * (size_t)t->nr);
+	qsort(t->by_vid, (size_t)t->nr, sizeof(*t->by_vid), by_vid);
 	return t;
 }
 

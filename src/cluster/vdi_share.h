@@ -24,6 +24,7 @@ struct vdi;
 struct vdi_share {
 	uint32_t vid;
 	uint8_t obj_shift;
+	uint8_t copies; /* replicas of each object: the gateway's placement */
 	bool read_only;		       /* a snapshot */
 	char name[SD_MAX_VDI_LEN * 2]; /* the export name: "name", or "name@tag" for a snapshot */
 	uint64_t size;		       /* atomic: grows on resize */
@@ -36,6 +37,7 @@ struct export_table {
 	int refs; /* atomic */
 	int nr;
 	struct vdi_share **e; /* sorted by name; each holds a reference */
+	struct vdi_share **by_vid; /* the same shares sorted by id (no references of their own) */
 };
 
 /* Control thread: creates the share of a VDI, with its current (durable) map. NULL: no memory. */
@@ -74,5 +76,7 @@ void export_table_retire(void);
 const struct export_table *export_table_current(void);
 struct vdi_share *export_table_find(const struct export_table *t, const char *name);
 void export_table_put(struct export_table *t);
+/* The share with id vid, or NULL (the primary holder learns a VDI's copies from it). */
+struct vdi_share *export_table_find_vid(const struct export_table *t, uint32_t vid);
 
 #endif

@@ -25,6 +25,11 @@ void vdi_free(struct vdi *v)
 	}
 	free(v->map);
 	free(v->attr_oids);
+	for (int i = 0; i < v->nr_kv; i++) {
+		free(v->kv[i].key);
+		free(v->kv[i].value);
+	}
+	free(v->kv);
 	free(v);
 }
 

@@ -65,6 +65,8 @@ const char *sd_strerror(int result)
 		return "Object is read-only";
 	case SD_RES_NOT_FORMATTED:
 		return "Cluster has not been formatted";
+	case SD_RES_NOT_LEADER:
+		return "Not the cluster's leader";
 	case SD_RES_NO_STORE:
 		return "Targeted backend store is not found";
 	case SD_RES_NO_SUPPORT:

@@ -34,6 +34,7 @@ enum sd_result {
 	SD_RES_HALT = 0x19,
 	SD_RES_READONLY = 0x1A,
 	SD_RES_NOT_FORMATTED = 0x83,
+	SD_RES_NOT_LEADER = 0xA0, /* between sheep (not in the original): ask the Raft leader */
 	SD_RES_NO_STORE = 0x8A,
 	SD_RES_NO_SUPPORT = 0x8B,
 };

@@ -18,12 +18,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../cluster/sdcluster/sdcluster.h"
 #include "../cluster/sys.h"
 #include "../core/atomic_file.h"
 #include "../core/log.h"
 #include "../core/proc.h"
 #include "../cluster/vdi_mapq.h"
 #include "../cluster/vdi_share.h"
+#include "../gateway/gw.h"
 #include "../frontends/ctl/ctl_server.h"
 #include "../frontends/nbd/nbd_conn.h"
 #include "../frontends/nbd/nbd_server.h"
@@ -261,6 +263,7 @@ int main(int argc, char **argv)
 	sys.self.zone = o.zone_set ? o.zone : node_default_zone(sys.self.nid.addr);
 	sys.gateway = o.gateway;
 	sys.default_copies = o.copies;
+	sys.clustered = !strcmp(o.cluster_driver, "sdcluster");
 
 	if (cluster_init(err, sizeof(err)))
 		startup_fail("%s", err);
@@ -278,8 +281,11 @@ int main(int argc, char **argv)
 	ret = shards_start(nr_shards, o.shards == 0, sys.store, fd_cap);
 	if (ret)
 		startup_fail("cannot start %d shards: %s", nr_shards, strerror(-ret));
-	if (sys.cfg.ctime && cluster_load_vdis(err, sizeof(err)))
+	/* sdcluster: the VDI table and the view come from the cluster's log (sdcluster_start). */
+	if (!sys.clustered && sys.cfg.ctime && cluster_load_vdis(err, sizeof(err)))
 		startup_fail("%s", err);
+	if (!sys.clustered && cluster_view_publish_local())
+		startup_fail("cannot publish the cluster view to the shards");
 	lfd = ctl_listen(o.bind_addr, o.port);
 	if (lfd < 0)
 		startup_fail("cannot listen on %s:%u: %s%s", o.bind_addr, o.port, strerror(-lfd),
@@ -291,6 +297,15 @@ int main(int argc, char **argv)
 	if ((o.nbd_port || o.nbd_socket) &&
 	    nbd_server_start(o.bind_addr, o.nbd_port, o.nbd_socket, err, sizeof(err)))
 		startup_fail("%s", err);
+	if (sys.clustered) {
+		struct sdcluster_opts so = { .cluster_port = o.cluster_port,
+					     .nr_shards = nr_shards };
+
+		for (int i = 0; i < o.nr_seeds; i++)
+			seed_parse(o.seeds[i], &so.seeds[so.nr_seeds++]);
+		if (sdcluster_start(&so, ctl_loop(), err, sizeof(err)))
+			startup_fail("%s", err);
+	}
 	write_pidfile(sys.dir);
 	log_notice("sheepdog daemon (version %s) started: %s, port %u, %d shards, %s", SD_VERSION,
 		   sys.dir, o.port, nr_shards, sys.cfg.ctime ? "formatted" : "waiting for format");
@@ -303,10 +318,13 @@ int main(int argc, char **argv)
 	daemon_report(NULL);
 
 	ctl_serve(lfd, sfd, reopen_log, control_mesh_work);
+	if (sys.clustered)
+		sdcluster_stop();
 
 	close(lfd);
 	nbd_server_stop(control_mesh_work);
 	export_table_retire();
+	gw_retire();
 	shards_stop();
 	buf_pool_drain();
 	vdi_table_destroy(&sys.vdis);

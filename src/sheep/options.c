@@ -9,6 +9,7 @@
 
 #include "../core/constants.h"
 #include "../core/log.h"
+#include "../core/node.h"
 #include "../shard/shard.h"
 
 enum {
@@ -22,6 +23,7 @@ enum {
 	OPT_NBD_SOCKET,
 	OPT_CLUSTER_DRIVER,
 	OPT_SEED,
+	OPT_CLUSTER_PORT,
 	OPT_DPDK,
 	OPT_DPDK_ADDR,
 	OPT_DPDK_PORT,
@@ -53,6 +55,7 @@ static const struct option long_opts[] = {
 	{ "log-level", required_argument, NULL, 'l' },
 	{ "cluster-driver", required_argument, NULL, OPT_CLUSTER_DRIVER },
 	{ "seed", required_argument, NULL, OPT_SEED },
+	{ "cluster-port", required_argument, NULL, OPT_CLUSTER_PORT },
 	{ "dpdk", no_argument, NULL, OPT_DPDK },
 	{ "dpdk-addr", required_argument, NULL, OPT_DPDK_ADDR },
 	{ "dpdk-port", required_argument, NULL, OPT_DPDK_PORT },
@@ -84,7 +87,13 @@ static void usage(void)
 	       "  -v, --vnodes N            virtual nodes on the hash ring, 1..65535 (default "
 	       "128)\n"
 	       "  -l, --log-level LEVEL     error, warn, notice, info or debug (default info)\n"
-	       "      --cluster-driver DRV  cluster driver: local (one node, the default)\n"
+	       "      --cluster-driver DRV  cluster driver: local (one node, the default), or\n"
+	       "                            sdcluster: many nodes agreeing through Raft among\n"
+	       "                            themselves (no ZooKeeper). The first node starts a\n"
+	       "                            cluster; the others name it with --seed\n"
+	       "      --seed HOST:PORT      sdcluster: a member to ask for joining (its client\n"
+	       "                            port, -p); repeat for more. Not needed on restart\n"
+	       "      --cluster-port PORT   sdcluster: the Raft port (default: -p PORT + 1)\n"
 	       "      --shards N            I/O threads, one per core (default: every online CPU,\n"
 	       "                            pinned). Fewer shards than CPUs leaves clients on the\n"
 	       "                            same machine (QEMU) a core, and shards then spin "
@@ -156,6 +165,44 @@ static int not_yet(const char *opt)
 {
 	fprintf(stderr,
 		"sheep: %s is not available in this version of sheep yet; start without it\n", opt);
+	return -1;
+}
+
+/* "HOST:PORT" with a literal IPv4 address, or "[IPv6]:PORT". */
+int seed_parse(const char *s, struct sd_node_id *nid)
+{
+	char host[64];
+	const char *colon = strrchr(s, ':');
+	unsigned long long port;
+	size_t hl;
+
+	if (!colon || colon == s)
+		return -1;
+	hl = (size_t)(colon - s);
+	if (s[0] == '[' && hl >= 2 && s[hl - 1] == ']') {
+		s++;
+		hl -= 2;
+	}
+	if (hl >= sizeof(host))
+		return -1;
+	memcpy(host, s, hl);
+	host[hl] = 0;
+	if (node_addr_parse(host, nid->addr) || parse_num(colon + 1, 1, 65535, &port))
+		return -1;
+	nid->port = (uint16_t)port;
+	return 0;
+}
+
+static int seed_check(const char *s)
+{
+	struct sd_node_id nid;
+
+	if (!seed_parse(s, &nid))
+		return 0;
+	fprintf(stderr,
+		"sheep: Invalid seed '%s': use HOST:PORT with an IP address, e.g. "
+		"192.168.0.1:7000 or [fd00::1]:7000\n",
+		s);
 	return -1;
 }
 
@@ -251,13 +298,14 @@ int sheep_parse_options(int argc, char **argv, struct sheep_options *o)
 			break;
 		}
 		case OPT_CLUSTER_DRIVER:
-			if (!strcmp(optarg, "local")) {
+			if (!strcmp(optarg, "local") || !strcmp(optarg, "sdcluster")) {
 				o->cluster_driver = optarg;
 				break;
 			}
-			if (!strcmp(optarg, "sdcluster") || !strncmp(optarg, "zookeeper", 9))
-				return not_yet("--cluster-driver sdcluster/zookeeper");
-			fprintf(stderr, "sheep: unknown cluster driver '%s' (known: local)\n",
+			if (!strncmp(optarg, "zookeeper", 9))
+				return not_yet("--cluster-driver zookeeper");
+			fprintf(stderr,
+				"sheep: unknown cluster driver '%s' (known: local, sdcluster)\n",
 				optarg);
 			return -1;
 		case 'j':
@@ -294,7 +342,22 @@ int sheep_parse_options(int argc, char **argv, struct sheep_options *o)
 			o->nbd_socket = optarg;
 			break;
 		case OPT_SEED:
-			return not_yet("--seed");
+			if (o->nr_seeds == 16) {
+				fprintf(stderr, "sheep: at most 16 --seed options\n");
+				return -1;
+			}
+			if (seed_check(optarg))
+				return -1;
+			o->seeds[o->nr_seeds++] = optarg;
+			break;
+		case OPT_CLUSTER_PORT:
+			if (parse_num(optarg, 1, 65535, &v)) {
+				fprintf(stderr, "sheep: Invalid cluster port number '%s'\n",
+					optarg);
+				return -1;
+			}
+			o->cluster_port = (uint16_t)v;
+			break;
 		case OPT_DPDK:
 		case OPT_DPDK_ADDR:
 		case OPT_DPDK_PORT:
@@ -321,6 +384,17 @@ int sheep_parse_options(int argc, char **argv, struct sheep_options *o)
 	}
 	if (o->gateway && o->vnodes_set) {
 		fprintf(stderr, "sheep: Options '-g' and '-v' can not be both specified\n");
+		return -1;
+	}
+	if (o->nr_seeds && strcmp(o->cluster_driver, "sdcluster")) {
+		fprintf(stderr, "sheep: --seed needs --cluster-driver sdcluster\n");
+		return -1;
+	}
+	if (!o->cluster_port)
+		o->cluster_port = o->port == 65535 ? 0 : (uint16_t)(o->port + 1);
+	if (!o->cluster_port && !strcmp(o->cluster_driver, "sdcluster")) {
+		fprintf(stderr, "sheep: port 65535 leaves no room for the cluster port: give "
+				"--cluster-port\n");
 		return -1;
 	}
 	o->dir = argv[optind];

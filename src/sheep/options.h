@@ -21,6 +21,10 @@ struct sheep_options {
 	bool foreground;
 	int shards; /* 0: one per online CPU */
 	const char *cluster_driver;
+	/* sdcluster: where to ask to join, and the Raft port (0: the client port + 1) */
+	const char *seeds[16];
+	int nr_seeds;
+	uint16_t cluster_port;
 	uint16_t nbd_port;	   /* 0: no NBD over TCP */
 	const char *nbd_socket;	   /* NULL: no NBD Unix socket */
 	struct conn_limits limits; /* what clients may make sheep hold (--limits) */
@@ -31,5 +35,9 @@ struct sheep_options {
  * exit 0, or -1 after printing an error (exit 1).
  */
 int sheep_parse_options(int argc, char **argv, struct sheep_options *o);
+
+/* Parses a --seed value ("HOST:PORT", "[V6]:PORT") into nid. 0 or -1. */
+struct sd_node_id;
+int seed_parse(const char *s, struct sd_node_id *nid);
 
 #endif

@@ -125,7 +125,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				continue;
 			}
 		}
-		ret = ctl_handle(payload, len, &out, &out_len, &out_cap);
+		ret = ctl_handle(payload, len, &out, &out_len, &out_cap, NULL);
 		if (ret < 0)
 			break; /* the server closes the connection here */
 		nr_handled++;

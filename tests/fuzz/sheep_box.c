@@ -178,7 +178,7 @@ static void create(const char *name, uint64_t size)
 {
 	char err[512];
 	uint32_t vid;
-	int ret = vdi_create(name, size, 1, 0, &vid, err, sizeof(err));
+	int ret = vdi_create(name, size, 1, 0, 0, &vid, err, sizeof(err));
 
 	if (ret)
 		fatal("cannot create a VDI", err);

@@ -16,6 +16,7 @@ SAME_NUMBER(PEER_RES_EIO, SD_RES_EIO);
 SAME_NUMBER(PEER_RES_INVALID_PARMS, SD_RES_INVALID_PARMS);
 SAME_NUMBER(PEER_RES_SYSTEM_ERROR, SD_RES_SYSTEM_ERROR);
 SAME_NUMBER(PEER_RES_NO_MEM, SD_RES_NO_MEM);
+SAME_NUMBER(PEER_RES_NO_VDI, SD_RES_NO_VDI);
 SAME_NUMBER(PEER_RES_NO_SPACE, SD_RES_NO_SPACE);
 SAME_NUMBER(PEER_RES_HALT, SD_RES_HALT);
 SAME_NUMBER(PEER_RES_READONLY, SD_RES_READONLY);
@@ -261,8 +262,44 @@ enum peer_result peer_result_from_errno(int neg_errno)
 	case EROFS:
 	case EPERM:
 		return PEER_RES_READONLY;
+	case ENODEV:
+		return PEER_RES_NO_VDI;
+	case EHOSTDOWN:
+		return PEER_RES_HALT;
 	default:
 		return PEER_RES_SYSTEM_ERROR;
+	}
+}
+
+int peer_errno_from_result(uint32_t result)
+{
+	switch (result) {
+	case PEER_RES_SUCCESS:
+		return 0;
+	case PEER_RES_NO_OBJ:
+		return -ENOENT;
+	case PEER_RES_INVALID_PARMS:
+		return -EINVAL;
+	case PEER_RES_NO_VDI:
+		return -ENODEV;
+	case PEER_RES_NO_MEM:
+		return -ENOMEM;
+	case PEER_RES_NO_SPACE:
+		return -ENOSPC;
+	case PEER_RES_HALT:
+		return -EHOSTDOWN;
+	case PEER_RES_READONLY:
+		return -EROFS;
+	case PEER_RES_OLD_NODE_VER:
+		return -ESTALE;
+	case PEER_RES_NEW_NODE_VER:
+		return -EL2NSYNC;
+	case PEER_RES_INVALID_CTIME:
+		return -EXDEV;
+	case PEER_RES_NO_SUPPORT:
+		return -EOPNOTSUPP;
+	default:
+		return -EIO;
 	}
 }
 

@@ -79,6 +79,7 @@ enum peer_result {
 	PEER_RES_NO_OBJ = 0x02,
 	PEER_RES_EIO = 0x03,
 	PEER_RES_INVALID_PARMS = 0x05,
+	PEER_RES_NO_VDI = 0x08, /* the object's VDI was deleted (its id is fenced here) */
 	PEER_RES_SYSTEM_ERROR = 0x06,
 	PEER_RES_NO_MEM = 0x12,
 	PEER_RES_NO_SPACE = 0x15,
@@ -160,6 +161,12 @@ int peer_hdr_validate(const struct peer_hdr *h, const struct peer_expect *exp);
  * ones from the store) to reply result codes.
  */
 enum peer_result peer_result_from_errno(int neg_errno);
+/*
+ * The other way, for the requester: a reply's code as the negative errno the daemon uses inside
+ * (0 for success; NO_OBJ -ENOENT, OLD_NODE_VER -ESTALE, NEW_NODE_VER -EL2NSYNC, INVALID_CTIME
+ * -EXDEV, HALT -EHOSTDOWN, NO_VDI -ENODEV; a code it does not know -EIO).
+ */
+int peer_errno_from_result(uint32_t result);
 
 /*
  * JOIN payload, PEER_JOIN_SIZE bytes, little-endian:

@@ -12,26 +12,18 @@
 #include <string.h>
 #include <sys/statvfs.h>
 
+#include "../../cluster/sdcluster/sm.h"
 #include "../../cluster/sys.h"
 #include "../../core/epoch_log.h"
 #include "../../core/log.h"
 #include "../../core/result.h"
 #include "../../shard/buf_pool.h"
 #include "ctl_frame.h"
+#include "ctl_reply.h"
 #include "ctl_strings.h"
 #include "sheepdog.pb-c.h"
 
-/* Everything a response points to is allocated from this arena and freed after packing. */
-struct reply {
-	Sdctl__Response rsp;
-	char msg[1024];
-	void **allocs;
-	int nr_allocs, cap_allocs;
-	void *io_buf; /* from the thread's buffer pool, returned after packing */
-	size_t io_len;
-};
-
-static void *ralloc(struct reply *r, size_t size)
+void *ralloc(struct reply *r, size_t size)
 {
 	void *p;
 
@@ -50,7 +42,7 @@ static void *ralloc(struct reply *r, size_t size)
 	return p;
 }
 
-static char *rstrdup(struct reply *r, const char *s)
+char *rstrdup(struct reply *r, const char *s)
 {
 	char *p = ralloc(r, strlen(s) + 1);
 
@@ -59,10 +51,7 @@ static char *rstrdup(struct reply *r, const char *s)
 	return p ? p : (char *)"";
 }
 
-static void fail(struct reply *r, int result, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void fail(struct reply *r, int result, const char *fmt, ...)
+void fail(struct reply *r, int result, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -72,7 +61,7 @@ static void fail(struct reply *r, int result, const char *fmt, ...)
 	va_end(ap);
 }
 
-static bool check_running(struct reply *r)
+bool check_running(struct reply *r)
 {
 	int st = sys_status();
 
@@ -83,7 +72,7 @@ static bool check_running(struct reply *r)
 	return st == SD_RES_SUCCESS;
 }
 
-static struct vdi *find_vdi(struct reply *r, const char *name)
+struct vdi *find_vdi(struct reply *r, const char *name)
 {
 	struct vdi *v;
 
@@ -150,6 +139,27 @@ static void op_cluster_info(struct reply *r)
 	ci->recycle_vid = sys.cfg.recycle_vid;
 	ci->strict = sys.cfg.strict;
 	ci->epochs = ralloc(r, sizeof(*ci->epochs) * (n + 1));
+	if (sys.clustered) {
+		const struct epoch_entry *eps;
+		int ne = sm_epochs(&eps);
+
+		/* The cluster's own history, the same on every node. */
+		ci->epochs = ralloc(r, sizeof(*ci->epochs) * (size_t)(ne + 1));
+		for (int k = ne - 1; k >= 0 && ci->epochs; k--) {
+			Sdctl__EpochEntry *m = ralloc(r, sizeof(*m));
+
+			if (!m)
+				break;
+			sdctl__epoch_entry__init(m);
+			m->epoch = eps[k].epoch;
+			m->time = eps[k].time;
+			m->nodes = ralloc(r, sizeof(*m->nodes) * (size_t)(eps[k].nr_nodes + 1));
+			for (int i = 0; m->nodes && i < eps[k].nr_nodes; i++)
+				m->nodes[m->n_nodes++] = node_msg(r, &eps[k].nodes[i]);
+			ci->epochs[ci->n_epochs++] = m;
+		}
+		n = 0;
+	}
 	for (uint32_t e = n; e >= 1 && ci->epochs; e--) {
 		struct epoch_entry ent;
 		Sdctl__EpochEntry *m;
@@ -175,16 +185,20 @@ static void op_cluster_info(struct reply *r)
 static void op_node_list(struct reply *r)
 {
 	Sdctl__NodeListRsp *nl = ralloc(r, sizeof(*nl));
-	struct sd_node nodes[1];
-	int n = cluster_members(nodes, 1);
+	int max = sys.nr_members > 0 ? sys.nr_members : 1;
+	struct sd_node *nodes = ralloc(r, sizeof(*nodes) * (size_t)max);
+	int n = nodes ? cluster_members(nodes, max) : 0;
 
-	if (!nl)
+	if (!nl || !nodes)
 		return fail(r, SD_RES_NO_MEM, "out of memory");
 	sdctl__node_list_rsp__init(nl);
+	n = n < max ? n : max;
 	nl->nodes = ralloc(r, sizeof(*nl->nodes) * (size_t)(n + 1));
-	for (int i = 0; nl->nodes && i < n; i++)
+	for (int i = 0; nl->nodes && i < n; i++) {
+		if (!node_id_cmp(&nodes[i].nid, &sys.self.nid))
+			nl->local = (uint32_t)i;
 		nl->nodes[nl->n_nodes++] = node_msg(r, &nodes[i]);
-	nl->local = 0;
+	}
 	r->rsp.body_case = SDCTL__RESPONSE__BODY_NODE_LIST;
 	r->rsp.node_list = nl;
 }
@@ -283,7 +297,7 @@ static void op_vdi_create(struct reply *r, const Sdctl__VdiCreateReq *q)
 		if (!policy && cluster_check_copies_fit(copies, err, sizeof(err)))
 			return fail(r, SD_RES_INVALID_PARMS, "%s", err);
 	}
-	ret = vdi_create(q->name, q->size, copies, policy, &vid, err, sizeof(err));
+	ret = vdi_create(q->name, q->size, copies, policy, 0, &vid, err, sizeof(err));
 	if (ret)
 		return fail(r, ret, "%s", err);
 	c = ralloc(r, sizeof(*c));
@@ -423,8 +437,10 @@ bool ctl_shutdown_requested(void)
 	return shutdown_requested;
 }
 
-static void dispatch(struct reply *r, const Sdctl__Request *q)
+static void dispatch(struct reply *r, const Sdctl__Request *q, struct ctl_call *call)
 {
+	if (sys.clustered && call && ctl_cluster_op(r, q, call))
+		return;
 	switch (q->op_case) {
 	case SDCTL__REQUEST__OP_CLUSTER_FORMAT:
 		return op_cluster_format(r, q->cluster_format);
@@ -517,16 +533,49 @@ size_t ctl_reply_bound(const uint8_t *payload, size_t len)
 	return bound;
 }
 
-int ctl_handle(const uint8_t *payload, size_t len, uint8_t **out, size_t *out_len, size_t *out_cap)
+int ctl_reply_pack(struct reply *r, uint8_t **out, size_t *out_len, size_t *out_cap)
 {
-	Sdctl__Request *q = NULL;
-	struct reply r = { 0 };
-	char why[512];
 	size_t size;
 	int ret = 0;
 
-	sdctl__response__init(&r.rsp);
-	r.rsp.version = CTL_PROTO_VERSION;
+	if (r->rsp.result != SDCTL__RESULT__SUCCESS) {
+		r->rsp.body_case = SDCTL__RESPONSE__BODY__NOT_SET;
+		r->rsp.message = r->msg;
+	}
+	size = sdctl__response__get_packed_size(&r->rsp);
+	if (append(out, out_len, out_cap, CTL_FRAME_HDR + size)) {
+		ret = -1;
+	} else {
+		ctl_frame_header(*out + *out_len, (uint32_t)size);
+		sdctl__response__pack(&r->rsp, *out + *out_len + CTL_FRAME_HDR);
+		*out_len += CTL_FRAME_HDR + size;
+	}
+	for (int i = 0; i < r->nr_allocs; i++)
+		free(r->allocs[i]);
+	buf_put(r->io_buf, r->io_len);
+	free(r->allocs);
+	r->allocs = NULL;
+	r->nr_allocs = 0;
+	r->io_buf = NULL;
+	return ret;
+}
+
+void ctl_reply_init(struct reply *r)
+{
+	memset(r, 0, sizeof(*r));
+	sdctl__response__init(&r->rsp);
+	r->rsp.version = CTL_PROTO_VERSION;
+}
+
+int ctl_handle(const uint8_t *payload, size_t len, uint8_t **out, size_t *out_len, size_t *out_cap,
+	       struct ctl_call *call)
+{
+	Sdctl__Request *q = NULL;
+	struct reply r;
+	char why[512];
+	int ret = 0;
+
+	ctl_reply_init(&r);
 	/* Checked before the unpack, which would cut a string at its first NUL. */
 	if (ctl_strings_check(&sdctl__request__descriptor, payload, len, why, sizeof(why))) {
 		fail(&r, SD_RES_INVALID_PARMS, "%s", why);
@@ -537,24 +586,16 @@ int ctl_handle(const uint8_t *payload, size_t len, uint8_t **out, size_t *out_le
 		     "protocol version %u is not %u: use a dog of the same version as this sheep",
 		     q->version, CTL_PROTO_VERSION);
 	} else {
-		dispatch(&r, q);
+		dispatch(&r, q, call);
 	}
-	if (r.rsp.result != SDCTL__RESULT__SUCCESS) {
-		r.rsp.body_case = SDCTL__RESPONSE__BODY__NOT_SET;
-		r.rsp.message = r.msg;
-	}
-	size = sdctl__response__get_packed_size(&r.rsp);
-	if (append(out, out_len, out_cap, CTL_FRAME_HDR + size)) {
-		ret = -1;
+	if (r.async) {
+		for (int i = 0; i < r.nr_allocs; i++)
+			free(r.allocs[i]);
+		free(r.allocs);
+		ret = 1;
 	} else {
-		ctl_frame_header(*out + *out_len, (uint32_t)size);
-		sdctl__response__pack(&r.rsp, *out + *out_len + CTL_FRAME_HDR);
-		*out_len += CTL_FRAME_HDR + size;
+		ret = ctl_reply_pack(&r, out, out_len, out_cap);
 	}
-	for (int i = 0; i < r.nr_allocs; i++)
-		free(r.allocs[i]);
-	buf_put(r.io_buf, r.io_len);
-	free(r.allocs);
 	if (q)
 		sdctl__request__free_unpacked(q, NULL);
 	return ret;

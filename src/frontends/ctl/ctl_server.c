@@ -30,6 +30,7 @@
 #include "../../core/list.h"
 #include "../../core/log.h"
 #include "../../core/net.h"
+#include "../../cluster/peer/peer.h"
 #include "../../shard/msg.h"
 #include "ctl_frame.h"
 #include "ctl_ops.h"
@@ -52,8 +53,15 @@ struct conn {
 	struct evloop_defer run_backlog;
 	bool paused;	/* not reading: the memory budget has no room for its frame */
 	bool dead;	/* closed; freed at the end of the loop pass */
+	bool sniffed;	/* its first bytes were looked at: a control or a peer connection */
 	size_t charged; /* in_cap + out_cap, as charged to the guard */
 	struct conn_guard guard;
+	/*
+	 * A request answered later (a cluster change waits for Raft): the connection runs no
+	 * other frame until it is answered. The call outlives a connection closed meanwhile.
+	 */
+	struct ctl_call *call;
+	bool waiting;
 	struct conn *prev, *next;
 };
 
@@ -122,15 +130,24 @@ static void set_backlog(struct conn *c)
 	evloop_defer(loop, &c->run_backlog);
 }
 
-static void conn_close(struct conn *c, const char *why)
+/* Closes the connection, or (keep_fd) only forgets it: its descriptor has a new owner. */
+static void conn_drop(struct conn *c, const char *why, bool keep_fd)
 {
 	if (why)
 		log_warn("closing control connection from %s: %s", c->peer, why);
+	if (c->call) {
+		if (c->waiting)
+			c->call->conn = NULL; /* freed when its answer comes */
+		else
+			free(c->call);
+		c->call = NULL;
+	}
 	evloop_fd_del(loop, c->h);
 	evloop_defer_cancel(loop, &c->run_backlog);
 	dlist_unlink(conns, c);
 	guard_remove(&c->guard);
-	close(c->fd);
+	if (!keep_fd)
+		close(c->fd);
 	free(c->in);
 	free(c->out);
 	c->in = c->out = NULL;
@@ -142,6 +159,33 @@ static void conn_close(struct conn *c, const char *why)
 	graveyard = c;
 	evloop_defer(loop, &bury);
 	nr_conns--;
+}
+
+static void conn_close(struct conn *c, const char *why)
+{
+	conn_drop(c, why, false);
+}
+
+/*
+ * Peer frames (node to node) arrive on this port too, as in the original sheepdog: they start
+ * with the magic "SDPR", where a control frame starts with its big-endian length (0x00 first).
+ * Returns true when the connection turned out to be a peer's and went to a shard.
+ */
+static bool sniff_peer(struct conn *c)
+{
+	static const uint8_t magic[4] = { 'S', 'D', 'P', 'R' };
+	size_t n = c->in_len < 4 ? c->in_len : 4;
+
+	if (c->sniffed)
+		return false;
+	if (c->in_len < 4 && !memcmp(c->in, magic, n))
+		return true; /* maybe a peer's: wait for the rest of the magic */
+	c->sniffed = true;
+	if (memcmp(c->in, magic, 4))
+		return false;
+	peer_conn_adopt(c->fd, c->peer, c->in, c->in_len, limits);
+	conn_drop(c, NULL, true);
+	return true;
 }
 
 static void bury_the_dead(void *arg)
@@ -360,13 +404,47 @@ static int reserve_input(struct conn *c)
  * Runs the complete frames in the input buffer, one at a time, sending each reply before the
  * next request runs. Returns 0, or -1 if the connection was closed.
  */
+/* The answer of a request that waited (ctl_ops.h): send it, then run the frames behind it. */
+static void call_answer(struct ctl_call *call, const uint8_t *frame, size_t len)
+{
+	struct conn *c = call->conn;
+
+	if (!c) {
+		free(call); /* its connection closed while it ran */
+		return;
+	}
+	c->waiting = false;
+	if (c->out_len + len > c->out_cap) {
+		uint8_t *n = realloc(c->out, c->out_len + len);
+
+		if (!n) {
+			conn_close(c, "out of memory");
+			return;
+		}
+		c->out = n;
+		c->out_cap = c->out_len + len;
+	}
+	if (len)
+		memcpy(c->out + c->out_len, frame, len);
+	c->out_len += len;
+	charge_sync(c);
+	guard_served(&c->guard);
+	if (flush_out(c)) {
+		conn_close(c, "send failed");
+		return;
+	}
+	set_events(c);
+	if (c->in_len)
+		set_backlog(c);
+}
+
 static int process(struct conn *c)
 {
 	size_t off = 0;
 	int ran = 0, done = 0, ret;
 
 	c->backlog = false;
-	while (!c->out_len && !c->paused) {
+	while (!c->out_len && !c->paused && !c->waiting) {
 		const uint8_t *payload;
 		uint32_t plen;
 		size_t used;
@@ -390,9 +468,21 @@ static int process(struct conn *c)
 		}
 		if (ret > 0)
 			break; /* the frame waits in `in` for room */
-		if (ctl_handle(payload, plen, &c->out, &c->out_len, &c->out_cap) < 0) {
+		if (!c->call && !(c->call = calloc(1, sizeof(*c->call)))) {
+			conn_close(c, "out of memory");
+			return -1;
+		}
+		c->call->conn = c;
+		c->call->answer = call_answer;
+		ret = ctl_handle(payload, plen, &c->out, &c->out_len, &c->out_cap, c->call);
+		if (ret < 0) {
 			conn_close(c, "malformed request frame");
 			return -1;
+		}
+		if (ret > 0) {
+			c->waiting = true;
+			off += used;
+			break;
 		}
 		if (ctl_shutdown_requested())
 			evloop_stop(loop); /* the reply still goes out, below */
@@ -453,6 +543,8 @@ static void conn_readable(struct conn *c)
 		return;
 	}
 	c->in_len += (size_t)n;
+	if (sniff_peer(c))
+		return;
 	process(c);
 }
 

@@ -1,10 +1,11 @@
 /*
- * NBD commands: each request is cut at object boundaries, and every piece runs on the shard that
- * owns its object (obj_io sends it there and answers back here). The published map of the VDI
- * (vdi_share.h) says which objects exist:
+ * NBD commands: each request is cut at object boundaries (gw_split.h), and every piece goes
+ * through the gateway (gw.h), which places it on the cluster's holders and answers back here.
+ * The published map of the VDI (vdi_share.h) says which objects exist:
  *
- * - an unallocated object reads as zeros without any I/O; an allocated one whose file is missing
- *   is an error, never zeros;
+ * - on a single node, an unallocated object reads as zeros without any I/O; in a cluster it is
+ *   still asked for (another node's allocation may not be applied here yet) and reads as zeros
+ *   when no holder has it. An allocated object that no holder has is an error, never zeros;
  * - a write that lands in an object the map does not have yet is acknowledged only after the
  *   control thread has recorded it durably (vdi_mapq.h), so no restart can sweep it away;
  * - TRIM and WRITE_ZEROES free whole objects through the control thread (clearing the map
@@ -22,6 +23,7 @@
 #include "../../core/byteorder.h"
 #include "../../core/log.h"
 #include "../../core/oid.h"
+#include "../../gateway/gw.h"
 #include "../../shard/buf_pool.h"
 #include "nbd_conn.h"
 
@@ -37,10 +39,10 @@ uint32_t nbd_request_charge(const struct nbd_request *rq, int wire, uint8_t obj_
 		charge += rq->length; /* at most NBD_MAX_PAYLOAD: validated */
 	else if (rq->type == NBD_CMD_BLOCK_STATUS)
 		charge += NBD_MAX_EXTENTS * 8;
-	/* A CACHE or WRITE_ZEROES over 4 GiB is one piece per object: 1024 of them. */
-	objs = ((rq->offset + rq->length - 1) >> obj_shift) - (rq->offset >> obj_shift) + 1;
-	if (objs > NBD_CMD_INLINE_PIECES && rq->type != NBD_CMD_TRIM)
-		charge += objs * sizeof(struct obj_req);
+	/* A CACHE, TRIM or WRITE_ZEROES over 4 GiB is one piece per object: 1024 of them. */
+	objs = gw_split_count(rq->offset, rq->length, obj_shift);
+	if (objs > NBD_CMD_INLINE_PIECES)
+		charge += objs * sizeof(struct gw_req);
 	return (uint32_t)charge;
 }
 
@@ -84,17 +86,27 @@ static struct vdi_share *share_of(const struct nbd_cmd *cmd)
 	return cmd->c->share;
 }
 
-/* Object index range [*first, *last] covered by the request. */
-static void obj_range(const struct nbd_cmd *cmd, uint32_t *first, uint32_t *last)
+/* More than one member: objects may be on other nodes, whatever this node's map says. */
+static bool clustered(void)
 {
-	uint8_t shift = share_of(cmd)->obj_shift;
+	const struct cluster_view *v = cluster_view_current();
 
-	*first = (uint32_t)(cmd->req.offset >> shift);
-	*last = (uint32_t)((cmd->req.offset + cmd->req.length - 1) >> shift);
+	return v && v->ring.nr_nodes > 1;
+}
+
+static uint32_t nr_objs(const struct nbd_cmd *cmd)
+{
+	return gw_split_count(cmd->req.offset, cmd->req.length, share_of(cmd)->obj_shift);
+}
+
+static void piece_of(const struct nbd_cmd *cmd, uint32_t i, struct gw_piece *p)
+{
+	gw_split_piece(cmd->req.offset, cmd->req.length, share_of(cmd)->obj_shift, i, p);
 }
 
 static int pieces_reserve(struct nbd_cmd *cmd, uint32_t n)
 {
+	cmd->nr_pieces = 0;
 	if (n <= NBD_CMD_INLINE_PIECES)
 		return 0;
 	cmd->pieces = calloc(n, sizeof(*cmd->pieces));
@@ -106,7 +118,23 @@ static int pieces_reserve(struct nbd_cmd *cmd, uint32_t n)
 	return 0;
 }
 
-static void submit_pieces(struct nbd_cmd *cmd, void (*done)(struct obj_req *))
+static struct gw_req *add_piece(struct nbd_cmd *cmd, uint8_t op, uint8_t flags, uint64_t oid,
+				uint64_t in_obj, uint32_t len, void *buf)
+{
+	struct gw_req *p = &cmd->pieces[cmd->nr_pieces++];
+
+	*p = (struct gw_req){ .op = op,
+			      .flags = flags,
+			      .copies = share_of(cmd)->copies,
+			      .oid = oid,
+			      .offset = in_obj,
+			      .length = len,
+			      .buf = buf,
+			      .priv = cmd };
+	return p;
+}
+
+static void submit_pieces(struct nbd_cmd *cmd, void (*done)(struct gw_req *))
 {
 	int n = cmd->nr_pieces;
 
@@ -114,12 +142,11 @@ static void submit_pieces(struct nbd_cmd *cmd, void (*done)(struct obj_req *))
 	cmd->pending = n;
 	for (int i = 0; i < n; i++) {
 		cmd->pieces[i].done = done;
-		cmd->pieces[i].priv = cmd;
-		obj_submit(&cmd->pieces[i]);
+		gw_submit(&cmd->pieces[i]);
 	}
 }
 
-static void piece_error(struct nbd_cmd *cmd, const struct obj_req *p)
+static void piece_error(struct nbd_cmd *cmd, const struct gw_req *p)
 {
 	struct vdi_share *sh = share_of(cmd);
 
@@ -131,20 +158,26 @@ static void piece_error(struct nbd_cmd *cmd, const struct obj_req *p)
 			"(check the disk under the data directory)",
 			sh->name, p->oid);
 		fail(cmd, -EIO, "object %016" PRIx64 " of VDI %s is missing", p->oid, sh->name);
+	} else if (p->result == -EHOSTDOWN) {
+		fail(cmd, -EIO, "IO has halted as there are not enough living nodes");
 	} else {
 		log_err("VDI %s: I/O on object %016" PRIx64 " failed: %s", sh->name, p->oid,
-			strerror(-p->result));
-		fail(cmd, p->result, "object %016" PRIx64 ": %s", p->oid, strerror(-p->result));
+			p->why[0] ? p->why : strerror(-p->result));
+		fail(cmd, p->result, "%s", p->why[0] ? p->why : strerror(-p->result));
 	}
 }
 
 /* READ */
 
-static void read_piece_done(struct obj_req *p)
+static void read_piece_done(struct gw_req *p)
 {
 	struct nbd_cmd *cmd = p->priv;
+	struct vdi_share *sh = share_of(cmd);
 
-	if (p->result < 0)
+	/* No holder has it and the map here does not name it: not written yet, zeros. */
+	if (p->result == -ENOENT && vdi_share_entry(sh, oid_to_idx(p->oid)) == 0)
+		memset(p->buf, 0, p->length);
+	else if (p->result < 0)
 		piece_error(cmd, p);
 	if (--cmd->pending == 0)
 		nbd_cmd_reply(cmd);
@@ -153,48 +186,43 @@ static void read_piece_done(struct obj_req *p)
 static void do_read(struct nbd_cmd *cmd)
 {
 	struct vdi_share *sh = share_of(cmd);
-	uint64_t osize = UINT64_C(1) << sh->obj_shift, off = cmd->req.offset;
-	uint32_t first, last, pos = 0, n = 0, len = cmd->req.length;
-	bool any_data = false;
+	uint32_t n = nr_objs(cmd);
+	bool any_data = false, cluster = clustered();
+	struct gw_piece pc;
 
-	if (!len) {
+	if (!n) {
 		nbd_cmd_reply(cmd);
 		return;
 	}
-	obj_range(cmd, &first, &last);
-	for (uint32_t idx = first; idx <= last; idx++)
-		any_data |= vdi_share_entry(sh, idx) != 0;
-	/* Nothing allocated: a structured reply says "hole" instead of sending zeros. */
-	if (!any_data && cmd->c->neg.structured) {
+	for (uint32_t i = 0; i < n; i++) {
+		piece_of(cmd, i, &pc);
+		any_data |= vdi_share_entry(sh, pc.idx) != 0;
+	}
+	/* Nothing allocated on a lone node: a structured reply says "hole" instead of zeros. */
+	if (!any_data && !cluster && cmd->c->neg.structured) {
 		cmd->hole = true;
 		nbd_cmd_reply(cmd);
 		return;
 	}
-	cmd->data = nbd_payload_alloc(len);
-	if (!cmd->data || pieces_reserve(cmd, last - first + 1)) {
+	cmd->data = nbd_payload_alloc(cmd->req.length);
+	if (!cmd->data || pieces_reserve(cmd, n)) {
 		fail(cmd, -ENOMEM, "out of memory");
 		nbd_cmd_reply(cmd);
 		return;
 	}
-	cmd->data_len = len;
-	for (uint32_t idx = first; idx <= last; idx++) {
-		uint64_t in_obj = (off + pos) & (osize - 1);
-		uint32_t plen = (uint32_t)(osize - in_obj < len - pos ? osize - in_obj : len - pos);
-		uint32_t entry = vdi_share_entry(sh, idx);
+	cmd->data_len = cmd->req.length;
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t entry;
 
-		if (!entry) {
-			memset((char *)cmd->data + pos, 0, plen);
-		} else {
-			cmd->pieces[n++] = (struct obj_req){ .op = OBJ_READ,
-							     .oid = vid_to_data_oid(entry, idx),
-							     .offset = in_obj,
-							     .length = plen,
-							     .buf = (char *)cmd->data + pos };
-		}
-		pos += plen;
+		piece_of(cmd, i, &pc);
+		entry = vdi_share_entry(sh, pc.idx);
+		if (!entry && !cluster)
+			memset((char *)cmd->data + pc.pos, 0, pc.len);
+		else
+			add_piece(cmd, GW_READ, 0, vid_to_data_oid(entry ? entry : sh->vid, pc.idx),
+				  pc.in_obj, pc.len, (char *)cmd->data + pc.pos);
 	}
-	cmd->nr_pieces = (int)n;
-	if (!n) {
+	if (!cmd->nr_pieces) {
 		nbd_cmd_reply(cmd);
 		return;
 	}
@@ -203,7 +231,7 @@ static void do_read(struct nbd_cmd *cmd)
 
 /* WRITE, and WRITE_ZEROES with NO_HOLE: the data lands, then new objects are recorded. */
 
-static void cleanup_done(struct obj_req *p)
+static void cleanup_done(struct gw_req *p)
 {
 	struct nbd_cmd *cmd = p->priv;
 
@@ -214,9 +242,10 @@ static void cleanup_done(struct obj_req *p)
 /*
  * A failed write leaves no new object behind: a file the map does not name would otherwise
  * resurface (with this write's bytes) when a later write allocates the object, even after the
- * client zeroed that range.
+ * client zeroed that range. The gateway knows what it created only where it wrote alone (one
+ * holder, this node); in a cluster that cleanup is left to recovery.
  */
-static bool created_unmapped(const struct nbd_cmd *cmd, const struct obj_req *p)
+static bool created_unmapped(const struct nbd_cmd *cmd, const struct gw_req *p)
 {
 	struct vdi_share *sh = share_of(cmd);
 
@@ -238,14 +267,14 @@ static void remove_created(struct nbd_cmd *cmd)
 		return;
 	}
 	for (int i = 0; i < cmd->nr_pieces; i++) {
-		struct obj_req *p = &cmd->pieces[i];
+		struct gw_req *p = &cmd->pieces[i];
 
 		if (!p->created)
 			continue;
-		p->op = OBJ_REMOVE;
+		p->op = GW_REMOVE;
 		p->flags = 0;
 		p->done = cleanup_done;
-		obj_submit(p);
+		gw_submit(p);
 	}
 }
 
@@ -277,11 +306,11 @@ static void map_change(struct nbd_cmd *cmd, uint8_t op, uint32_t first, uint32_t
 	vdi_mapq_submit(&cmd->mq);
 }
 
-static void write_piece_done(struct obj_req *p)
+static void write_piece_done(struct gw_req *p)
 {
 	struct nbd_cmd *cmd = p->priv;
 	struct vdi_share *sh = share_of(cmd);
-	uint32_t first, last, nfirst = UINT32_MAX, nlast = 0;
+	uint32_t nfirst = UINT32_MAX, nlast = 0;
 
 	if (p->result < 0)
 		piece_error(cmd, p);
@@ -291,8 +320,9 @@ static void write_piece_done(struct obj_req *p)
 		remove_created(cmd);
 		return;
 	}
-	obj_range(cmd, &first, &last);
-	for (uint32_t idx = first; idx <= last; idx++) {
+	for (int i = 0; i < cmd->nr_pieces; i++) {
+		uint32_t idx = oid_to_idx(cmd->pieces[i].oid);
+
 		if (vdi_share_entry(sh, idx) != sh->vid) {
 			nfirst = idx < nfirst ? idx : nfirst;
 			nlast = idx;
@@ -309,57 +339,49 @@ static void write_piece_done(struct obj_req *p)
 static void do_write(struct nbd_cmd *cmd, uint8_t op)
 {
 	struct vdi_share *sh = share_of(cmd);
-	uint64_t osize = UINT64_C(1) << sh->obj_shift, off = cmd->req.offset;
-	uint32_t first, last, pos = 0, n = 0, len = cmd->req.length;
-	uint16_t flags = OBJ_F_CREATE;
+	uint32_t n = nr_objs(cmd);
+	uint8_t flags = GW_F_CREATE;
+	struct gw_piece pc;
 
-	if (!len) {
+	if (!n) {
 		nbd_cmd_reply(cmd);
 		return;
 	}
 	if (cmd->req.flags & NBD_CMD_FLAG_FUA)
-		flags |= OBJ_F_SYNC;
-	obj_range(cmd, &first, &last);
-	for (uint32_t idx = first; idx <= last; idx++) {
-		uint32_t e = vdi_share_entry(sh, idx);
+		flags |= GW_F_SYNC;
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t e;
 
+		piece_of(cmd, i, &pc);
+		e = vdi_share_entry(sh, pc.idx);
 		if (e && e != sh->vid) {
 			/* Objects shared with a parent need copy-on-write, which comes with clones.
 			 */
-			fail(cmd, -EIO, "object %u of VDI %s is shared with VDI %" PRIx32, idx,
+			fail(cmd, -EIO, "object %u of VDI %s is shared with VDI %" PRIx32, pc.idx,
 			     sh->name, e);
 			nbd_cmd_reply(cmd);
 			return;
 		}
 	}
-	if (pieces_reserve(cmd, last - first + 1)) {
+	if (pieces_reserve(cmd, n)) {
 		nbd_cmd_reply(cmd);
 		return;
 	}
-	for (uint32_t idx = first; idx <= last; idx++) {
-		uint64_t in_obj = (off + pos) & (osize - 1);
-		uint32_t plen = (uint32_t)(osize - in_obj < len - pos ? osize - in_obj : len - pos);
-
-		cmd->pieces[n++] =
-			(struct obj_req){ .op = op,
-					  .flags = flags,
-					  .oid = vid_to_data_oid(sh->vid, idx),
-					  .offset = in_obj,
-					  .length = plen,
-					  .buf = op == OBJ_WRITE ? (char *)cmd->data + pos : NULL };
-		pos += plen;
+	for (uint32_t i = 0; i < n; i++) {
+		piece_of(cmd, i, &pc);
+		add_piece(cmd, op, flags, vid_to_data_oid(sh->vid, pc.idx), pc.in_obj, pc.len,
+			  op == GW_WRITE ? (char *)cmd->data + pc.pos : NULL);
 	}
-	cmd->nr_pieces = (int)n;
 	submit_pieces(cmd, write_piece_done);
 }
 
 /* TRIM and WRITE_ZEROES: free whole objects, punch the partial ends. */
 
-static void punch_done(struct obj_req *p)
+static void punch_done(struct gw_req *p)
 {
 	struct nbd_cmd *cmd = p->priv;
 
-	/* A missing file has nothing to punch: the range already reads as zeros. */
+	/* A missing object has nothing to punch: the range already reads as zeros. */
 	if (p->result < 0 && p->result != -ENOENT)
 		piece_error(cmd, p);
 	if (--cmd->pending == 0)
@@ -369,69 +391,67 @@ static void punch_done(struct obj_req *p)
 static void do_zero(struct nbd_cmd *cmd)
 {
 	struct vdi_share *sh = share_of(cmd);
-	uint64_t osize = UINT64_C(1) << sh->obj_shift, off = cmd->req.offset;
-	uint64_t end = off + cmd->req.length;
-	uint32_t first, last, ffirst = UINT32_MAX, flast = 0;
-	int n = 0, free_objs = 0;
-	uint16_t flags = cmd->req.flags & NBD_CMD_FLAG_FUA ? OBJ_F_SYNC : 0;
+	uint32_t n = nr_objs(cmd), ffirst = UINT32_MAX, flast = 0;
+	int free_objs = 0;
+	uint8_t flags = cmd->req.flags & NBD_CMD_FLAG_FUA ? GW_F_SYNC : 0;
+	bool cluster = clustered();
+	struct gw_piece pc;
 
-	if (!cmd->req.length) {
+	if (!n) {
 		nbd_cmd_reply(cmd);
 		return;
 	}
 	if (cmd->req.type == NBD_CMD_WRITE_ZEROES && (cmd->req.flags & NBD_CMD_FLAG_NO_HOLE)) {
-		do_write(cmd, OBJ_ZERO);
+		do_write(cmd, GW_ZERO);
 		return;
 	}
-	obj_range(cmd, &first, &last);
-	for (uint32_t idx = first; idx <= last; idx++) {
-		uint64_t ostart = (uint64_t)idx << sh->obj_shift, oend = ostart + osize;
-		uint64_t s = off > ostart ? off : ostart, e = end < oend ? end : oend;
-		uint32_t entry = vdi_share_entry(sh, idx);
+	if (pieces_reserve(cmd, n)) {
+		nbd_cmd_reply(cmd);
+		return;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t entry;
 
-		if (!entry)
-			continue; /* already reads as zeros */
-		if (s == ostart && e == oend && entry == sh->vid) {
-			ffirst = idx < ffirst ? idx : ffirst;
-			flast = idx;
+		piece_of(cmd, i, &pc);
+		entry = vdi_share_entry(sh, pc.idx);
+		/* Unallocated reads as zeros here; in a cluster another node may have written it. */
+		if (!entry && !cluster)
+			continue;
+		if (pc.whole && entry == sh->vid) {
+			ffirst = pc.idx < ffirst ? pc.idx : ffirst;
+			flast = pc.idx;
 			free_objs++;
 			continue;
 		}
-		if (entry != sh->vid) {
-			fail(cmd, -EIO, "object %u of VDI %s is shared with VDI %" PRIx32, idx,
+		if (entry && entry != sh->vid) {
+			fail(cmd, -EIO, "object %u of VDI %s is shared with VDI %" PRIx32, pc.idx,
 			     sh->name, entry);
 			nbd_cmd_reply(cmd);
 			return;
 		}
-		/* A partial object: at most the two ends of the range. */
-		cmd->inline_pieces[n++] = (struct obj_req){ .op = OBJ_PUNCH,
-							    .flags = flags,
-							    .oid = vid_to_data_oid(sh->vid, idx),
-							    .offset = s - ostart,
-							    .length = (uint32_t)(e - s) };
+		add_piece(cmd, GW_PUNCH, flags, vid_to_data_oid(sh->vid, pc.idx), pc.in_obj, pc.len,
+			  NULL);
 	}
-	cmd->nr_pieces = n;
-	cmd->pending = n + (free_objs ? 1 : 0);
+	cmd->pending = cmd->nr_pieces + (free_objs ? 1 : 0);
 	if (!cmd->pending) {
 		nbd_cmd_reply(cmd);
 		return;
 	}
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; i < cmd->nr_pieces; i++) {
 		cmd->pieces[i].done = punch_done;
-		cmd->pieces[i].priv = cmd;
-		obj_submit(&cmd->pieces[i]);
+		gw_submit(&cmd->pieces[i]);
 	}
 	if (free_objs)
 		map_change(cmd, VDI_MAPQ_FREE, ffirst, flast);
 }
 
-/* CACHE: read-ahead of what is allocated. */
+/* CACHE: read-ahead where this node has a copy. */
 
-static void cache_done(struct obj_req *p)
+static void cache_done(struct gw_req *p)
 {
 	struct nbd_cmd *cmd = p->priv;
 
-	if (p->result < 0)
+	if (p->result < 0 && p->result != -ENOENT)
 		piece_error(cmd, p);
 	if (--cmd->pending == 0)
 		nbd_cmd_reply(cmd);
@@ -440,33 +460,27 @@ static void cache_done(struct obj_req *p)
 static void do_cache(struct nbd_cmd *cmd)
 {
 	struct vdi_share *sh = share_of(cmd);
-	uint64_t osize = UINT64_C(1) << sh->obj_shift, off = cmd->req.offset;
-	uint64_t end = off + cmd->req.length;
-	uint32_t first, last, n = 0;
+	uint32_t n = nr_objs(cmd);
+	struct gw_piece pc;
 
-	if (!cmd->req.length) {
-		nbd_cmd_reply(cmd);
-		return;
-	}
-	obj_range(cmd, &first, &last);
-	if (pieces_reserve(cmd, last - first + 1)) {
-		nbd_cmd_reply(cmd);
-		return;
-	}
-	for (uint32_t idx = first; idx <= last; idx++) {
-		uint64_t ostart = (uint64_t)idx << sh->obj_shift;
-		uint64_t s = off > ostart ? off : ostart,
-			 e = end < ostart + osize ? end : ostart + osize;
-		uint32_t entry = vdi_share_entry(sh, idx);
-
-		if (entry)
-			cmd->pieces[n++] = (struct obj_req){ .op = OBJ_PREFETCH,
-							     .oid = vid_to_data_oid(entry, idx),
-							     .offset = s - ostart,
-							     .length = (uint32_t)(e - s) };
-	}
-	cmd->nr_pieces = (int)n;
 	if (!n) {
+		nbd_cmd_reply(cmd);
+		return;
+	}
+	if (pieces_reserve(cmd, n)) {
+		nbd_cmd_reply(cmd);
+		return;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t entry;
+
+		piece_of(cmd, i, &pc);
+		entry = vdi_share_entry(sh, pc.idx);
+		if (entry)
+			add_piece(cmd, GW_PREFETCH, 0, vid_to_data_oid(entry, pc.idx), pc.in_obj,
+				  pc.len, NULL);
+	}
+	if (!cmd->nr_pieces) {
 		nbd_cmd_reply(cmd);
 		return;
 	}
@@ -508,7 +522,7 @@ static void do_block_status(struct nbd_cmd *cmd)
 	nbd_cmd_reply(cmd);
 }
 
-static void flush_done(struct obj_flush_req *r)
+static void flush_done(struct gw_flush_req *r)
 {
 	struct nbd_cmd *cmd = r->priv;
 
@@ -524,7 +538,7 @@ void nbd_cmd_execute(struct nbd_cmd *cmd)
 		do_read(cmd);
 		break;
 	case NBD_CMD_WRITE:
-		do_write(cmd, OBJ_WRITE);
+		do_write(cmd, GW_WRITE);
 		break;
 	case NBD_CMD_TRIM:
 	case NBD_CMD_WRITE_ZEROES:
@@ -537,8 +551,8 @@ void nbd_cmd_execute(struct nbd_cmd *cmd)
 		do_block_status(cmd);
 		break;
 	case NBD_CMD_FLUSH:
-		cmd->flush = (struct obj_flush_req){ .done = flush_done, .priv = cmd };
-		if (obj_flush_submit(&cmd->flush)) {
+		cmd->flush = (struct gw_flush_req){ .done = flush_done, .priv = cmd };
+		if (gw_flush_submit(&cmd->flush)) {
 			fail(cmd, -ENOMEM, "out of memory");
 			nbd_cmd_reply(cmd);
 		}

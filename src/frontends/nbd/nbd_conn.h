@@ -14,6 +14,7 @@
 #include "../../core/conn_guard.h"
 #include "../../io/obj_flush.h"
 #include "../../io/obj_io.h"
+#include "../../gateway/gw.h"
 #include "../../shard/shard.h"
 #include "nbd_negotiate.h"
 #include "nbd_parse.h"
@@ -46,11 +47,11 @@ struct nbd_cmd {
 	uint8_t *extents;
 	uint32_t extents_len;
 	/* Object pieces in flight. */
-	struct obj_req *pieces; /* inline_pieces or an owned array */
-	struct obj_req inline_pieces[NBD_CMD_INLINE_PIECES];
+	struct gw_req *pieces; /* inline_pieces or an owned array */
+	struct gw_req inline_pieces[NBD_CMD_INLINE_PIECES];
 	int nr_pieces, pending;
 	struct vdi_mapq_req mq;
-	struct obj_flush_req flush;
+	struct gw_flush_req flush;
 	uint8_t hdr[NBD_REPLY_HDR_MAX];
 	struct nbd_out out;
 	struct nbd_cmd *free_next;

@@ -1,0 +1,72 @@
+/*
+ * The sdcluster driver: membership and VDI metadata through Raft among the sheep themselves
+ * (docs/cluster-design.md). It runs on the control thread: libraft's libuv loop is polled from
+ * the control thread's event loop, and every change goes through the state machine (sm.h) in
+ * the one order Raft gives.
+ *
+ * - Start: a node with no Raft state and no --seed bootstraps a cluster of itself; a node with
+ *   --seed asks the seeds (any member: it forwards to the leader) to be added. A node with
+ *   state rejoins by it.
+ * - Voters: the leader keeps 1, 3 or 5 voters among live members (by member count); the others
+ *   replicate the log without voting.
+ * - Liveness: members send a heartbeat to the leader every second; the leader removes a member
+ *   silent for 5 s (a LEAVE command: a new epoch). A removed node that is alive joins again.
+ * - Fencing: a node that has known no leader for 1.5 s refuses writes and metadata changes with
+ *   SD_RES_HALT until it hears one again.
+ */
+#ifndef SD_SDCLUSTER_H
+#define SD_SDCLUSTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../../core/evloop.h"
+#include "../../core/node.h"
+#include "cluster.pb-c.h"
+
+#define SDC_MAX_SEEDS 16
+
+struct sdcluster_opts {
+	struct sd_node_id seeds[SDC_MAX_SEEDS];
+	int nr_seeds;
+	uint16_t cluster_port; /* Raft */
+	int nr_shards;
+};
+
+/* Starts the driver on the control thread's loop. 0, or -errno with err for the operator. */
+int sdcluster_start(const struct sdcluster_opts *o, struct evloop *loop, char *err, size_t errlen);
+/* Leaves the loop's descriptors; Raft's files stay for the next start. */
+void sdcluster_stop(void);
+
+/* True while this node may change the cluster (a leader is known and it is a member). */
+bool sdcluster_writable(void);
+
+/* What a proposal, join or heartbeat came to. */
+struct sdc_outcome {
+	int result;	   /* SD_RES code */
+	const char *msg;   /* for the operator; "" on success */
+	uint64_t index;	   /* the command's Raft index (proposals) */
+	bool leader_known; /* NOT_LEADER answers: where to go */
+	struct sd_node_id leader;
+	bool member; /* heartbeats: whether the sender is a member */
+	uint32_t epoch;
+};
+
+typedef void (*sdc_done_fn)(void *arg, const struct sdc_outcome *o);
+
+/*
+ * Proposes cmd (origin, seq and time are filled here) and calls done on the control thread once
+ * it is applied on this node, or failed. Forwards to the leader when this node is not it.
+ */
+void sdcluster_propose(Sdcl__Command *cmd, sdc_done_fn done, void *arg);
+
+/* Control-port requests between nodes (ctl_ops.c decodes, these decide). */
+void sdcluster_on_join(const uint8_t *member, size_t len, sdc_done_fn done, void *arg);
+void sdcluster_on_propose(const uint8_t *cmd, size_t len, sdc_done_fn done, void *arg);
+void sdcluster_on_heartbeat(uint64_t raft_id, struct sdc_outcome *out);
+
+/* For `dog node info` and logs: this node's Raft role and the leader. */
+const char *sdcluster_role(void);
+
+#endif

@@ -1,0 +1,715 @@
+/* The sdcluster state machine (sm.h): apply, snapshot, restore. */
+#include "sm.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../core/atomic_file.h"
+#include "../../core/byteorder.h"
+#include "../../core/inode.h"
+#include "../../core/log.h"
+#include "../../core/oid.h"
+#include "../../core/result.h"
+#include "../obj_reaper.h"
+#include "../sys.h"
+#include "../vdi_internal.h"
+#include "../vdi_share.h"
+#include "../raft/raft_node.h"
+
+#define SM_EFFECTS_FILE "sm-effects"
+#define SM_MAX_ORIGINS	256
+
+struct applied {
+	uint64_t origin, seq;
+};
+
+static const struct sm_hooks *hooks;
+static uint64_t last_applied;
+static uint64_t effects_index; /* effects of commands at or below it already ran */
+static struct epoch_entry *epochs;
+static int nr_epochs;
+static struct applied applied[SM_MAX_ORIGINS];
+static int nr_applied;
+
+int sm_init(const struct sm_hooks *h)
+{
+	char path[PATH_MAX + 32], *text = NULL;
+	long n;
+
+	hooks = h;
+	snprintf(path, sizeof(path), "%s/" SM_EFFECTS_FILE, sys.dir);
+	n = file_read_all(path, &text, 64);
+	if (n == -ENOENT)
+		return 0;
+	if (n < 0)
+		return (int)n;
+	effects_index = strtoull(text, NULL, 10);
+	free(text);
+	return 0;
+}
+
+uint64_t sm_last_applied(void)
+{
+	return last_applied;
+}
+
+int sm_epochs(const struct epoch_entry **out)
+{
+	*out = epochs;
+	return nr_epochs;
+}
+
+/* Whether this command's local effects still have to run; records that they now do. */
+static bool effects_due(uint64_t index)
+{
+	char buf[32];
+	int n, ret;
+
+	if (index <= effects_index)
+		return false;
+	effects_index = index;
+	n = snprintf(buf, sizeof(buf), "%" PRIu64 "\n", index);
+	ret = atomic_file_write(sys.dir, SM_EFFECTS_FILE, buf, (size_t)n);
+	if (ret)
+		log_warn("cannot record applied effects in %s/" SM_EFFECTS_FILE
+			 ": %s; a restart may run them again",
+			 sys.dir, strerror(-ret));
+	return true;
+}
+
+/* Members */
+
+void sm_member_to_msg(const struct cluster_member *m, Sdcl__Member *msg, uint8_t addr[16])
+{
+	sdcl__member__init(msg);
+	memcpy(addr, m->node.nid.addr, 16);
+	msg->addr.data = addr;
+	msg->addr.len = 16;
+	msg->port = m->node.nid.port;
+	msg->vnodes = m->node.nr_vnodes;
+	msg->zone = m->node.zone;
+	msg->space = m->node.space;
+	msg->shards = m->shards;
+	msg->raft_id = m->raft_id;
+	msg->cluster_port = m->cluster_port;
+}
+
+int sm_member_from_msg(const Sdcl__Member *msg, struct cluster_member *m)
+{
+	if (!msg || msg->addr.len != 16 || msg->port > 65535 || msg->vnodes > 65535 ||
+	    msg->shards > 65535 || msg->cluster_port > 65535 || !msg->raft_id)
+		return -EINVAL;
+	memset(m, 0, sizeof(*m));
+	memcpy(m->node.nid.addr, msg->addr.data, 16);
+	m->node.nid.port = (uint16_t)msg->port;
+	m->node.nr_vnodes = (uint16_t)msg->vnodes;
+	m->node.zone = msg->zone;
+	m->node.space = msg->space;
+	m->shards = (uint16_t)msg->shards;
+	m->raft_id = msg->raft_id;
+	m->cluster_port = (uint16_t)msg->cluster_port;
+	return 0;
+}
+
+const struct cluster_member *sm_member_by_raft_id(uint64_t raft_id)
+{
+	for (int i = 0; i < sys.nr_members; i++)
+		if (sys.members[i].raft_id == raft_id)
+			return &sys.members[i];
+	return NULL;
+}
+
+static int member_pos(const struct sd_node_id *nid)
+{
+	for (int i = 0; i < sys.nr_members; i++)
+		if (!node_id_cmp(&sys.members[i].node.nid, nid))
+			return i;
+	return -1;
+}
+
+static int members_insert(const struct cluster_member *m)
+{
+	struct cluster_member *nm =
+		realloc(sys.members, sizeof(*nm) * (size_t)(sys.nr_members + 1));
+	int pos = 0;
+
+	if (!nm)
+		return -ENOMEM;
+	sys.members = nm;
+	while (pos < sys.nr_members && node_id_cmp(&nm[pos].node.nid, &m->node.nid) < 0)
+		pos++;
+	memmove(&nm[pos + 1], &nm[pos], sizeof(*nm) * (size_t)(sys.nr_members - pos));
+	nm[pos] = *m;
+	sys.nr_members++;
+	return 0;
+}
+
+static void members_remove(int pos)
+{
+	memmove(&sys.members[pos], &sys.members[pos + 1],
+		sizeof(*sys.members) * (size_t)(sys.nr_members - pos - 1));
+	sys.nr_members--;
+}
+
+/* Epochs */
+
+static int epoch_push(uint32_t epoch, uint64_t time)
+{
+	struct epoch_entry *ne = realloc(epochs, sizeof(*ne) * (size_t)(nr_epochs + 1));
+	struct epoch_entry *e;
+
+	if (!ne)
+		return -ENOMEM;
+	epochs = ne;
+	e = &epochs[nr_epochs];
+	e->epoch = epoch;
+	e->time = time;
+	e->nr_nodes = sys.nr_members;
+	e->nodes = calloc((size_t)(sys.nr_members ? sys.nr_members : 1), sizeof(*e->nodes));
+	if (!e->nodes)
+		return -ENOMEM;
+	for (int i = 0; i < sys.nr_members; i++)
+		e->nodes[i] = sys.members[i].node;
+	nr_epochs++;
+	return 0;
+}
+
+static void epochs_clear(void)
+{
+	for (int i = 0; i < nr_epochs; i++)
+		epoch_entry_free(&epochs[i]);
+	free(epochs);
+	epochs = NULL;
+	nr_epochs = 0;
+}
+
+/* A membership change in a formatted cluster: the next epoch, logged the same on every node. */
+static void new_epoch(uint64_t time)
+{
+	int ret;
+
+	if (!sys.cfg.ctime)
+		return;
+	sys.cfg.epoch++;
+	ret = epoch_push(sys.cfg.epoch, time);
+	if (!ret)
+		ret = epoch_log_write(sys.dir, &epochs[nr_epochs - 1]);
+	if (!ret)
+		ret = config_save(sys.dir, &sys.cfg);
+	if (ret)
+		log_err("cannot log epoch %u in %s: %s", sys.cfg.epoch, sys.dir, strerror(-ret));
+	log_notice("epoch %u: %d node%s", sys.cfg.epoch, sys.nr_members,
+		   sys.nr_members == 1 ? "" : "s");
+}
+
+static int apply_join(const Sdcl__Member *msg, uint64_t time)
+{
+	struct cluster_member m;
+	int pos;
+
+	if (sm_member_from_msg(msg, &m))
+		return SD_RES_INVALID_PARMS;
+	pos = member_pos(&m.node.nid);
+	if (pos >= 0 && !memcmp(&sys.members[pos], &m, sizeof(m)))
+		return SD_RES_SUCCESS; /* already a member, as it is: nothing changes */
+	/* Another node must not hold the raft id: a restarted node with a new id replaces itself.
+	 */
+	for (int i = 0; i < sys.nr_members; i++) {
+		if (i != pos && sys.members[i].raft_id == m.raft_id)
+			return SD_RES_INVALID_PARMS;
+	}
+	if (pos >= 0)
+		sys.members[pos] = m;
+	else if (members_insert(&m))
+		return SD_RES_NO_MEM;
+	new_epoch(time);
+	if (hooks)
+		hooks->members_changed();
+	return SD_RES_SUCCESS;
+}
+
+static int apply_leave(const Sdcl__Member *msg, uint64_t time)
+{
+	for (int i = 0; i < sys.nr_members; i++) {
+		if (sys.members[i].raft_id != msg->raft_id)
+			continue;
+		members_remove(i);
+		new_epoch(time);
+		if (hooks) {
+			hooks->member_left(msg->raft_id);
+			hooks->members_changed();
+		}
+		return SD_RES_SUCCESS;
+	}
+	return SD_RES_SUCCESS; /* gone already */
+}
+
+static int apply_format(uint64_t index, const Sdcl__Config *c, uint64_t time)
+{
+	struct sd_config cfg = { 0 };
+	char err[512];
+	int ret;
+
+	if (!c->ctime || !c->copies || c->copies > SD_MAX_COPIES || c->copy_policy > 255 ||
+	    c->block_size_shift < SD_MIN_BLOCK_SHIFT || c->block_size_shift > SD_MAX_BLOCK_SHIFT ||
+	    store_kind_parse(c->store) < 0)
+		return SD_RES_INVALID_PARMS;
+	cfg.ctime = c->ctime;
+	cfg.copies = (uint8_t)c->copies;
+	cfg.copy_policy = (uint8_t)c->copy_policy;
+	cfg.block_size_shift = (uint8_t)c->block_size_shift;
+	snprintf(cfg.store, sizeof(cfg.store), "%s", c->store);
+	cfg.recycle_vid = c->recycle_vid;
+	cfg.strict = c->strict;
+	if (effects_due(index) && sys.cfg.ctime != cfg.ctime) {
+		ret = cluster_wipe_local(store_kind_parse(c->store), err, sizeof(err));
+		if (ret)
+			log_err("format: %s", err);
+	} else {
+		vdi_table_clear(&sys.vdis);
+		export_table_publish();
+	}
+	epochs_clear();
+	cfg.epoch = 0;
+	sys.cfg = cfg;
+	new_epoch(time); /* epoch 1: the members at the format */
+	sys.shutdown = false;
+	log_notice("cluster formatted: %s store, %u copies, policy 0x%x, %u-bit objects", cfg.store,
+		   cfg.copies, cfg.copy_policy, cfg.block_size_shift);
+	if (hooks)
+		hooks->members_changed();
+	return SD_RES_SUCCESS;
+}
+
+/* VDIs */
+
+static struct vdi *live_vdi(uint32_t vid)
+{
+	struct vdi *v = vdi_find_vid(&sys.vdis, vid);
+
+	return v && v->hdr.name[0] ? v : NULL;
+}
+
+static int apply_vdi_create(const Sdcl__VdiCreate *c)
+{
+	char err[512];
+	uint32_t vid;
+	int ret;
+
+	if (!sys.cfg.ctime)
+		return SD_RES_WAIT_FOR_FORMAT;
+	if (c->copies > SD_MAX_COPIES || c->copy_policy > 255)
+		return SD_RES_INVALID_PARMS;
+	ret = vdi_create(c->name, c->size, (uint8_t)c->copies, (uint8_t)c->copy_policy,
+			 c->create_time, &vid, err, sizeof(err));
+	if (ret)
+		log_info("create of VDI %s refused: %s", c->name, err);
+	return ret;
+}
+
+static int apply_vdi_delete(uint64_t index, uint32_t vid)
+{
+	struct vdi *v = live_vdi(vid);
+	char err[256];
+
+	if (!v)
+		return SD_RES_NO_VDI;
+	return vdi_delete_cluster(v, effects_due(index), err, sizeof(err));
+}
+
+static int apply_vdi_resize(const Sdcl__VdiResize *r)
+{
+	struct vdi *v = live_vdi(r->vid);
+	char err[256];
+
+	if (!v)
+		return SD_RES_NO_VDI;
+	return vdi_resize(v, r->size, err, sizeof(err));
+}
+
+static int apply_vdi_attr(const Sdcl__VdiAttr *a)
+{
+	struct vdi *v = live_vdi(a->vid);
+	char err[256];
+
+	if (!v)
+		return SD_RES_NO_VDI;
+	return vdi_attr_set(v, a->key, a->value.data, (uint32_t)a->value.len, a->exclusive,
+			    a->delete_, err, sizeof(err));
+}
+
+static int apply_map(uint64_t index, const Sdcl__MapChange *m)
+{
+	struct vdi *v = live_vdi(m->vid);
+	uint64_t *oids = NULL;
+	uint32_t last, n = 0;
+
+	if (!v || v->hdr.snap_ctime)
+		return SD_RES_NO_VDI;
+	if (m->first > m->last || m->first >= v->map_len)
+		return SD_RES_INVALID_PARMS;
+	last = m->last < v->map_len ? m->last : v->map_len - 1;
+	if (!m->alloc && effects_due(index))
+		oids = malloc(sizeof(*oids) * (last - m->first + 1));
+	for (uint32_t i = m->first; i <= last; i++) {
+		if (m->alloc && v->map[i] != m->vid) {
+			vdi_map_set(v, i, m->vid);
+		} else if (!m->alloc && v->map[i] == m->vid) {
+			vdi_map_set(v, i, 0);
+			if (oids)
+				oids[n++] = vid_to_data_oid(m->vid, i);
+		}
+	}
+	vdi_share_publish_map(v, m->first, last);
+	if (n && obj_reaper_add(oids, n))
+		log_warn("VDI %s: out of memory queueing %u freed objects for removal", v->hdr.name,
+			 n);
+	free(oids);
+	return SD_RES_SUCCESS;
+}
+
+/* Idempotence: (origin, seq) pairs already applied. */
+static bool seen(uint64_t origin, uint64_t seq)
+{
+	int oldest = 0;
+
+	if (!origin)
+		return false;
+	for (int i = 0; i < nr_applied; i++) {
+		if (applied[i].origin == origin) {
+			if (seq <= applied[i].seq)
+				return true;
+			applied[i].seq = seq;
+			return false;
+		}
+		if (applied[i].seq < applied[oldest].seq)
+			oldest = i;
+	}
+	if (nr_applied < SM_MAX_ORIGINS)
+		applied[nr_applied++] = (struct applied){ origin, seq };
+	else
+		applied[oldest] = (struct applied){ origin, seq };
+	return false;
+}
+
+int sm_apply(void *ctx, uint64_t index, const void *data, size_t len)
+{
+	Sdcl__Command *c = sdcl__command__unpack(NULL, len, data);
+	int ret = SD_RES_INVALID_PARMS;
+
+	(void)ctx;
+	last_applied = index;
+	if (!c) {
+		log_err("Raft entry %" PRIu64 " is not a cluster command (%zu bytes); skipped",
+			index, len);
+		return SD_RES_INVALID_PARMS;
+	}
+	if (seen(c->origin, c->seq)) {
+		sdcl__command__free_unpacked(c, NULL);
+		return SM_DUPLICATE;
+	}
+	switch (c->op_case) {
+	case SDCL__COMMAND__OP_JOIN:
+		ret = apply_join(c->join, c->time);
+		break;
+	case SDCL__COMMAND__OP_LEAVE:
+		ret = apply_leave(c->leave, c->time);
+		break;
+	case SDCL__COMMAND__OP_FORMAT:
+		ret = apply_format(index, c->format, c->time);
+		break;
+	case SDCL__COMMAND__OP_VDI_CREATE:
+		ret = apply_vdi_create(c->vdi_create);
+		break;
+	case SDCL__COMMAND__OP_VDI_DELETE:
+		ret = apply_vdi_delete(index, c->vdi_delete);
+		break;
+	case SDCL__COMMAND__OP_VDI_RESIZE:
+		ret = apply_vdi_resize(c->vdi_resize);
+		break;
+	case SDCL__COMMAND__OP_VDI_ATTR:
+		ret = apply_vdi_attr(c->vdi_attr);
+		break;
+	case SDCL__COMMAND__OP_MAP:
+		ret = apply_map(index, c->map);
+		break;
+	case SDCL__COMMAND__OP_SHUTDOWN:
+		/* Not state: a restart of every node after it serves again. */
+		if (effects_due(index) && hooks)
+			hooks->shutdown();
+		ret = SD_RES_SUCCESS;
+		break;
+	default:
+		log_warn("Raft entry %" PRIu64 " has an unknown command %d (a newer sheep?); "
+			 "skipped",
+			 index, (int)c->op_case);
+		break;
+	}
+	sdcl__command__free_unpacked(c, NULL);
+	return ret;
+}
+
+/* Snapshots */
+
+struct snap_arena {
+	void **p;
+	int n, cap;
+};
+
+static void *arena_alloc(struct snap_arena *a, size_t size)
+{
+	void *p;
+
+	if (a->n == a->cap) {
+		int cap = a->cap ? a->cap * 2 : 64;
+		void **np = realloc(a->p, sizeof(*np) * (size_t)cap);
+
+		if (!np)
+			return NULL;
+		a->p = np;
+		a->cap = cap;
+	}
+	p = calloc(1, size ? size : 1);
+	if (p)
+		a->p[a->n++] = p;
+	return p;
+}
+
+static void arena_free(struct snap_arena *a)
+{
+	for (int i = 0; i < a->n; i++)
+		free(a->p[i]);
+	free(a->p);
+}
+
+static Sdcl__Member **members_msg(struct snap_arena *a, const struct cluster_member *m, int n)
+{
+	Sdcl__Member **v = arena_alloc(a, sizeof(*v) * (size_t)n);
+
+	if (!v)
+		return NULL;
+	for (int i = 0; i < n; i++) {
+		uint8_t *addr = arena_alloc(a, 16);
+
+		v[i] = arena_alloc(a, sizeof(**v));
+		if (!v[i] || !addr)
+			return NULL;
+		sm_member_to_msg(&m[i], v[i], addr);
+	}
+	return v;
+}
+
+static Sdcl__Vdi *vdi_msg(struct snap_arena *a, const struct vdi *v)
+{
+	Sdcl__Vdi *m = arena_alloc(a, sizeof(*m));
+	uint8_t *hdr = arena_alloc(a, SD_INODE_HEADER_SIZE);
+	uint8_t *map = arena_alloc(a, (size_t)v->map_len * 4);
+
+	if (!m || !hdr || !map)
+		return NULL;
+	sdcl__vdi__init(m);
+	inode_hdr_encode(&v->hdr, hdr);
+	m->hdr.data = hdr;
+	m->hdr.len = SD_INODE_HDR_PART;
+	for (uint32_t i = 0; i < v->map_len; i++)
+		put_le32(map + 4 * i, v->map[i]);
+	m->map.data = map;
+	m->map.len = (size_t)v->map_len * 4;
+	m->attrs = arena_alloc(a, sizeof(*m->attrs) * (size_t)v->nr_kv);
+	if (!m->attrs)
+		return NULL;
+	for (int i = 0; i < v->nr_kv; i++) {
+		Sdcl__Attr *at = arena_alloc(a, sizeof(*at));
+
+		if (!at)
+			return NULL;
+		sdcl__attr__init(at);
+		at->key = v->kv[i].key;
+		at->value.data = v->kv[i].value;
+		at->value.len = v->kv[i].len;
+		m->attrs[m->n_attrs++] = at;
+	}
+	return m;
+}
+
+int sm_snapshot(void *ctx, void **out, size_t *out_len)
+{
+	struct snap_arena a = { 0 };
+	Sdcl__State st = SDCL__STATE__INIT;
+	Sdcl__Config cfg = SDCL__CONFIG__INIT;
+	int ret = -ENOMEM;
+	size_t len;
+
+	(void)ctx;
+	cfg.ctime = sys.cfg.ctime;
+	cfg.copies = sys.cfg.copies;
+	cfg.copy_policy = sys.cfg.copy_policy;
+	cfg.block_size_shift = sys.cfg.block_size_shift;
+	cfg.store = sys.cfg.store;
+	cfg.recycle_vid = sys.cfg.recycle_vid;
+	cfg.strict = sys.cfg.strict;
+	st.cfg = &cfg;
+	st.epoch = sys.cfg.epoch;
+	st.n_members = (size_t)sys.nr_members;
+	st.members = members_msg(&a, sys.members, sys.nr_members);
+	st.vdis = arena_alloc(&a, sizeof(*st.vdis) * (size_t)sys.vdis.nr);
+	st.epochs = arena_alloc(&a, sizeof(*st.epochs) * (size_t)nr_epochs);
+	st.applied = arena_alloc(&a, sizeof(*st.applied) * (size_t)nr_applied);
+	if (!st.members || !st.vdis || !st.epochs || !st.applied)
+		goto out;
+	for (int i = 0; i < sys.vdis.nr; i++) {
+		if (!(st.vdis[i] = vdi_msg(&a, sys.vdis.v[i])))
+			goto out;
+		st.n_vdis++;
+	}
+	for (int i = 0; i < nr_epochs; i++) {
+		Sdcl__Epoch *e = arena_alloc(&a, sizeof(*e));
+		struct cluster_member *ms =
+			arena_alloc(&a, sizeof(*ms) * (size_t)(epochs[i].nr_nodes + 1));
+
+		if (!e || !ms)
+			goto out;
+		sdcl__epoch__init(e);
+		e->epoch = epochs[i].epoch;
+		e->time = epochs[i].time;
+		for (int k = 0; k < epochs[i].nr_nodes; k++) {
+			ms[k].node = epochs[i].nodes[k];
+			ms[k].raft_id = 1; /* not kept per epoch; non-zero so it decodes */
+		}
+		e->members = members_msg(&a, ms, epochs[i].nr_nodes);
+		if (!e->members)
+			goto out;
+		e->n_members = (size_t)epochs[i].nr_nodes;
+		st.epochs[st.n_epochs++] = e;
+	}
+	for (int i = 0; i < nr_applied; i++) {
+		Sdcl__Applied *ap = arena_alloc(&a, sizeof(*ap));
+
+		if (!ap)
+			goto out;
+		sdcl__applied__init(ap);
+		ap->origin = applied[i].origin;
+		ap->seq = applied[i].seq;
+		st.applied[st.n_applied++] = ap;
+	}
+	len = sdcl__state__get_packed_size(&st);
+	*out = raft_node_buf_alloc(len ? len : 1);
+	if (!*out)
+		goto out;
+	sdcl__state__pack(&st, *out);
+	*out_len = len;
+	ret = 0;
+out:
+	arena_free(&a);
+	return ret;
+}
+
+static struct vdi *vdi_from_msg(const Sdcl__Vdi *m)
+{
+	struct vdi *v = calloc(1, sizeof(*v));
+
+	if (!v)
+		return NULL;
+	if (m->map.len % 4 || inode_hdr_decode(m->hdr.data, m->hdr.len, &v->hdr) < 0 ||
+	    vdi_map_resize(v, (uint32_t)(m->map.len / 4))) {
+		vdi_free(v);
+		return NULL;
+	}
+	for (uint32_t i = 0; i < v->map_len; i++)
+		vdi_map_set(v, i, get_le32(m->map.data + 4 * i));
+	for (size_t i = 0; i < m->n_attrs; i++) {
+		char err[128];
+
+		if (vdi_attr_set(v, m->attrs[i]->key, m->attrs[i]->value.data,
+				 (uint32_t)m->attrs[i]->value.len, false, false, err,
+				 sizeof(err))) {
+			vdi_free(v);
+			return NULL;
+		}
+	}
+	return v;
+}
+
+int sm_restore(void *ctx, const void *data, size_t len)
+{
+	Sdcl__State *st = sdcl__state__unpack(NULL, len, data);
+	int ret = -EINVAL;
+
+	(void)ctx;
+	if (!st || !st->cfg)
+		goto out;
+	vdi_table_clear(&sys.vdis);
+	epochs_clear();
+	sys.nr_members = 0;
+	nr_applied = 0;
+	for (size_t i = 0; i < st->n_members; i++) {
+		struct cluster_member m;
+
+		if (sm_member_from_msg(st->members[i], &m) || members_insert(&m))
+			goto out;
+	}
+	for (size_t i = 0; i < st->n_vdis; i++) {
+		struct vdi *v = vdi_from_msg(st->vdis[i]);
+
+		if (!v || vdi_table_insert(&sys.vdis, v)) {
+			vdi_free(v);
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < st->n_epochs; i++) {
+		const Sdcl__Epoch *e = st->epochs[i];
+		struct epoch_entry *ne = realloc(epochs, sizeof(*ne) * (size_t)(nr_epochs + 1));
+
+		if (!ne)
+			goto out;
+		epochs = ne;
+		ne[nr_epochs] = (struct epoch_entry){ .epoch = e->epoch, .time = e->time };
+		ne[nr_epochs].nodes = calloc(e->n_members + 1, sizeof(struct sd_node));
+		if (!ne[nr_epochs].nodes)
+			goto out;
+		for (size_t k = 0; k < e->n_members; k++) {
+			struct cluster_member m;
+
+			if (sm_member_from_msg(e->members[k], &m))
+				goto out;
+			ne[nr_epochs].nodes[k] = m.node;
+		}
+		ne[nr_epochs].nr_nodes = (int)e->n_members;
+		nr_epochs++;
+		/* A node that was away gets the epochs it missed in its log. */
+		epoch_log_write(sys.dir, &epochs[nr_epochs - 1]);
+	}
+	for (size_t i = 0; i < st->n_applied && i < SM_MAX_ORIGINS; i++)
+		applied[nr_applied++] =
+			(struct applied){ st->applied[i]->origin, st->applied[i]->seq };
+	if (st->cfg->ctime != sys.cfg.ctime && sys.cfg.ctime) {
+		char err[512];
+
+		/* Formatted again while this node was away: its objects are of the old cluster. */
+		if (cluster_wipe_local(store_kind_parse(st->cfg->store), err, sizeof(err)))
+			log_err("restore: %s", err);
+	}
+	sys.cfg.ctime = st->cfg->ctime;
+	sys.cfg.copies = (uint8_t)st->cfg->copies;
+	sys.cfg.copy_policy = (uint8_t)st->cfg->copy_policy;
+	sys.cfg.block_size_shift = (uint8_t)st->cfg->block_size_shift;
+	snprintf(sys.cfg.store, sizeof(sys.cfg.store), "%s", st->cfg->store);
+	sys.cfg.recycle_vid = st->cfg->recycle_vid;
+	sys.cfg.strict = st->cfg->strict;
+	sys.cfg.epoch = st->epoch;
+	if (sys.cfg.ctime && (ret = config_save(sys.dir, &sys.cfg)))
+		log_err("cannot save %s/config: %s", sys.dir, strerror(-ret));
+	export_table_publish();
+	if (hooks)
+		hooks->members_changed();
+	ret = 0;
+out:
+	if (ret)
+		log_err("the cluster state snapshot is corrupt (%zu bytes)", len);
+	if (st)
+		sdcl__state__free_unpacked(st, NULL);
+	return ret;
+}

@@ -1,0 +1,347 @@
+/*
+ * Control operations of an sdcluster cluster: the changes (format, VDI create, delete, resize,
+ * setattr, shutdown) become commands in the cluster's log and are answered once applied on this
+ * node, so a `dog vdi list` right after a `dog vdi create` on the same node shows the VDI; and
+ * the requests between sheep (join, forwarded proposals, heartbeats).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../../cluster/sdcluster/sdcluster.h"
+#include "../../cluster/sys.h"
+#include "../../core/inode.h"
+#include "../../core/result.h"
+#include "../../core/size.h"
+#include "../../io/store.h"
+#include "ctl_frame.h"
+#include "ctl_reply.h"
+
+enum pend_kind {
+	PEND_PLAIN,   /* success or failure, nothing more */
+	PEND_CREATE,  /* VdiCreateRsp */
+	PEND_CLUSTER, /* ClusterRsp: a request from another sheep */
+};
+
+struct pend {
+	struct ctl_call *call;
+	enum pend_kind kind;
+	char name[SD_MAX_VDI_LEN];
+	char what[64]; /* the operation, for messages */
+};
+
+static Sdctl__Node *leader_node(struct reply *r, const struct sd_node_id *nid)
+{
+	Sdctl__Node *n = ralloc(r, sizeof(*n));
+	char host[64];
+
+	if (!n)
+		return NULL;
+	sdctl__node__init(n);
+	node_addr_format(nid->addr, host, sizeof(host));
+	n->host = rstrdup(r, host);
+	n->port = nid->port;
+	return n;
+}
+
+static void fill_cluster_rsp(struct reply *r, const struct sdc_outcome *o)
+{
+	Sdctl__ClusterRsp *c = ralloc(r, sizeof(*c));
+
+	r->rsp.result = (Sdctl__Result)o->result;
+	if (o->result && o->result != SD_RES_NOT_LEADER)
+		snprintf(r->msg, sizeof(r->msg), "%s", o->msg ? o->msg : "");
+	if (!c)
+		return;
+	sdctl__cluster_rsp__init(c);
+	c->index = o->index;
+	c->member = o->member;
+	c->epoch = o->epoch;
+	if (o->leader_known)
+		c->leader = leader_node(r, &o->leader);
+	r->rsp.body_case = SDCTL__RESPONSE__BODY_CLUSTER;
+	r->rsp.cluster = c;
+}
+
+/* Messages for results of commands applied elsewhere, whose own text stayed there. */
+static void explain(struct reply *r, const struct pend *p, int result, const char *msg)
+{
+	if (msg && msg[0])
+		return fail(r, result, "%s", msg);
+	switch (result) {
+	case SD_RES_VDI_EXIST:
+		return fail(r, result, "VDI %s already exists", p->name);
+	case SD_RES_NO_VDI:
+		return fail(r, result, "VDI %s not found: see 'dog vdi list'", p->name);
+	case SD_RES_FULL_VDI:
+		return fail(r, result, "all %u VDI ids are in use", SD_NR_VDIS - 1);
+	case SD_RES_NO_OBJ:
+		return fail(r, result, "Attribute not found");
+	default:
+		return fail(r, result, "%s of %s failed: %s", p->what, p->name[0] ? p->name : "",
+			    sd_strerror(result));
+	}
+}
+
+static void pend_done(void *arg, const struct sdc_outcome *o)
+{
+	struct pend *p = arg;
+	struct reply r;
+	uint8_t *out = NULL;
+	size_t out_len = 0, out_cap = 0;
+
+	ctl_reply_init(&r);
+	if (p->kind == PEND_CLUSTER) {
+		fill_cluster_rsp(&r, o);
+	} else if (o->result) {
+		explain(&r, p, o->result, o->msg);
+	} else if (p->kind == PEND_CREATE) {
+		struct vdi *v = vdi_find_name(&sys.vdis, p->name);
+		Sdctl__VdiCreateRsp *c = ralloc(&r, sizeof(*c));
+
+		if (!v || !c) {
+			fail(&r, SD_RES_EIO, "VDI %s was created, then vanished (deleted at once?)",
+			     p->name);
+		} else {
+			sdctl__vdi_create_rsp__init(c);
+			c->vid = v->hdr.vdi_id;
+			c->nr_objects = v->map_len;
+			r.rsp.body_case = SDCTL__RESPONSE__BODY_VDI_CREATE;
+			r.rsp.vdi_create = c;
+		}
+	}
+	if (ctl_reply_pack(&r, &out, &out_len, &out_cap) == 0)
+		p->call->answer(p->call, out, out_len);
+	else
+		p->call->answer(p->call, NULL, 0);
+	free(out);
+	free(p);
+}
+
+static struct pend *pend_new(struct reply *r, struct ctl_call *call, enum pend_kind kind,
+			     const char *what, const char *name)
+{
+	struct pend *p = calloc(1, sizeof(*p));
+
+	if (!p) {
+		fail(r, SD_RES_NO_MEM, "out of memory");
+		return NULL;
+	}
+	p->call = call;
+	p->kind = kind;
+	snprintf(p->what, sizeof(p->what), "%s", what);
+	snprintf(p->name, sizeof(p->name), "%s", name ? name : "");
+	r->async = true;
+	return p;
+}
+
+static void propose(struct reply *r, struct ctl_call *call, Sdcl__Command *cmd, enum pend_kind kind,
+		    const char *what, const char *name)
+{
+	struct pend *p = pend_new(r, call, kind, what, name);
+
+	if (p)
+		sdcluster_propose(cmd, pend_done, p);
+}
+
+static void op_format(struct reply *r, const Sdctl__ClusterFormatReq *f, struct ctl_call *call)
+{
+	Sdcl__Command cmd = SDCL__COMMAND__INIT;
+	Sdcl__Config cfg = SDCL__CONFIG__INIT;
+	char err[512];
+	unsigned shift, copies;
+	int kind;
+
+	if (!f)
+		return fail(r, SD_RES_INVALID_PARMS, "format request without parameters");
+	if (f->copies > 255 || f->copy_policy > 255 || f->block_size_shift > 255)
+		return fail(r, SD_RES_INVALID_PARMS, "format parameters out of range");
+	kind = store_kind_parse(f->store[0] ? f->store : "plain");
+	if (kind < 0)
+		return fail(r, SD_RES_NO_STORE,
+			    "Targeted backend store is not found\nAvailable stores:\n"
+			    "---------------------------------------\ntree plain");
+	shift = f->block_size_shift ? f->block_size_shift : SD_DEFAULT_BLOCK_SHIFT;
+	if (shift < SD_MIN_BLOCK_SHIFT || shift > SD_MAX_BLOCK_SHIFT)
+		return fail(r, SD_RES_INVALID_PARMS, "block size shift must be %d to %d, not %u",
+			    SD_MIN_BLOCK_SHIFT, SD_MAX_BLOCK_SHIFT, shift);
+	if (!sdcluster_writable())
+		return fail(r, SD_RES_HALT, "%s: no cluster leader is reachable from this node",
+			    sd_strerror(SD_RES_HALT));
+	copies = f->copies;
+	if (f->copy_policy)
+		copies = ec_data_strips((uint8_t)f->copy_policy) +
+			 ec_parity_strips((uint8_t)f->copy_policy);
+	if (copies && !f->copy_policy &&
+	    cluster_check_copies_fit((uint8_t)copies, err, sizeof(err)))
+		return fail(r, SD_RES_INVALID_PARMS, "%s", err);
+	if (!copies)
+		copies = sys.default_copies ? sys.default_copies : SD_DEFAULT_COPIES;
+	cfg.ctime = (uint64_t)time(NULL);
+	cfg.copies = copies;
+	cfg.copy_policy = f->copy_policy;
+	cfg.block_size_shift = shift;
+	cfg.store = (char *)store_kind_name((enum store_kind)kind);
+	cfg.recycle_vid = f->recycle_vid;
+	cfg.strict = f->strict;
+	cmd.op_case = SDCL__COMMAND__OP_FORMAT;
+	cmd.format = &cfg;
+	propose(r, call, &cmd, PEND_PLAIN, "format", "the cluster");
+}
+
+static void op_create(struct reply *r, const Sdctl__VdiCreateReq *q, struct ctl_call *call)
+{
+	Sdcl__Command cmd = SDCL__COMMAND__INIT;
+	Sdcl__VdiCreate c = SDCL__VDI_CREATE__INIT;
+	struct timespec now;
+	char err[512];
+
+	if (!check_running(r))
+		return;
+	if (!q)
+		return fail(r, SD_RES_INVALID_PARMS, "create request without parameters");
+	if (vdi_name_check(q->name, err, sizeof(err)))
+		return fail(r, SD_RES_INVALID_PARMS, "%s", err);
+	c.copies = sys.cfg.copies;
+	c.copy_policy = sys.cfg.copy_policy;
+	if (q->copies_set) {
+		if (q->copies > 255 || q->copy_policy > 255)
+			return fail(r, SD_RES_INVALID_PARMS, "copies out of range");
+		c.copies = q->copies;
+		c.copy_policy = q->copy_policy;
+		if (!c.copy_policy && cluster_check_copies_fit((uint8_t)c.copies, err, sizeof(err)))
+			return fail(r, SD_RES_INVALID_PARMS, "%s", err);
+	}
+	clock_gettime(CLOCK_REALTIME, &now);
+	c.name = q->name;
+	c.size = q->size;
+	c.create_time = (uint64_t)now.tv_sec << 32 | (uint64_t)now.tv_nsec;
+	cmd.op_case = SDCL__COMMAND__OP_VDI_CREATE;
+	cmd.vdi_create = &c;
+	propose(r, call, &cmd, PEND_CREATE, "create", q->name);
+}
+
+static void op_delete(struct reply *r, const Sdctl__VdiNameReq *q, struct ctl_call *call)
+{
+	struct vdi *v = find_vdi(r, q ? q->name : NULL);
+	Sdcl__Command cmd = SDCL__COMMAND__INIT;
+
+	if (!v)
+		return;
+	cmd.op_case = SDCL__COMMAND__OP_VDI_DELETE;
+	cmd.vdi_delete = v->hdr.vdi_id;
+	propose(r, call, &cmd, PEND_PLAIN, "delete", q->name);
+}
+
+static void op_resize(struct reply *r, const Sdctl__VdiResizeReq *q, struct ctl_call *call)
+{
+	struct vdi *v = find_vdi(r, q ? q->name : NULL);
+	Sdcl__Command cmd = SDCL__COMMAND__INIT;
+	Sdcl__VdiResize rs = SDCL__VDI_RESIZE__INIT;
+
+	if (!v)
+		return;
+	/* The size checks give their exact messages here; the log re-checks the same. */
+	if (q->size < v->hdr.vdi_size)
+		return fail(r, SD_RES_INVALID_PARMS, "Shrinking VDIs is not implemented");
+	if (q->size > inode_max_vdi_size(v->hdr.block_size_shift)) {
+		char b[32];
+
+		size_format(inode_max_vdi_size(v->hdr.block_size_shift), b, sizeof(b));
+		return fail(r, SD_RES_INVALID_PARMS, "New VDI size is too large: at most %s", b);
+	}
+	rs.vid = v->hdr.vdi_id;
+	rs.size = q->size;
+	cmd.op_case = SDCL__COMMAND__OP_VDI_RESIZE;
+	cmd.vdi_resize = &rs;
+	propose(r, call, &cmd, PEND_PLAIN, "resize", q->name);
+}
+
+static void op_setattr(struct reply *r, const Sdctl__VdiAttrReq *q, struct ctl_call *call)
+{
+	struct vdi *v = find_vdi(r, q ? q->name : NULL);
+	Sdcl__Command cmd = SDCL__COMMAND__INIT;
+	Sdcl__VdiAttr a = SDCL__VDI_ATTR__INIT;
+
+	if (!v)
+		return;
+	if (q->value.len > SD_MAX_VDI_ATTR_VALUE_LEN)
+		return fail(r, SD_RES_INVALID_PARMS, "attribute value is %zu bytes, at most %d",
+			    q->value.len, SD_MAX_VDI_ATTR_VALUE_LEN);
+	if (!q->key[0] || strlen(q->key) >= SD_MAX_VDI_ATTR_KEY_LEN)
+		return fail(r, SD_RES_INVALID_PARMS, "attribute key must be 1 to %d bytes",
+			    SD_MAX_VDI_ATTR_KEY_LEN - 1);
+	a.vid = v->hdr.vdi_id;
+	a.key = q->key;
+	a.value = q->value;
+	a.exclusive = q->exclusive;
+	a.delete_ = q->delete_;
+	cmd.op_case = SDCL__COMMAND__OP_VDI_ATTR;
+	cmd.vdi_attr = &a;
+	propose(r, call, &cmd, PEND_PLAIN, "setattr", q->name);
+}
+
+static void op_shutdown(struct reply *r, struct ctl_call *call)
+{
+	Sdcl__Command cmd = SDCL__COMMAND__INIT;
+
+	cmd.op_case = SDCL__COMMAND__OP_SHUTDOWN;
+	cmd.shutdown = true;
+	propose(r, call, &cmd, PEND_PLAIN, "shutdown", "the cluster");
+}
+
+bool ctl_cluster_op(struct reply *r, const Sdctl__Request *q, struct ctl_call *call)
+{
+	struct pend *p;
+
+	switch (q->op_case) {
+	case SDCTL__REQUEST__OP_CLUSTER_FORMAT:
+		op_format(r, q->cluster_format, call);
+		return true;
+	case SDCTL__REQUEST__OP_CLUSTER_SHUTDOWN:
+		op_shutdown(r, call);
+		return true;
+	case SDCTL__REQUEST__OP_VDI_CREATE:
+		op_create(r, q->vdi_create, call);
+		return true;
+	case SDCTL__REQUEST__OP_VDI_DELETE:
+		op_delete(r, q->vdi_delete, call);
+		return true;
+	case SDCTL__REQUEST__OP_VDI_RESIZE:
+		op_resize(r, q->vdi_resize, call);
+		return true;
+	case SDCTL__REQUEST__OP_VDI_SETATTR:
+		op_setattr(r, q->vdi_setattr, call);
+		return true;
+	case SDCTL__REQUEST__OP_VDI_PREALLOC:
+		fail(r, SD_RES_NO_SUPPORT,
+		     "preallocation (-P) is not supported on a multi-node cluster yet; create the "
+		     "VDI without it");
+		return true;
+	case SDCTL__REQUEST__OP_CLUSTER_JOIN:
+		p = pend_new(r, call, PEND_CLUSTER, "join", NULL);
+		if (p)
+			sdcluster_on_join(q->cluster_join.data, q->cluster_join.len, pend_done, p);
+		return true;
+	case SDCTL__REQUEST__OP_CLUSTER_PROPOSE:
+		p = pend_new(r, call, PEND_CLUSTER, "propose", NULL);
+		if (p)
+			sdcluster_on_propose(q->cluster_propose.data, q->cluster_propose.len,
+					     pend_done, p);
+		return true;
+	case SDCTL__REQUEST__OP_HEARTBEAT: {
+		struct sdc_outcome o;
+
+		if (!q->heartbeat)
+			return fail(r, SD_RES_INVALID_PARMS, "heartbeat without a body"), true;
+		sdcluster_on_heartbeat(q->heartbeat->raft_id, &o);
+		fill_cluster_rsp(r, &o);
+		return true;
+	}
+	default:
+		return false;
+	}
+}

@@ -1,0 +1,46 @@
+/*
+ * What the control operations share: the response being built (an arena that every part of the
+ * response is allocated from, freed after packing) and the helpers that fill it. Private to
+ * src/frontends/ctl.
+ */
+#ifndef SD_CTL_REPLY_H
+#define SD_CTL_REPLY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ctl_ops.h"
+#include "sheepdog.pb-c.h"
+
+struct vdi;
+
+struct reply {
+	Sdctl__Response rsp;
+	char msg[1024];
+	void **allocs;
+	int nr_allocs, cap_allocs;
+	void *io_buf; /* from the thread's buffer pool, returned after packing */
+	size_t io_len;
+	bool async; /* the operation answers later through its ctl_call */
+};
+
+void ctl_reply_init(struct reply *r);
+/* Appends the framed response to *out and frees the arena. 0, or -1 out of memory. */
+int ctl_reply_pack(struct reply *r, uint8_t **out, size_t *out_len, size_t *out_cap);
+
+void *ralloc(struct reply *r, size_t size);
+char *rstrdup(struct reply *r, const char *s);
+void fail(struct reply *r, int result, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* False, with the reply failed, when the cluster does not serve (not formatted, halted...). */
+bool check_running(struct reply *r);
+/* The working VDI of that name, or NULL with the reply failed. */
+struct vdi *find_vdi(struct reply *r, const char *name);
+
+/*
+ * sdcluster (ctl_cluster.c): runs the operations that change the cluster through its log, and
+ * the requests between sheep. Returns false for an operation it leaves to the local code.
+ */
+bool ctl_cluster_op(struct reply *r, const Sdctl__Request *q, struct ctl_call *call);
+
+#endif

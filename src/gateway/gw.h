@@ -1,0 +1,122 @@
+/*
+ * The gateway: the one request path every front-end (NBD, dog vdi read/write, later NFS) uses
+ * for object I/O in a cluster. A gw_req is shaped like an obj_req; the gateway places the
+ * object on the calling shard's cluster view (ring_place) and:
+ *
+ * - writes (WRITE, ZERO, PUNCH, REMOVE) go to the object's primary holder (the first placed
+ *   node): a local hop when it is this node, a PEER_F_FORWARD request otherwise. On the primary,
+ *   the shard that owns the object orders them with a range lock (gw_rangelock.h), applies them
+ *   and forwards them to the other holders in parallel; the write is acknowledged only when every
+ *   holder has it, and fails if any holder fails;
+ * - reads go to a local copy if this node holds one, else to the primary, and fall back to the
+ *   other holders on an error, a timeout or a missing object: -ENOENT only if no holder has it;
+ * - a holder on another epoch refuses; the gateway waits for its view to change (or a moment) and
+ *   tries again with the new placement, for at most GW_RETRY_MS, then fails with -EIO and says
+ *   which object and node in `why`.
+ *
+ * With one holder that is this node (a single node, or one copy here) the request goes straight
+ * to obj_submit, as before the cluster: nothing to order between copies.
+ *
+ * Every gw_req runs from a shard or the control thread; done runs on the submitting thread,
+ * never inside gw_submit. Writes never set OBJ_F_FRESH: in a cluster two gateways may allocate
+ * one object at once, and the truncate of a "fresh" object would destroy the other's
+ * acknowledged data; objects are created with OBJ_F_CREATE, which never truncates.
+ */
+#ifndef SD_GW_H
+#define SD_GW_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../cluster/cluster_view.h"
+#include "../cluster/peer/peer.h"
+#include "../core/constants.h"
+#include "../io/obj_flush.h"
+#include "../io/obj_io.h"
+#include "gw_rangelock.h"
+#include "gw_split.h"
+
+enum gw_op {
+	GW_READ,     /* length bytes at offset into buf; -ENOENT if no holder has the object */
+	GW_WRITE,    /* length bytes at offset from buf */
+	GW_ZERO,     /* zero the range, keeping it allocated */
+	GW_PUNCH,    /* zero the range, freeing it; -ENOENT if no holder has the object */
+	GW_REMOVE,   /* remove the object from every holder */
+	GW_PREFETCH, /* read-ahead, on a local copy only (no-op elsewhere) */
+};
+
+#define GW_F_CREATE 0x1 /* the object may be created (WRITE, ZERO) */
+#define GW_F_SYNC   0x2 /* durable on every holder before done (FUA) */
+
+#define GW_RETRY_MS	  15000 /* how long epoch changes and unreachable holders are retried */
+#define GW_RETRY_STEP_MS  100
+#define GW_INLINE_FANOUT 2 /* holders besides the primary without an allocation: 3 copies */
+
+struct gw_req {
+	/* Set by the submitter; buf stays valid until done. */
+	uint8_t op, flags;
+	uint8_t copies; /* the VDI's copy count (0: 1) */
+	uint32_t length;
+	uint64_t oid, offset;
+	void *buf;
+	void (*done)(struct gw_req *r);
+	void *priv;
+
+	/* Set before done: bytes (READ, WRITE), 0, or -errno; why explains a failure. */
+	int result;
+	bool created; /* one-holder path only: this write created the object here */
+	char why[160];
+
+	/* Private to the gateway. */
+	struct cluster_view *view;
+	int origin, gw_shard, nr, idx[SD_MAX_COPIES];
+	int next, pending, err, err_node, noent;
+	uint8_t stage;
+	bool from_peer; /* a FORWARD from another gateway: this node is the primary */
+	uint32_t peer_epoch;
+	uint64_t t0;
+	struct sd_msg msg;
+	struct obj_req obj;
+	struct peer_req peer;
+	struct peer_req *fan, inline_fan[GW_INLINE_FANOUT];
+	struct rl_entry lock;
+	struct shard_timer retry;
+	struct shard_defer defer;
+};
+
+void gw_submit(struct gw_req *r);
+/* Control thread: submits n requests and waits for all of them. */
+void gw_exec_batch(struct gw_req *reqs, int n);
+
+/*
+ * Peer server (peer_conn.c): a FORWARD request, validated for epoch req_epoch: this node is the
+ * primary. r is filled like a gateway request (copies found from the object's VDI here).
+ */
+void gw_submit_primary(struct gw_req *r, uint32_t req_epoch);
+
+/*
+ * FLUSH: the local barrier (obj_flush) on every shard of this node, plus PEER_OP_FLUSH to the
+ * (node, shard) pairs each shard of this node has written to since their last flush. Writes
+ * acknowledged before gw_flush_submit are durable on every holder when done runs.
+ */
+struct gw_flush_part;
+struct gw_flush_req {
+	void (*done)(struct gw_flush_req *f); /* on the submitting thread */
+	void *priv;
+	int result; /* 0 or the first -errno */
+	/* Private. */
+	int origin, pending;
+	struct obj_flush_req local;
+	struct gw_flush_part *parts;
+};
+
+/* Any mesh thread. Returns 0, or -ENOMEM (done will not run). */
+int gw_flush_submit(struct gw_flush_req *f);
+
+/* Shard: remembers that (node, shard) holds writes of this shard's gateway not yet flushed. */
+void gw_dirty_mark(const struct sd_node_id *nid, uint16_t shard);
+
+/* Control thread at shut-down: every shard drops its view, peer connections and dirty lists. */
+void gw_retire(void);
+
+#endif

@@ -1,0 +1,188 @@
+/*
+ * FLUSH without a cluster-wide round trip (docs/cluster-design.md): each shard remembers the
+ * (node, shard) pairs its gateway has written to since their last flush, and a FLUSH sends
+ * PEER_OP_FLUSH to those only, from every shard of this node (a client's writes may have gone
+ * through any of them: NBD's multi-conn promise), alongside the local obj_flush barrier.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/list.h"
+#include "../core/log.h"
+#include "../shard/shard_all.h"
+#include "gw.h"
+
+struct dirty {
+	struct sd_node_id nid;
+	uint64_t shards; /* bit s: shard s of that node (SD_MAX_SHARDS <= 64) */
+};
+
+static __thread struct dirty *dirty;
+static __thread int nr_dirty, cap_dirty;
+
+void gw_dirty_mark(const struct sd_node_id *nid, uint16_t shard)
+{
+	for (int i = 0; i < nr_dirty; i++) {
+		if (!node_id_cmp(&dirty[i].nid, nid)) {
+			dirty[i].shards |= UINT64_C(1) << (shard & 63);
+			return;
+		}
+	}
+	if (nr_dirty == cap_dirty) {
+		int cap = cap_dirty ? cap_dirty * 2 : 8;
+		struct dirty *d = realloc(dirty, sizeof(*d) * (size_t)cap);
+
+		if (!d) {
+			/* Cannot remember it: it gets flushed by the holder's own writeback only. */
+			log_err("out of memory tracking unflushed writes; a FLUSH may miss a holder");
+			return;
+		}
+		dirty = d;
+		cap_dirty = cap;
+	}
+	dirty[nr_dirty].nid = *nid;
+	dirty[nr_dirty].shards = UINT64_C(1) << (shard & 63);
+	nr_dirty++;
+}
+
+struct gw_flush_part {
+	struct gw_flush_req *f;
+	struct sd_msg msg, reply;
+	struct peer_req *reqs;
+	int nr, pending, result;
+};
+
+static void finish_one(struct gw_flush_req *f, int result)
+{
+	if (result && !f->result)
+		f->result = result;
+	if (--f->pending)
+		return;
+	free(f->parts);
+	f->parts = NULL;
+	f->done(f);
+}
+
+static void part_reply(void *arg)
+{
+	struct gw_flush_part *p = arg;
+
+	finish_one(p->f, p->result);
+}
+
+static void part_end(struct gw_flush_part *p)
+{
+	free(p->reqs);
+	p->reqs = NULL;
+	p->reply.fn = part_reply;
+	p->reply.arg = p;
+	msg_send(p->f->origin, &p->reply);
+}
+
+static void peer_flush_done(struct peer_req *r)
+{
+	struct gw_flush_part *p = r->priv;
+
+	if (r->result < 0) {
+		/* Still unflushed there: the next FLUSH tries again. */
+		gw_dirty_mark(&r->to, r->hdr.shard);
+		if (!p->result)
+			p->result = r->result == -ENOENT ? -EIO : r->result;
+		log_err("flush on a peer failed: %s", strerror(-r->result));
+	}
+	if (--p->pending == 0)
+		part_end(p);
+}
+
+/* On each shard: a flush to every pair it has written to, then the answer. */
+static void part_run(void *arg)
+{
+	struct gw_flush_part *p = arg;
+	struct cluster_view *v = cluster_view_current();
+	int n = 0, k = 0;
+
+	for (int i = 0; i < nr_dirty; i++)
+		n += __builtin_popcountll(dirty[i].shards);
+	if (!n || !v || v->self < 0) {
+		part_end(p);
+		return;
+	}
+	p->reqs = calloc((size_t)n, sizeof(*p->reqs));
+	if (!p->reqs) {
+		p->result = -ENOMEM;
+		part_end(p);
+		return;
+	}
+	p->pending = n;
+	for (int i = 0; i < nr_dirty; i++) {
+		for (int s = 0; s < 64; s++) {
+			struct peer_req *r;
+
+			if (!(dirty[i].shards & (UINT64_C(1) << s)))
+				continue;
+			r = &p->reqs[k++];
+			r->to = dirty[i].nid;
+			r->hdr = (struct peer_hdr){ .opcode = PEER_OP_FLUSH,
+						    .cluster_id = v->cluster_id,
+						    .epoch = v->epoch,
+						    .sender = (uint32_t)v->self,
+						    .shard = (uint16_t)s };
+			r->done = peer_flush_done;
+			r->priv = p;
+		}
+	}
+	/* The list is taken whole: writes acknowledged from now on wait for the next FLUSH. */
+	nr_dirty = 0;
+	for (int i = 0; i < n; i++)
+		peer_submit(&p->reqs[i]);
+}
+
+static void local_done(struct obj_flush_req *l)
+{
+	struct gw_flush_req *f = container_of(l, struct gw_flush_req, local);
+
+	finish_one(f, l->result);
+}
+
+int gw_flush_submit(struct gw_flush_req *f)
+{
+	int n = shard_count();
+
+	f->origin = sd_self_id;
+	f->result = 0;
+	f->parts = calloc((size_t)n, sizeof(*f->parts));
+	if (!f->parts)
+		return -ENOMEM;
+	f->local = (struct obj_flush_req){ .done = local_done };
+	/* Counted before the first message: the answers may come back at once. */
+	f->pending = n + 1;
+	if (obj_flush_submit(&f->local)) {
+		free(f->parts);
+		f->parts = NULL;
+		return -ENOMEM;
+	}
+	for (int i = 0; i < n; i++) {
+		f->parts[i] = (struct gw_flush_part){ .f = f };
+		f->parts[i].msg.fn = part_run;
+		f->parts[i].msg.arg = &f->parts[i];
+		msg_send(i, &f->parts[i].msg);
+	}
+	return 0;
+}
+
+static void retire_shard(void *arg)
+{
+	(void)arg;
+	free(dirty);
+	dirty = NULL;
+	nr_dirty = cap_dirty = 0;
+	peer_conns_close_all();
+	peer_client_shutdown();
+}
+
+void gw_retire(void)
+{
+	shard_run_on_all(retire_shard, NULL);
+	cluster_view_retire();
+}

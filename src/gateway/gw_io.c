@@ -1,0 +1,595 @@
+/*
+ * The gateway's request path (gw.h): placement on the shard's cluster view, writes through the
+ * primary holder, reads from the nearest holder with fallback, retries across epoch changes.
+ *
+ * Where each step runs: the request starts on its gateway shard (the submitter's, or for the
+ * control thread the object's owning shard), which keeps the retry timer and the dirty list.
+ * The primary's work (range lock, local apply, fan-out) runs on the shard owning the object,
+ * which is also where obj_io applies it, and answers back to the gateway shard by message.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../cluster/vdi_share.h"
+#include "../core/list.h"
+#include "../core/log.h"
+#include "../core/oid.h"
+#include "gw.h"
+
+/* The owning shard's locks over the objects it is primary for. */
+static __thread struct range_lock rlock;
+
+static void start(struct gw_req *r);
+
+static bool is_write(const struct gw_req *r)
+{
+	return r->op != GW_READ && r->op != GW_PREFETCH;
+}
+
+static uint8_t obj_op(uint8_t op)
+{
+	static const uint8_t map[] = { [GW_READ] = OBJ_READ,	 [GW_WRITE] = OBJ_WRITE,
+				       [GW_ZERO] = OBJ_ZERO,	 [GW_PUNCH] = OBJ_PUNCH,
+				       [GW_REMOVE] = OBJ_REMOVE, [GW_PREFETCH] = OBJ_PREFETCH };
+	return map[op];
+}
+
+static uint8_t peer_op(uint8_t op)
+{
+	static const uint8_t map[] = { [GW_READ] = PEER_OP_READ,   [GW_WRITE] = PEER_OP_WRITE,
+				       [GW_ZERO] = PEER_OP_ZERO,   [GW_PUNCH] = PEER_OP_PUNCH,
+				       [GW_REMOVE] = PEER_OP_REMOVE };
+	return map[op];
+}
+
+static void node_name(const struct cluster_view *v, int node, char *buf, size_t len)
+{
+	char a[48];
+
+	if (!v || node < 0 || node >= v->ring.nr_nodes) {
+		snprintf(buf, len, "?");
+		return;
+	}
+	node_addr_format(v->ring.nodes[node].nid.addr, a, sizeof(a));
+	snprintf(buf, len, "%s:%u", a, v->ring.nodes[node].nid.port);
+}
+
+static void done_deferred(struct shard_defer *d)
+{
+	struct gw_req *r = container_of(d, struct gw_req, defer);
+
+	r->done(r);
+}
+
+static void done_msg(void *arg)
+{
+	struct gw_req *r = arg;
+
+	r->done(r);
+}
+
+static void finish(struct gw_req *r, int res)
+{
+	r->result = res;
+	if (r->fan && r->fan != r->inline_fan)
+		free(r->fan);
+	r->fan = NULL;
+	cluster_view_put(r->view);
+	r->view = NULL;
+	if (sd_self_id == r->origin) {
+		r->defer.fn = done_deferred;
+		shard_defer(shard_self(), &r->defer);
+	} else {
+		r->msg.fn = done_msg;
+		r->msg.arg = r;
+		msg_send(r->origin, &r->msg);
+	}
+}
+
+static void fail(struct gw_req *r, int res, int node, const char *what)
+{
+	char n[64];
+
+	if (!r->why[0]) {
+		node_name(r->view, node, n, sizeof(n));
+		snprintf(r->why, sizeof(r->why), "object %016" PRIx64 " on %.48s: %.80s", r->oid, n,
+			 what ? what : strerror(-res));
+	}
+	finish(r, res);
+}
+
+static bool retryable(int res)
+{
+	switch (-res) {
+	case ESTALE:
+	case EL2NSYNC:
+	case ETIMEDOUT:
+	case ECONNRESET:
+	case ECONNREFUSED:
+	case EHOSTUNREACH:
+	case ENETUNREACH:
+	case EPIPE:
+	case EHOSTDOWN:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static void retry_fire(struct shard_timer *t)
+{
+	start(container_of(t, struct gw_req, retry));
+}
+
+/*
+ * Placement changed under the request, or a holder was unreachable: try again with whatever
+ * view the shard has a moment later (the control plane installs a new one after a failure).
+ * Returns false when the request has retried long enough.
+ */
+static bool retry_later(struct gw_req *r, int res)
+{
+	if (r->from_peer || !retryable(res) || guard_clock_ms() - r->t0 >= GW_RETRY_MS)
+		return false;
+	if (r->fan && r->fan != r->inline_fan)
+		free(r->fan);
+	r->fan = NULL;
+	cluster_view_put(r->view);
+	r->view = NULL;
+	r->retry.fn = retry_fire;
+	shard_timer_start(&r->retry, GW_RETRY_STEP_MS);
+	return true;
+}
+
+/* A failure the caller sees: epoch and transport codes become -EIO (why names the node). */
+static void give_up(struct gw_req *r, int res, int node)
+{
+	if (r->from_peer) {
+		finish(r, res);
+		return;
+	}
+	if (retryable(res)) {
+		char what[80];
+
+		snprintf(what, sizeof(what), "%s (retried for %d s)", strerror(-res),
+			 GW_RETRY_MS / 1000);
+		log_err("gateway: %s %016" PRIx64 " failed: %s", is_write(r) ? "write of" : "read of",
+			r->oid, what);
+		fail(r, -EIO, node, what);
+		return;
+	}
+	fail(r, res, node, NULL);
+}
+
+static void fill_peer(struct gw_req *r, struct peer_req *p, int node, uint16_t flags,
+		      void (*done)(struct peer_req *))
+{
+	const struct cluster_view *v = r->view;
+
+	p->to = v->ring.nodes[node].nid;
+	p->hdr = (struct peer_hdr){ .opcode = peer_op(r->op),
+				    .flags = flags,
+				    .cluster_id = v->cluster_id,
+				    .epoch = v->epoch,
+				    .sender = (uint32_t)v->self,
+				    .oid = r->oid,
+				    .offset = r->op == GW_REMOVE ? 0 : r->offset,
+				    .length = r->op == GW_REMOVE ? 0 : r->length,
+				    .shard = (uint16_t)shard_of_oid(r->oid, v->nr_shards[node]) };
+	p->buf = r->buf;
+	p->done = done;
+	p->priv = r;
+}
+
+static uint16_t obj_flags(const struct gw_req *r)
+{
+	return (uint16_t)((r->flags & GW_F_CREATE ? OBJ_F_CREATE : 0) |
+			  (r->flags & GW_F_SYNC ? OBJ_F_SYNC : 0));
+}
+
+static uint16_t wire_flags(const struct gw_req *r)
+{
+	return (uint16_t)((r->flags & GW_F_CREATE ? PEER_F_CREATE : 0) |
+			  (r->flags & GW_F_SYNC ? PEER_F_SYNC : 0));
+}
+
+static int ok_result(const struct gw_req *r)
+{
+	return r->op == GW_READ || r->op == GW_WRITE ? (int)r->length : 0;
+}
+
+/* Writes: the outcome, on the gateway shard. */
+static void write_done(struct gw_req *r, int res, int node)
+{
+	const struct cluster_view *v = r->view;
+
+	if (res >= 0) {
+		/* Every holder has it, buffered: the next FLUSH must reach each of them. */
+		for (int i = 0; v && i < r->nr; i++)
+			if (r->idx[i] != v->self)
+				gw_dirty_mark(&v->ring.nodes[r->idx[i]].nid,
+					      (uint16_t)shard_of_oid(r->oid, v->nr_shards[r->idx[i]]));
+		finish(r, ok_result(r));
+		return;
+	}
+	if (!retry_later(r, res))
+		give_up(r, res, node);
+}
+
+/* One holder, this node: obj_io directly, as a single node always did. */
+static void direct_done(struct obj_req *o)
+{
+	struct gw_req *r = o->priv;
+
+	r->created = o->created;
+	if (r->op == GW_READ || r->op == GW_PREFETCH) {
+		if (o->result < 0)
+			fail(r, o->result, r->view ? r->view->self : -1, NULL);
+		else
+			finish(r, ok_result(r));
+		return;
+	}
+	write_done(r, o->result, r->view ? r->view->self : -1);
+}
+
+static void direct(struct gw_req *r)
+{
+	r->obj = (struct obj_req){ .op = obj_op(r->op),
+				   .flags = obj_flags(r),
+				   .oid = r->oid,
+				   .offset = r->offset,
+				   .length = r->length,
+				   .buf = r->buf,
+				   .done = direct_done,
+				   .priv = r };
+	obj_submit(&r->obj);
+}
+
+/* The primary: back on the gateway shard with the outcome of every holder. */
+static void prim_back(void *arg)
+{
+	struct gw_req *r = arg;
+	int res = r->err;
+
+	if (!res && r->noent == r->nr)
+		res = -ENOENT; /* PUNCH or REMOVE of an object no holder has */
+	write_done(r, res, r->err_node);
+}
+
+static void prim_one(struct gw_req *r, int res, int node)
+{
+	/* A PUNCH or REMOVE where a holder has no copy: nothing to do there. */
+	if (res == -ENOENT && (r->op == GW_PUNCH || r->op == GW_REMOVE)) {
+		r->noent++;
+		res = 0;
+	}
+	if (res < 0 && !r->err) {
+		char n[64];
+
+		node_name(r->view, node, n, sizeof(n));
+		if (res != -ESTALE && res != -EL2NSYNC)
+			log_warn("gateway: write of object %016" PRIx64 " on holder %s failed: %s",
+				 r->oid, n, strerror(-res));
+		r->err = res;
+		r->err_node = node;
+	}
+	if (--r->pending)
+		return;
+	rl_release(&rlock, &r->lock);
+	r->msg.fn = prim_back;
+	r->msg.arg = r;
+	msg_send(r->gw_shard, &r->msg);
+}
+
+static void prim_local_done(struct obj_req *o)
+{
+	struct gw_req *r = o->priv;
+
+	prim_one(r, o->result, r->view->self);
+}
+
+static void prim_peer_done(struct peer_req *p)
+{
+	struct gw_req *r = p->priv;
+	const struct cluster_view *v = r->view;
+	int node = -1;
+
+	for (int i = 0; i < r->nr; i++)
+		if (!node_id_cmp(&v->ring.nodes[r->idx[i]].nid, &p->to))
+			node = r->idx[i];
+	prim_one(r, p->result, node);
+}
+
+/* Granted the range: apply here and forward to the other holders, all at once. */
+static void prim_apply(struct gw_req *r)
+{
+	const struct cluster_view *v = r->view;
+	int k = 0;
+
+	r->pending = r->nr;
+	r->err = 0;
+	r->noent = 0;
+	r->fan = r->nr - 1 <= GW_INLINE_FANOUT ? r->inline_fan
+					       : calloc((size_t)r->nr - 1, sizeof(*r->fan));
+	if (!r->fan) {
+		r->pending = 1;
+		prim_one(r, -ENOMEM, v->self);
+		return;
+	}
+	for (int i = 0; i < r->nr; i++) {
+		if (r->idx[i] == v->self) {
+			r->obj = (struct obj_req){ .op = obj_op(r->op),
+						   .flags = obj_flags(r),
+						   .oid = r->oid,
+						   .offset = r->offset,
+						   .length = r->length,
+						   .buf = r->buf,
+						   .done = prim_local_done,
+						   .priv = r };
+			obj_submit(&r->obj);
+		} else {
+			struct peer_req *p = &r->fan[k++];
+
+			fill_peer(r, p, r->idx[i], wire_flags(r), prim_peer_done);
+			peer_submit(p);
+		}
+	}
+}
+
+static void prim_granted(struct rl_entry *e)
+{
+	prim_apply(container_of(e, struct gw_req, lock));
+}
+
+/* On the shard owning the object: wait for overlapping writes ahead of this one. */
+static void prim_start(void *arg)
+{
+	struct gw_req *r = arg;
+
+	r->lock = (struct rl_entry){ .oid = r->oid,
+				     .start = r->op == GW_REMOVE ? 0 : r->offset,
+				     .end = r->op == GW_REMOVE ? UINT64_MAX : r->offset + r->length,
+				     .grant = prim_granted };
+	if (rl_acquire(&rlock, &r->lock))
+		prim_apply(r);
+}
+
+static void fwd_done(struct peer_req *p)
+{
+	struct gw_req *r = p->priv;
+
+	write_done(r, p->result, r->idx[0]);
+}
+
+static void do_write(struct gw_req *r)
+{
+	const struct cluster_view *v = r->view;
+
+	if (!v->writable) {
+		fail(r, -EHOSTDOWN, v->self, "IO has halted as there are not enough living nodes");
+		return;
+	}
+	if (r->nr == 1 && r->idx[0] == v->self) {
+		direct(r);
+	} else if (r->idx[0] == v->self) {
+		r->msg.fn = prim_start;
+		r->msg.arg = r;
+		msg_send(shard_of_oid(r->oid, shard_count()), &r->msg);
+	} else if (r->from_peer) {
+		fail(r, -ESTALE, v->self, "this node is not the object's primary");
+	} else {
+		fill_peer(r, &r->peer, r->idx[0], wire_flags(r) | PEER_F_FORWARD, fwd_done);
+		peer_submit(&r->peer);
+	}
+}
+
+/* Reads: this node's copy first, then the others in placement order. */
+static void read_next(struct gw_req *r);
+
+static void read_one(struct gw_req *r, int res, int node)
+{
+	if (res >= 0) {
+		finish(r, ok_result(r));
+		return;
+	}
+	if (res == -ENOENT) {
+		r->noent++;
+	} else {
+		char n[64];
+
+		node_name(r->view, node, n, sizeof(n));
+		if (!retryable(res) || r->next < r->nr)
+			log_warn("gateway: read of object %016" PRIx64 " from %s failed: %s%s",
+				 r->oid, n, strerror(-res),
+				 r->next < r->nr ? "; trying another holder" : "");
+		if (!r->err || retryable(r->err)) {
+			r->err = res;
+			r->err_node = node;
+		}
+	}
+	read_next(r);
+}
+
+static void read_local_done(struct obj_req *o)
+{
+	struct gw_req *r = o->priv;
+
+	read_one(r, o->result, r->view->self);
+}
+
+static void read_peer_done(struct peer_req *p)
+{
+	struct gw_req *r = p->priv;
+
+	read_one(r, p->result, r->idx[r->next - 1]);
+}
+
+static void read_next(struct gw_req *r)
+{
+	const struct cluster_view *v = r->view;
+	int node;
+
+	if (r->next == r->nr) {
+		if (r->noent == r->nr)
+			finish(r, -ENOENT);
+		else if (!retry_later(r, r->err))
+			give_up(r, r->err, r->err_node);
+		return;
+	}
+	node = r->idx[r->next++];
+	if (node == v->self) {
+		r->obj = (struct obj_req){ .op = OBJ_READ,
+					   .oid = r->oid,
+					   .offset = r->offset,
+					   .length = r->length,
+					   .buf = r->buf,
+					   .done = read_local_done,
+					   .priv = r };
+		obj_submit(&r->obj);
+	} else {
+		fill_peer(r, &r->peer, node, 0, read_peer_done);
+		peer_submit(&r->peer);
+	}
+}
+
+static uint8_t copies_of(struct gw_req *r, const struct cluster_view *v)
+{
+	if (v->test_copies)
+		return v->test_copies;
+	if (r->from_peer) {
+		struct vdi_share *sh =
+			export_table_find_vid(export_table_current(), oid_to_vid(r->oid));
+
+		return sh ? sh->copies : 0;
+	}
+	return r->copies ? r->copies : 1;
+}
+
+static void start(struct gw_req *r)
+{
+	struct cluster_view *v = cluster_view_current();
+	int copies;
+
+	if (!v) {
+		/* No view (an in-process test node): this node alone, as before the cluster. */
+		direct(r);
+		return;
+	}
+	cluster_view_get(v);
+	r->view = v;
+	if (r->from_peer && v->epoch != r->peer_epoch) {
+		finish(r, v->epoch > r->peer_epoch ? -ESTALE : -EL2NSYNC);
+		return;
+	}
+	if (!v->epoch || v->self < 0) {
+		fail(r, -EIO, -1, "this node is not a member of a formatted cluster");
+		return;
+	}
+	copies = copies_of(r, v);
+	if (!copies) {
+		/* The VDI is not known here yet (a creation not applied): the gateway retries. */
+		finish(r, -EL2NSYNC);
+		return;
+	}
+	r->nr = ring_place(&v->ring, r->oid, copies, r->idx);
+	if (!r->nr) {
+		fail(r, -EIO, -1, "no node of the cluster stores data");
+		return;
+	}
+	r->next = r->noent = r->err = 0;
+	r->err_node = -1;
+	switch (r->op) {
+	case GW_READ:
+		/* This node's copy first: move it to the front, the others keep their order. */
+		for (int i = 1; i < r->nr; i++) {
+			if (r->idx[i] == v->self) {
+				memmove(r->idx + 1, r->idx, sizeof(int) * (size_t)i);
+				r->idx[0] = v->self;
+				break;
+			}
+		}
+		read_next(r);
+		break;
+	case GW_PREFETCH:
+		for (int i = 0; i < r->nr; i++) {
+			if (r->idx[i] == v->self) {
+				direct(r);
+				return;
+			}
+		}
+		finish(r, 0);
+		break;
+	default:
+		do_write(r);
+	}
+}
+
+static void start_msg(void *arg)
+{
+	start(arg);
+}
+
+static void init(struct gw_req *r)
+{
+	r->origin = sd_self_id;
+	r->view = NULL;
+	r->fan = NULL;
+	r->why[0] = '\0';
+	r->created = false;
+	r->result = 0;
+	r->defer.queued = false;
+	r->retry.armed = false;
+	r->t0 = guard_clock_ms();
+}
+
+void gw_submit(struct gw_req *r)
+{
+	init(r);
+	r->from_peer = false;
+	if (shard_self()) {
+		r->gw_shard = sd_self_id;
+		start(r);
+		return;
+	}
+	/* The control thread has no ring: the object's owning shard is its gateway. */
+	r->gw_shard = shard_of_oid(r->oid, shard_count());
+	r->msg.fn = start_msg;
+	r->msg.arg = r;
+	msg_send(r->gw_shard, &r->msg);
+}
+
+void gw_submit_primary(struct gw_req *r, uint32_t req_epoch)
+{
+	init(r);
+	r->from_peer = true;
+	r->peer_epoch = req_epoch;
+	r->gw_shard = sd_self_id;
+	start(r);
+}
+
+struct exec_batch {
+	int pending;
+	bool done;
+};
+
+static void exec_one_done(struct gw_req *r)
+{
+	struct exec_batch *b = r->priv;
+
+	if (--b->pending == 0)
+		b->done = true;
+}
+
+void gw_exec_batch(struct gw_req *reqs, int n)
+{
+	struct exec_batch b = { .pending = n, .done = n == 0 };
+
+	for (int i = 0; i < n; i++) {
+		reqs[i].done = exec_one_done;
+		reqs[i].priv = &b;
+		gw_submit(&reqs[i]);
+	}
+	msg_wait_until(&b.done);
+}
