@@ -62,6 +62,11 @@ static char raft_addr[RAFT_NODE_ADDRESS_MAX];
 static struct evloop_timer tick_timer;
 static uint64_t no_leader_since, last_hb, last_join;
 static bool fenced = true, was_leader, hb_in_flight, join_in_flight, change_in_flight;
+/*
+ * The leader said this node is not a member, though the local state still lists it: it was
+ * removed while cut off (it no longer receives the log that says so), and must join again.
+ */
+static bool removed;
 static int seed_turn;
 static struct proposal *proposals; /* waiting for an index to be applied */
 static struct liveness live[SDC_MAX_TRACKED];
@@ -611,9 +616,10 @@ static void on_join_answer(void *arg, const Sdctl__Response *rsp, int err)
 		log_debug("join request failed: %s", strerror(-err));
 		return;
 	}
-	if (rsp->result == SDCTL__RESULT__SUCCESS)
+	if (rsp->result == SDCTL__RESULT__SUCCESS) {
 		log_notice("joined the cluster");
-	else if (rsp->result != SDCTL__RESULT__NOT_LEADER)
+		removed = false;
+	} else if (rsp->result != SDCTL__RESULT__NOT_LEADER)
 		log_warn("join refused: %s", rsp->message ? rsp->message : "");
 }
 
@@ -647,9 +653,11 @@ static void on_heartbeat_answer(void *arg, const Sdctl__Response *rsp, int err)
 	(void)err;
 	hb_in_flight = false;
 	if (rsp && rsp->result == SDCTL__RESULT__SUCCESS &&
-	    rsp->body_case == SDCTL__RESPONSE__BODY_CLUSTER && !rsp->cluster->member &&
-	    self_is_member())
-		log_info("the leader no longer counts this node as a member; joining again");
+	    rsp->body_case == SDCTL__RESPONSE__BODY_CLUSTER && !rsp->cluster->member && !removed) {
+		log_warn("the leader no longer counts this node as a member (it was cut off for "
+			 "too long); joining again");
+		removed = true;
+	}
 }
 
 static void send_heartbeat(void)
@@ -784,7 +792,8 @@ static void tick(void *arg)
 		no_leader_since = 0;
 	else if (!no_leader_since)
 		no_leader_since = now_ms();
-	f = !self_is_member() || (!leader_known && now_ms() - no_leader_since >= SDC_FENCE_MS);
+	f = !self_is_member() || removed ||
+	    (!leader_known && now_ms() - no_leader_since >= SDC_FENCE_MS);
 	if (f != fenced) {
 		fenced = f;
 		if (f)
@@ -799,7 +808,7 @@ static void tick(void *arg)
 		leader_tick();
 	} else {
 		was_leader = false;
-		if (!self_is_current())
+		if (!self_is_current() || removed)
 			try_join();
 		else
 			send_heartbeat();
