@@ -758,8 +758,27 @@ static void leader_tick(void)
 		return;
 	}
 	n = raft_node_members(rn, ms, 64);
-	for (int i = 0; i < n && i < 64; i++)
+	for (int i = 0; i < n && i < 64; i++) {
+		struct liveness *l;
+
 		voters += ms[i].role == RAFT_NODE_VOTER;
+		if (ms[i].id == my_id || sm_member_by_raft_id(ms[i].id))
+			continue;
+		/*
+		 * In Raft's configuration but not a member: a node that joined again under a new
+		 * id (its data directory was replaced), or a join that never completed. A dead
+		 * voter there would count against the majority forever.
+		 */
+		l = live_of(ms[i].id);
+		if (l && now - l->last_ms > 2 * SDC_DEAD_MS) {
+			log_info("removing raft member %" PRIx64
+				 ": it is no longer a cluster member",
+				 ms[i].id);
+			if (raft_node_remove(rn, ms[i].id, change_done, NULL) == 0)
+				change_in_flight = true;
+			return;
+		}
+	}
 	if (voters >= voter_target())
 		return;
 	for (int i = 0; i < n && i < 64; i++) {
