@@ -144,8 +144,8 @@ void cluster_view_retire(void)
 	latest = NULL;
 }
 
-int cluster_view_parse_static(const char *s, uint64_t *cluster_id, uint32_t *epoch,
-			      uint8_t *copies, struct sd_node *members, int max)
+int cluster_view_parse_static(const char *s, uint64_t *cluster_id, uint32_t *epoch, uint8_t *copies,
+			      struct sd_node *members, int max)
 {
 	char *copy = strdup(s), *save = NULL, *tok, *end;
 	int n = 0, field = 0, ret = -EINVAL;
@@ -200,7 +200,7 @@ out:
 int cluster_view_publish_local(void)
 {
 	const char *test = getenv("SHEEP_TEST_STATIC_VIEW"); /* TEST ONLY: see the header */
-	uint16_t shards[64];
+	uint16_t shards[64] = { 0 };
 	struct sd_node members[64];
 	struct cluster_view *v;
 	uint64_t id = sys.cfg.ctime;

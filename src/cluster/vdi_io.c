@@ -75,8 +75,8 @@ static int io_fail(const struct vdi *v, const struct gw_req *r, const char *verb
 		snprintf(err, errlen, "IO has halted as there are not enough living nodes");
 		return SD_RES_HALT;
 	}
-	snprintf(what, sizeof(what), "%s object %016" PRIx64 " of VDI %.256s failed%s%s", verb, r->oid,
-		 v->hdr.name, r->why[0] ? ": " : "", r->why);
+	snprintf(what, sizeof(what), "%s object %016" PRIx64 " of VDI %.256s failed%s%s", verb,
+		 r->oid, v->hdr.name, r->why[0] ? ": " : "", r->why);
 	return vdi_fail_errno(r->result, err, errlen, what);
 }
 
@@ -117,7 +117,8 @@ int vdi_read(struct vdi *v, uint64_t off, uint32_t len, void *buf, char *err, si
 			memset(io[i].buf, 0, io[i].length);
 		} else if (io[i].result == -ENOENT) {
 			snprintf(err, errlen,
-				 "object %016" PRIx64 " of VDI %s is missing from every holder although "
+				 "object %016" PRIx64
+				 " of VDI %s is missing from every holder although "
 				 "its data map says it was written: that data is lost",
 				 io[i].oid, v->hdr.name);
 			log_err("%s", err);

@@ -24,7 +24,7 @@ struct vdi;
 struct vdi_share {
 	uint32_t vid;
 	uint8_t obj_shift;
-	uint8_t copies; /* replicas of each object: the gateway's placement */
+	uint8_t copies;		       /* replicas of each object: the gateway's placement */
 	bool read_only;		       /* a snapshot */
 	char name[SD_MAX_VDI_LEN * 2]; /* the export name: "name", or "name@tag" for a snapshot */
 	uint64_t size;		       /* atomic: grows on resize */
@@ -36,7 +36,7 @@ struct vdi_share {
 struct export_table {
 	int refs; /* atomic */
 	int nr;
-	struct vdi_share **e; /* sorted by name; each holds a reference */
+	struct vdi_share **e;	   /* sorted by name; each holds a reference */
 	struct vdi_share **by_vid; /* the same shares sorted by id (no references of their own) */
 };
 

@@ -48,8 +48,8 @@ enum gw_op {
 #define GW_F_CREATE 0x1 /* the object may be created (WRITE, ZERO) */
 #define GW_F_SYNC   0x2 /* durable on every holder before done (FUA) */
 
-#define GW_RETRY_MS	  15000 /* how long epoch changes and unreachable holders are retried */
-#define GW_RETRY_STEP_MS  100
+#define GW_RETRY_MS	 15000 /* how long epoch changes and unreachable holders are retried */
+#define GW_RETRY_STEP_MS 100
 #define GW_INLINE_FANOUT 2 /* holders besides the primary without an allocation: 3 copies */
 
 struct gw_req {
@@ -77,8 +77,11 @@ struct gw_req {
 	uint64_t t0;
 	struct sd_msg msg;
 	struct obj_req obj;
-	struct peer_req peer;
-	struct peer_req *fan, inline_fan[GW_INLINE_FANOUT];
+	struct peer_req *fan;
+	union {
+		struct peer_req peer; /* the gateway's request: to the primary, or a read */
+		struct peer_req inline_fan[GW_INLINE_FANOUT]; /* the primary's, to the others */
+	};
 	struct rl_entry lock;
 	struct shard_timer retry;
 	struct shard_defer defer;

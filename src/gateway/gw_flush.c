@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../core/list.h"
 #include "../core/log.h"
@@ -34,8 +35,10 @@ void gw_dirty_mark(const struct sd_node_id *nid, uint16_t shard)
 		struct dirty *d = realloc(dirty, sizeof(*d) * (size_t)cap);
 
 		if (!d) {
-			/* Cannot remember it: it gets flushed by the holder's own writeback only. */
-			log_err("out of memory tracking unflushed writes; a FLUSH may miss a holder");
+			/* Cannot remember it: it gets flushed by the holder's own writeback only.
+			 */
+			log_err("out of memory tracking unflushed writes; a FLUSH may miss a "
+				"holder");
 			return;
 		}
 		dirty = d;
@@ -147,11 +150,13 @@ static void local_done(struct obj_flush_req *l)
 
 int gw_flush_submit(struct gw_flush_req *f)
 {
-	int n = shard_count();
+	const struct cluster_view *v = shard_self() ? cluster_view_current() : cluster_view_latest();
+	/* A lone node has written to no other: the local barrier is the whole flush. */
+	int n = v && v->ring.nr_nodes > 1 ? shard_count() : 0;
 
 	f->origin = sd_self_id;
 	f->result = 0;
-	f->parts = calloc((size_t)n, sizeof(*f->parts));
+	f->parts = calloc((size_t)n + 1, sizeof(*f->parts));
 	if (!f->parts)
 		return -ENOMEM;
 	f->local = (struct obj_flush_req){ .done = local_done };
@@ -173,16 +178,27 @@ int gw_flush_submit(struct gw_flush_req *f)
 
 static void retire_shard(void *arg)
 {
-	(void)arg;
+	int left = peer_conns_close_all() + peer_client_shutdown();
+
 	free(dirty);
 	dirty = NULL;
 	nr_dirty = cap_dirty = 0;
-	peer_conns_close_all();
-	peer_client_shutdown();
+	__atomic_add_fetch((int *)arg, left, __ATOMIC_RELAXED);
 }
 
 void gw_retire(void)
 {
-	shard_run_on_all(retire_shard, NULL);
+	int left = 0;
+
+	/* Connections end once the ring has returned their operations: a few passes. */
+	for (int waited = 0; waited < 2000; waited += 10) {
+		left = 0;
+		shard_run_on_all(retire_shard, &left);
+		if (!left)
+			break;
+		usleep(10000);
+	}
+	if (left)
+		log_warn("%d peer connections still busy at shut-down", left);
 	cluster_view_retire();
 }

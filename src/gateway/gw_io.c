@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../cluster/vdi_share.h"
 #include "../core/list.h"
@@ -31,16 +32,19 @@ static bool is_write(const struct gw_req *r)
 
 static uint8_t obj_op(uint8_t op)
 {
-	static const uint8_t map[] = { [GW_READ] = OBJ_READ,	 [GW_WRITE] = OBJ_WRITE,
-				       [GW_ZERO] = OBJ_ZERO,	 [GW_PUNCH] = OBJ_PUNCH,
-				       [GW_REMOVE] = OBJ_REMOVE, [GW_PREFETCH] = OBJ_PREFETCH };
+	static const uint8_t map[] = {
+		[GW_READ] = OBJ_READ,	[GW_WRITE] = OBJ_WRITE,	  [GW_ZERO] = OBJ_ZERO,
+		[GW_PUNCH] = OBJ_PUNCH, [GW_REMOVE] = OBJ_REMOVE, [GW_PREFETCH] = OBJ_PREFETCH
+	};
 	return map[op];
 }
 
 static uint8_t peer_op(uint8_t op)
 {
-	static const uint8_t map[] = { [GW_READ] = PEER_OP_READ,   [GW_WRITE] = PEER_OP_WRITE,
-				       [GW_ZERO] = PEER_OP_ZERO,   [GW_PUNCH] = PEER_OP_PUNCH,
+	static const uint8_t map[] = { [GW_READ] = PEER_OP_READ,
+				       [GW_WRITE] = PEER_OP_WRITE,
+				       [GW_ZERO] = PEER_OP_ZERO,
+				       [GW_PUNCH] = PEER_OP_PUNCH,
 				       [GW_REMOVE] = PEER_OP_REMOVE };
 	return map[op];
 }
@@ -155,8 +159,8 @@ static void give_up(struct gw_req *r, int res, int node)
 
 		snprintf(what, sizeof(what), "%s (retried for %d s)", strerror(-res),
 			 GW_RETRY_MS / 1000);
-		log_err("gateway: %s %016" PRIx64 " failed: %s", is_write(r) ? "write of" : "read of",
-			r->oid, what);
+		log_err("gateway: %s %016" PRIx64 " failed: %s",
+			is_write(r) ? "write of" : "read of", r->oid, what);
 		fail(r, -EIO, node, what);
 		return;
 	}
@@ -209,8 +213,9 @@ static void write_done(struct gw_req *r, int res, int node)
 		/* Every holder has it, buffered: the next FLUSH must reach each of them. */
 		for (int i = 0; v && i < r->nr; i++)
 			if (r->idx[i] != v->self)
-				gw_dirty_mark(&v->ring.nodes[r->idx[i]].nid,
-					      (uint16_t)shard_of_oid(r->oid, v->nr_shards[r->idx[i]]));
+				gw_dirty_mark(
+					&v->ring.nodes[r->idx[i]].nid,
+					(uint16_t)shard_of_oid(r->oid, v->nr_shards[r->idx[i]]));
 		finish(r, ok_result(r));
 		return;
 	}
@@ -432,7 +437,11 @@ static void read_next(struct gw_req *r)
 	int node;
 
 	if (r->next == r->nr) {
-		if (r->noent == r->nr)
+		/*
+		 * A holder of this epoch that answers "no object" has every acknowledged write of
+		 * it (epoch rules, docs/cluster-design.md): the others' failures change nothing.
+		 */
+		if (r->noent)
 			finish(r, -ENOENT);
 		else if (!retry_later(r, r->err))
 			give_up(r, r->err, r->err_node);
@@ -591,5 +600,15 @@ void gw_exec_batch(struct gw_req *reqs, int n)
 		reqs[i].priv = &b;
 		gw_submit(&reqs[i]);
 	}
-	msg_wait_until(&b.done);
+	/* Not msg_wait_until: peers' new connections must be accepted meanwhile (peer.h). */
+	for (unsigned idle = 0; !b.done;) {
+		if (msg_poll(64)) {
+			idle = 0;
+			continue;
+		}
+		if (++idle % 64 == 0) {
+			ctl_accept_peers_during_wait();
+			usleep(idle > 4096 ? 200 : 10);
+		}
+	}
 }

@@ -32,9 +32,10 @@ int daemon_begin(void)
 		if (got > 0 && buf[0] == '0')
 			_exit(0);
 		if (got > 1)
-			fprintf(stderr, "sheep: %s\n", buf + 1);
+			fprintf(stderr, "%s\n", buf + 1);
 		else
-			fprintf(stderr, "sheep: the daemon died during start-up; see its log\n");
+			fprintf(stderr, "sheep died during start-up; see sheep.log in its data "
+					"directory\n");
 		_exit(1);
 	}
 	close(p[0]);

@@ -52,7 +52,7 @@ static void startup_fail(const char *fmt, ...)
 	va_end(ap);
 	log_err("%s", msg);
 	if (foreground)
-		fprintf(stderr, "sheep: %s\n", msg);
+		fprintf(stderr, "%s\n", msg);
 	daemon_report(msg);
 	exit(1);
 }
@@ -204,7 +204,7 @@ int main(int argc, char **argv)
 	foreground = o.foreground;
 	ret = make_dir(o.dir);
 	if (ret || !realpath(o.dir, sys.dir)) {
-		fprintf(stderr, "sheep: cannot create the data directory %s: %s\n", o.dir,
+		fprintf(stderr, "cannot create the data directory %s: %s\n", o.dir,
 			strerror(ret ? -ret : errno));
 		return 1;
 	}
@@ -213,11 +213,11 @@ int main(int argc, char **argv)
 		int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 
 		if (fd < 0) {
-			fprintf(stderr, "sheep: cannot open %s: %s\n", log_path, strerror(errno));
+			fprintf(stderr, "cannot open %s: %s\n", log_path, strerror(errno));
 			return 1;
 		}
 		if (daemon_begin() < 0) {
-			fprintf(stderr, "sheep: cannot daemonize: %s\n", strerror(errno));
+			fprintf(stderr, "cannot daemonize: %s\n", strerror(errno));
 			return 1;
 		}
 		log_init(fd, o.log_level);
@@ -320,6 +320,7 @@ int main(int argc, char **argv)
 	ctl_serve(lfd, sfd, reopen_log, control_mesh_work);
 	if (sys.clustered)
 		sdcluster_stop();
+	ctl_loop_free();
 
 	close(lfd);
 	nbd_server_stop(control_mesh_work);

@@ -142,7 +142,7 @@ static void usage(void)
 	       "Not in this version yet (sheep refuses to start with them rather than ignore "
 	       "them):\n"
 	       "  -j/--journal, -w/--cache, --cache-size, --directio, --nfs, --nfs-port,\n"
-	       "  --http-port, --seed, --dpdk and its options, --cluster-driver sdcluster.\n");
+	       "  --http-port, --dpdk and its options, --cluster-driver zookeeper.\n");
 }
 
 static int parse_num(const char *s, unsigned long long min, unsigned long long max,
@@ -163,8 +163,8 @@ static int parse_num(const char *s, unsigned long long min, unsigned long long m
 
 static int not_yet(const char *opt)
 {
-	fprintf(stderr,
-		"sheep: %s is not available in this version of sheep yet; start without it\n", opt);
+	fprintf(stderr, "%s is not available in this version of sheep yet; start without it\n",
+		opt);
 	return -1;
 }
 
@@ -200,7 +200,7 @@ static int seed_check(const char *s)
 	if (!seed_parse(s, &nid))
 		return 0;
 	fprintf(stderr,
-		"sheep: Invalid seed '%s': use HOST:PORT with an IP address, e.g. "
+		"Invalid seed '%s': use HOST:PORT with an IP address, e.g. "
 		"192.168.0.1:7000 or [fd00::1]:7000\n",
 		s);
 	return -1;
@@ -226,7 +226,7 @@ int sheep_parse_options(int argc, char **argv, struct sheep_options *o)
 			break;
 		case 'p':
 			if (parse_num(optarg, 1, 65535, &v)) {
-				fprintf(stderr, "sheep: Invalid port number '%s'\n", optarg);
+				fprintf(stderr, "Invalid port number '%s'\n", optarg);
 				return -1;
 			}
 			o->port = (uint16_t)v;
@@ -236,8 +236,7 @@ int sheep_parse_options(int argc, char **argv, struct sheep_options *o)
 			break;
 		case 'c':
 			if (parse_num(optarg, 1, SD_MAX_COPIES, &v)) {
-				fprintf(stderr,
-					"sheep: Invalid number of copies '%s': must be 1 to %d\n",
+				fprintf(stderr, "Invalid number of copies '%s': must be 1 to %d\n",
 					optarg, SD_MAX_COPIES);
 				return -1;
 			}
@@ -246,7 +245,7 @@ int sheep_parse_options(int argc, char **argv, struct sheep_options *o)
 		case 'z':
 			if (parse_num(optarg, 0, UINT32_MAX, &v)) {
 				fprintf(stderr,
-					"sheep: Invalid zone id '%s': must be an integer between 0 "
+					"Invalid zone id '%s': must be an integer between 0 "
 					"and 4294967295\n",
 					optarg);
 				return -1;
@@ -257,7 +256,7 @@ int sheep_parse_options(int argc, char **argv, struct sheep_options *o)
 		case 'v':
 			if (parse_num(optarg, 1, SD_MAX_VNODES, &v)) {
 				fprintf(stderr,
-					"sheep: Invalid number of vnodes '%s': must be an integer "
+					"Invalid number of vnodes '%s': must be an integer "
 					"between 1 and 65535\n",
 					optarg);
 				return -1;
@@ -269,7 +268,7 @@ int sheep_parse_options(int argc, char **argv, struct sheep_options *o)
 			lvl = log_level_parse(optarg);
 			if (lvl < 0) {
 				fprintf(stderr,
-					"sheep: Invalid log level '%s': use error, warn, notice, "
+					"Invalid log level '%s': use error, warn, notice, "
 					"info or debug\n",
 					optarg);
 				return -1;
@@ -281,8 +280,7 @@ int sheep_parse_options(int argc, char **argv, struct sheep_options *o)
 			break;
 		case OPT_SHARDS:
 			if (parse_num(optarg, 1, SD_MAX_SHARDS, &v)) {
-				fprintf(stderr,
-					"sheep: Invalid number of shards '%s': must be 1 to %d\n",
+				fprintf(stderr, "Invalid number of shards '%s': must be 1 to %d\n",
 					optarg, SD_MAX_SHARDS);
 				return -1;
 			}
@@ -292,7 +290,7 @@ int sheep_parse_options(int argc, char **argv, struct sheep_options *o)
 			char err[256];
 
 			if (conn_limits_parse(optarg, &o->limits, err, sizeof(err))) {
-				fprintf(stderr, "sheep: %s\n", err);
+				fprintf(stderr, "%s\n", err);
 				return -1;
 			}
 			break;
@@ -305,7 +303,7 @@ int sheep_parse_options(int argc, char **argv, struct sheep_options *o)
 			if (!strncmp(optarg, "zookeeper", 9))
 				return not_yet("--cluster-driver zookeeper");
 			fprintf(stderr,
-				"sheep: unknown cluster driver '%s' (known: local, sdcluster)\n",
+				"Invalid cluster driver '%s'\nSupported drivers: local sdcluster\n",
 				optarg);
 			return -1;
 		case 'j':
@@ -326,7 +324,7 @@ int sheep_parse_options(int argc, char **argv, struct sheep_options *o)
 			break;
 		case OPT_NBD_PORT:
 			if (parse_num(optarg, 1, 65535, &v)) {
-				fprintf(stderr, "sheep: Invalid NBD port number '%s'\n", optarg);
+				fprintf(stderr, "Invalid NBD port number '%s'\n", optarg);
 				return -1;
 			}
 			o->nbd_port = (uint16_t)v;
@@ -334,7 +332,7 @@ int sheep_parse_options(int argc, char **argv, struct sheep_options *o)
 		case OPT_NBD_SOCKET:
 			if (!optarg[0] || strlen(optarg) >= 108) {
 				fprintf(stderr,
-					"sheep: Invalid NBD socket path '%s': it must be 1 to 107 "
+					"Invalid NBD socket path '%s': it must be 1 to 107 "
 					"bytes\n",
 					optarg);
 				return -1;
@@ -343,7 +341,7 @@ int sheep_parse_options(int argc, char **argv, struct sheep_options *o)
 			break;
 		case OPT_SEED:
 			if (o->nr_seeds == 16) {
-				fprintf(stderr, "sheep: at most 16 --seed options\n");
+				fprintf(stderr, "at most 16 --seed options\n");
 				return -1;
 			}
 			if (seed_check(optarg))
@@ -352,8 +350,7 @@ int sheep_parse_options(int argc, char **argv, struct sheep_options *o)
 			break;
 		case OPT_CLUSTER_PORT:
 			if (parse_num(optarg, 1, 65535, &v)) {
-				fprintf(stderr, "sheep: Invalid cluster port number '%s'\n",
-					optarg);
+				fprintf(stderr, "Invalid cluster port number '%s'\n", optarg);
 				return -1;
 			}
 			o->cluster_port = (uint16_t)v;
@@ -377,23 +374,23 @@ int sheep_parse_options(int argc, char **argv, struct sheep_options *o)
 		}
 	}
 	if (optind != argc - 1) {
-		fprintf(stderr, optind >= argc ? "sheep: no data directory given\n"
-					       : "sheep: more than one data directory given\n");
+		fprintf(stderr, optind >= argc ? "no data directory given\n"
+					       : "more than one data directory given\n");
 		fprintf(stderr, "Usage: sheep [OPTIONS] DIR (see 'sheep --help')\n");
 		return -1;
 	}
 	if (o->gateway && o->vnodes_set) {
-		fprintf(stderr, "sheep: Options '-g' and '-v' can not be both specified\n");
+		fprintf(stderr, "Options '-g' and '-v' can not be both specified\n");
 		return -1;
 	}
 	if (o->nr_seeds && strcmp(o->cluster_driver, "sdcluster")) {
-		fprintf(stderr, "sheep: --seed needs --cluster-driver sdcluster\n");
+		fprintf(stderr, "--seed needs --cluster-driver sdcluster\n");
 		return -1;
 	}
 	if (!o->cluster_port)
 		o->cluster_port = o->port == 65535 ? 0 : (uint16_t)(o->port + 1);
 	if (!o->cluster_port && !strcmp(o->cluster_driver, "sdcluster")) {
-		fprintf(stderr, "sheep: port 65535 leaves no room for the cluster port: give "
+		fprintf(stderr, "port 65535 leaves no room for the cluster port: give "
 				"--cluster-port\n");
 		return -1;
 	}

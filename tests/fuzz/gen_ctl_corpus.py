@@ -38,7 +38,7 @@ def f_bytes(field, data):
 
 # Request.op fields and their bodies.
 CLUSTER_FORMAT, CLUSTER_INFO, CLUSTER_SHUTDOWN = 10, 11, 12
-NODE_LIST, NODE_INFO = 20, 21
+NODE_LIST, NODE_INFO, NODE_KILL, NODE_RECOVERY = 20, 21, 22, 23
 VDI_CREATE, VDI_PREALLOC, VDI_DELETE, VDI_LIST, VDI_RESIZE = 30, 31, 32, 33, 34
 VDI_READ, VDI_WRITE, VDI_SETATTR, VDI_GETATTR, VDI_INFO = 35, 36, 37, 38, 39
 
@@ -102,6 +102,7 @@ def seeds():
     s["cluster-info"] = flag(CLUSTER_INFO)
     s["node-list"] = flag(NODE_LIST)
     s["node-info"] = flag(NODE_INFO)
+    s["node-recovery"] = flag(NODE_RECOVERY) + flag(NODE_LIST)
     s["vdi-list"] = flag(VDI_LIST)
     s["vdi-info"] = named(VDI_INFO, "vol0") + named(VDI_INFO, "vol1")
     s["vdi-read"] = read("vol0", 0, 4096) + read("vol0", 4 * MiB - 2048, 4096)

@@ -1,11 +1,12 @@
 #!/bin/bash
 # Replicated I/O across three real sheep before the control plane exists: each node gets the same
 # static cluster view through the TEST ONLY variable SHEEP_TEST_STATIC_VIEW (cluster_view.h), in
-# three zones with two copies of each object. Writes through one node's NBD must land on both
-# holders byte for byte; every node reads them back (its own map does not name them: it asks the
-# holders); reads survive a dead holder; writes to a dead holder's objects fail.
+# three zones with two copies of each object. Writes through one node must land on both holders
+# byte for byte; every node reads them back through NBD and dog (its own map does not name them:
+# it asks the holders); reads survive a dead holder; writes to a dead holder's objects fail.
 . "$(dirname "$0")/functions.sh"
 need qemu-io
+need qemu-img
 
 P1=$(free_port); P2=$(free_port); P3=$(free_port)
 N1=$(free_port); N2=$(free_port); N3=$(free_port)
@@ -22,10 +23,9 @@ done
 unset SHEEP_TEST_STATIC_VIEW
 grep -q "static cluster view of 3 members" "$SCRATCH/n1/sheep.log" || fail "no static view"
 
-# 24 MiB of random data through node 1, at an unaligned offset, then a flush.
+# 24 MiB of random data through node 1 (dog vdi write: the control thread's gateway path).
 random_file "$SCRATCH/a" 24
-qemu-io -f raw -c "write -s $SCRATCH/a 1000 24M" -c flush "nbd://127.0.0.1:$N1/disk" >/dev/null \
-	|| fail "write through node 1"
+"$DOG_BIN" vdi write -p "$P1" disk 1000 < "$SCRATCH/a" || fail "write through node 1"
 
 # Every data object is on exactly two nodes, the same bytes on both.
 objs=0
@@ -48,10 +48,29 @@ for i in 1 2 3; do
 done
 "$DOG_BIN" vdi read -p "$P3" disk 1000 24M | cmp - "$SCRATCH/a" || fail "dog vdi read via node 3"
 
-# dog vdi write through node 2 (control thread -> gateway), read through node 3.
+# dog vdi write through node 2, read through node 3.
 random_file "$SCRATCH/b" 5
 "$DOG_BIN" vdi write -p "$P2" disk 30M < "$SCRATCH/b"
 "$DOG_BIN" vdi read -p "$P3" disk 30M 5M | cmp - "$SCRATCH/b" || fail "dog write via 2, read via 3"
+
+# An NBD write with FUA through node 1, into an object node 1 holds (its map records the
+# allocation only once the object is there: vdi_mapq, not cluster-wide yet), on both holders.
+f=$(cd "$SCRATCH/n1/obj" && ls | grep -E '^00' | head -1)
+off=$(( (16#${f:8:8} << 22) + 4096 ))
+qemu-io -f raw -c "write -f -P 0x77 $off 4096" "nbd://127.0.0.1:$N1/disk" >/dev/null || fail "NBD write"
+for i in 1 2 3; do
+	[ -f "$SCRATCH/n$i/obj/$f" ] || continue
+	cmp <(dd if="$SCRATCH/n$i/obj/$f" bs=4096 skip=1 count=1 2>/dev/null) \
+		<(head -c 4096 /dev/zero | tr '\0' '\167') || fail "the NBD write is not on node $i"
+done
+qemu-io -f raw -c "read -P 0x77 $off 4096" "nbd://127.0.0.1:$N3/disk" >/dev/null || fail "NBD read via 3"
+# What the reads below expect now.
+head -c 4096 /dev/zero | tr '\0' '\167' > "$SCRATCH/p77"
+if [ $off -ge 1000 ] && [ $off -lt $((1000 + 24 * 1048576)) ]; then
+	dd if="$SCRATCH/p77" of="$SCRATCH/a" bs=1 seek=$((off - 1000)) conv=notrunc 2>/dev/null
+elif [ $off -ge $((30 * 1048576)) ] && [ $off -lt $((35 * 1048576)) ]; then
+	dd if="$SCRATCH/p77" of="$SCRATCH/b" bs=1 seek=$((off - 30 * 1048576)) conv=notrunc 2>/dev/null
+fi
 
 # A dead holder: reads fall back to the other copy.
 kill_sheep "$SCRATCH/n3"
@@ -60,8 +79,11 @@ cmp <(tail -c +1001 "$SCRATCH/img1b" | head -c 24M) "$SCRATCH/a" || fail "read w
 "$DOG_BIN" vdi read -p "$P2" disk 30M 5M | cmp - "$SCRATCH/b" || fail "dog read with node 3 dead"
 
 # Writes to its objects cannot reach every holder: they fail (after the gateway's retries).
-if qemu-io -f raw -c "write -P 0x55 0 64M" "nbd://127.0.0.1:$N1/disk" >/dev/null 2>&1; then
+if head -c 32M /dev/zero | "$DOG_BIN" vdi write -p "$P1" disk 0 2>/dev/null; then
 	fail "a write with a holder dead succeeded"
 fi
 grep -q "failed: .*retried for" "$SCRATCH/n1/sheep.log" || fail "no log of the failed write"
+# A clean shut-down with peer connections open both ways.
+kill_sheep "$SCRATCH/n2" TERM
+kill_sheep "$SCRATCH/n1" TERM
 echo "PASS: $TEST_NAME"

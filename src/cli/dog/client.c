@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "../../core/byteorder.h"
@@ -16,39 +17,49 @@
 
 static int conn_fd = -1;
 
-static int dog_connect(void)
-{
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res, *ai;
-	int ret, err = 0, one = 1;
+/*
+ * Per-node requests (node info, node kill) give up on a node that does not answer within this
+ * time, so one hung node does not hang dog; the connection to -a/-p waits as long as it takes.
+ */
+#define NODE_TIMEOUT_S 10
 
-	ret = getaddrinfo(opts.addr, opts.port, &hints, &res);
+/* A connected socket to host:port (timeout_s > 0: for connect, send and receive each), or -1
+ * with why filled. */
+static int connect_to(const char *host, const char *port, int timeout_s, char *why, size_t len)
+{
+	struct timeval tv = { .tv_sec = timeout_s };
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res, *ai;
+	int ret, err = 0, one = 1, fd = -1;
+
+	ret = getaddrinfo(host, port, &hints, &res);
 	if (ret) {
-		fprintf(stderr, "cannot resolve %s: %s\n", opts.addr, gai_strerror(ret));
+		snprintf(why, len, "cannot resolve %s: %s", host, gai_strerror(ret));
 		return -1;
 	}
 	for (ai = res; ai; ai = ai->ai_next) {
-		int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
 		if (fd < 0)
 			continue;
+		if (timeout_s > 0) {
+			setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+			setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		}
 		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
 			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-			conn_fd = fd;
 			break;
 		}
 		err = errno;
 		close(fd);
+		fd = -1;
 	}
 	freeaddrinfo(res);
-	if (conn_fd < 0) {
-		fprintf(stderr,
-			"failed to connect to %s:%s: %s\n"
-			"Is sheep running there? Start one with 'sheep DIR', or point dog at it "
-			"with -a ADDRESS and -p PORT.\n",
-			opts.addr, opts.port, strerror(err ? err : ECONNREFUSED));
-		return -1;
-	}
-	return 0;
+	if (fd < 0 && (err == EINPROGRESS || err == EAGAIN))
+		snprintf(why, len, "failed to connect to %s:%s: no answer within %d s", host, port,
+			 timeout_s);
+	else if (fd < 0)
+		snprintf(why, len, "failed to connect to %s:%s: %s", host, port,
+			 strerror(err ? err : ECONNREFUSED));
+	return fd;
 }
 
 static int io_all(int fd, void *buf, size_t len, bool writing)
@@ -68,7 +79,19 @@ static int io_all(int fd, void *buf, size_t len, bool writing)
 	return 0;
 }
 
-Sdctl__Response *dog_call(Sdctl__Request *req)
+static void lost(char *why, size_t len, const char *host, const char *port, int err)
+{
+	if (err == -EAGAIN || err == -EWOULDBLOCK)
+		snprintf(why, len, "sheep at %s:%s did not answer within %d s", host, port,
+			 NODE_TIMEOUT_S);
+	else
+		snprintf(why, len, "lost the connection to sheep at %s:%s: %s", host, port,
+			 strerror(-err));
+}
+
+/* One request and its response on fd; NULL with why filled (naming host:port) on failure. */
+static Sdctl__Response *exchange(int fd, const char *host, const char *port, Sdctl__Request *req,
+				 char *why, size_t wlen)
 {
 	uint8_t hdr[CTL_FRAME_HDR], *buf;
 	size_t len;
@@ -76,51 +99,82 @@ Sdctl__Response *dog_call(Sdctl__Request *req)
 	Sdctl__Response *rsp;
 	int ret;
 
-	if (conn_fd < 0 && dog_connect())
-		return NULL;
 	req->version = CTL_PROTO_VERSION;
 	len = sdctl__request__get_packed_size(req);
 	buf = malloc(CTL_FRAME_HDR + len);
 	if (!buf) {
-		fprintf(stderr, "out of memory\n");
+		snprintf(why, wlen, "out of memory");
 		return NULL;
 	}
 	ctl_frame_header(buf, (uint32_t)len);
 	sdctl__request__pack(req, buf + CTL_FRAME_HDR);
-	ret = io_all(conn_fd, buf, CTL_FRAME_HDR + len, true);
+	ret = io_all(fd, buf, CTL_FRAME_HDR + len, true);
 	free(buf);
 	if (!ret)
-		ret = io_all(conn_fd, hdr, sizeof(hdr), false);
+		ret = io_all(fd, hdr, sizeof(hdr), false);
 	if (ret) {
-		fprintf(stderr, "lost the connection to sheep at %s:%s: %s\n", opts.addr, opts.port,
-			strerror(-ret));
+		lost(why, wlen, host, port, ret);
 		return NULL;
 	}
 	rlen = get_be32(hdr);
 	if (rlen > CTL_MAX_FRAME) {
-		fprintf(stderr, "sheep at %s:%s sent an oversized reply (%u bytes)\n", opts.addr,
-			opts.port, rlen);
+		snprintf(why, wlen, "sheep at %s:%s sent an oversized reply (%u bytes)", host, port,
+			 rlen);
 		return NULL;
 	}
 	buf = malloc(rlen ? rlen : 1);
 	if (!buf) {
-		fprintf(stderr, "out of memory\n");
+		snprintf(why, wlen, "out of memory");
 		return NULL;
 	}
-	ret = io_all(conn_fd, buf, rlen, false);
+	ret = io_all(fd, buf, rlen, false);
 	if (ret) {
 		free(buf);
-		fprintf(stderr, "lost the connection to sheep at %s:%s: %s\n", opts.addr, opts.port,
-			strerror(-ret));
+		lost(why, wlen, host, port, ret);
 		return NULL;
 	}
 	rsp = sdctl__response__unpack(NULL, rlen, buf);
 	free(buf);
 	if (!rsp)
-		fprintf(stderr,
-			"sheep at %s:%s sent a reply dog cannot decode: is it the same "
-			"version?\n",
-			opts.addr, opts.port);
+		snprintf(why, wlen,
+			 "sheep at %s:%s sent a reply dog cannot decode: is it the same version?",
+			 host, port);
+	return rsp;
+}
+
+Sdctl__Response *dog_call(Sdctl__Request *req)
+{
+	char why[512];
+	Sdctl__Response *rsp;
+
+	if (conn_fd < 0) {
+		conn_fd = connect_to(opts.addr, opts.port, 0, why, sizeof(why));
+		if (conn_fd < 0) {
+			fprintf(stderr,
+				"%s\nIs sheep running there? Start one with 'sheep DIR', or point "
+				"dog at it with -a ADDRESS and -p PORT.\n",
+				why);
+			return NULL;
+		}
+	}
+	rsp = exchange(conn_fd, opts.addr, opts.port, req, why, sizeof(why));
+	if (!rsp)
+		fprintf(stderr, "%s\n", why);
+	return rsp;
+}
+
+Sdctl__Response *dog_call_node(const Sdctl__Node *n, Sdctl__Request *req, char *why, size_t len)
+{
+	char port[16];
+	Sdctl__Response *rsp;
+	int fd;
+
+	snprintf(port, sizeof(port), "%u", n->port);
+	fd = connect_to(n->host, port, NODE_TIMEOUT_S, why, len);
+	if (fd < 0)
+		return NULL;
+	rsp = exchange(fd, n->host, port, req, why, len);
+	close(fd);
 	return rsp;
 }
 

@@ -143,19 +143,40 @@ static int cluster_info(int argc, char **argv)
 static int cluster_shutdown(int argc, char **argv)
 {
 	Sdctl__Request req = SDCTL__REQUEST__INIT;
+	Sdctl__Response *rsp;
+	int ret = EXIT_OK;
 
 	(void)argc;
 	(void)argv;
 	req.op_case = SDCTL__REQUEST__OP_CLUSTER_SHUTDOWN;
 	req.cluster_shutdown = true;
-	return dog_call_simple(&req, "Failed to shutdown the cluster");
+	rsp = dog_call(&req);
+	/* The original's lines, nothing on success. */
+	if (rsp && rsp->result != SDCTL__RESULT__SUCCESS)
+		fprintf(stderr, "Response's result: %s\n",
+			rsp->message && rsp->message[0] ? rsp->message
+							: sd_strerror((int)rsp->result));
+	if (!rsp || rsp->result != SDCTL__RESULT__SUCCESS) {
+		fprintf(stderr, "failed to execute request\n");
+		ret = EXIT_FAIL;
+	}
+	if (rsp)
+		sdctl__response__free_unpacked(rsp, NULL);
+	return ret;
 }
 
 const struct subcommand cluster_cmds[] = {
 	{ "info", "", "rv", "show cluster information",
 	  "  -r, --raw             raw output for scripts (no headers, unix times)\n"
 	  "  -v, --verbose         also show the store, redundancy and vnode settings\n",
-	  0, 0, cluster_info },
+	  0, 0, cluster_info,
+	  "Prints the cluster's status, when it was formatted, and its epochs, newest first:\n"
+	  "each change of members (a node joins or leaves) starts a new epoch with the list of\n"
+	  "members as Host:Port:V-Nodes. Every member of a multi-node cluster keeps the same\n"
+	  "history, so any node (-a, -p) prints the same epochs. The status is 'running' once\n"
+	  "formatted, else why the cluster does not serve (e.g. 'Waiting for cluster to be\n"
+	  "formatted', or 'IO has halted as there are not enough living nodes' on a node that\n"
+	  "cannot reach a leader).\n" },
 	{ "format", "", "c:b:z:Rtf", "create a cluster (erases all data)",
 	  "  -c, --copies N|D:P    default redundancy: N copies (1-31), or erasure code with D\n"
 	  "                        data strips (2, 4, 8, 16) and P parity strips (1-15)\n"
@@ -166,6 +187,14 @@ const struct subcommand cluster_cmds[] = {
 	  "  -t, --strict          refuse writes when fewer zones than copies are up\n"
 	  "  -f, --force           do not ask for confirmation when VDIs exist\n",
 	  0, 0, cluster_format },
-	{ "shutdown", "", "", "stop sheep cleanly", "", 0, 0, cluster_shutdown },
+	{ "shutdown", "", "", "stop Sheepdog", "", 0, 0, cluster_shutdown,
+	  "Stops the whole cluster cleanly. With one node (the local driver) that sheep exits.\n"
+	  "On a multi-node cluster (--cluster-driver sdcluster) the shutdown is a command in\n"
+	  "the cluster's log: every member applies it and exits about a second later, and no\n"
+	  "epoch changes, so starting all the nodes again (the same command lines, no --seed\n"
+	  "needed) brings the same cluster back with its VDIs. It needs a cluster leader: a\n"
+	  "node cut off from the others refuses it. Prints nothing on success; on failure the\n"
+	  "reason and 'failed to execute request', exit 1. To stop one node, use\n"
+	  "'dog node kill'.\n" },
 	{ NULL, NULL, NULL, NULL, NULL, 0, 0, NULL },
 };

@@ -1,4 +1,8 @@
-/* dog node: list, info. */
+/*
+ * dog node: list, info, kill, recovery. The node list comes from the sheep dog talks to (-a,
+ * -p); info and kill then talk to each listed node at its own address, as the original did, so
+ * any member of a multi-node cluster can be asked.
+ */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +12,7 @@
 #include "../../core/size.h"
 #include "dog.h"
 
+/* Sends a request whose one field is a bool and checks the body; NULL with *ret on failure. */
 static Sdctl__Response *simple_call(Sdctl__Request__OpCase op, Sdctl__Response__BodyCase body,
 				    const char *what, int *ret)
 {
@@ -31,6 +36,17 @@ static Sdctl__Response *simple_call(Sdctl__Request__OpCase op, Sdctl__Response__
 	return rsp;
 }
 
+Sdctl__Response *dog_node_list(int *ret)
+{
+	return simple_call(SDCTL__REQUEST__OP_NODE_LIST, SDCTL__RESPONSE__BODY_NODE_LIST,
+			   "Failed to get node list", ret);
+}
+
+static void host_port(const Sdctl__Node *n, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s:%u", n->host, n->port);
+}
+
 static int node_list(int argc, char **argv)
 {
 	Sdctl__Response *rsp;
@@ -38,8 +54,7 @@ static int node_list(int argc, char **argv)
 
 	(void)argc;
 	(void)argv;
-	rsp = simple_call(SDCTL__REQUEST__OP_NODE_LIST, SDCTL__RESPONSE__BODY_NODE_LIST,
-			  "Failed to get the node list", &ret);
+	rsp = dog_node_list(&ret);
 	if (!rsp)
 		return ret;
 	if (!opts.raw)
@@ -48,7 +63,7 @@ static int node_list(int argc, char **argv)
 		const Sdctl__Node *n = rsp->node_list->nodes[i];
 		char hp[96];
 
-		snprintf(hp, sizeof(hp), "%s:%u", n->host, n->port);
+		host_port(n, hp, sizeof(hp));
 		if (opts.raw)
 			printf("%zu %s %u %u\n", i, hp, n->vnodes, n->zone);
 		else
@@ -66,42 +81,258 @@ static void fmt(uint64_t v, char *buf, size_t len)
 		size_format(v, buf, len);
 }
 
+/* Use% as the original computes it: truncated, 0 for a node that stores nothing. */
+static int use_pct(uint64_t size, uint64_t avail)
+{
+	return size ? (int)((double)(size - avail) / (double)size * 100) : 0;
+}
+
+static void print_space(const char *id, uint64_t size, uint64_t avail, const char *tail)
+{
+	char s[32], u[32], a[32];
+
+	fmt(size, s, sizeof(s));
+	fmt(size - avail, u, sizeof(u));
+	fmt(avail, a, sizeof(a));
+	if (opts.raw)
+		printf("%s %s %s %s %d%%%s", id, s, u, a, use_pct(size, avail), tail);
+	else
+		printf("%s\t%s\t%s\t%s\t%3d%%%s", id, s, u, a, use_pct(size, avail), tail);
+}
+
+/*
+ * Asks every node for its space. A node that does not answer is reported on stderr and left out
+ * of the totals; the others are still shown, and dog exits 2.
+ */
 static int node_info(int argc, char **argv)
 {
-	Sdctl__Response *rsp;
-	const Sdctl__NodeInfoRsp *ni;
-	char size[32], used[32], avail[32], total[32];
-	int ret, pct;
+	Sdctl__Response *nl;
+	const Sdctl__NodeListRsp *l;
+	uint64_t size = 0, avail = 0, vdi_total = 0;
+	int ret, answered = 0, failed = 0;
 
 	(void)argc;
 	(void)argv;
-	rsp = simple_call(SDCTL__REQUEST__OP_NODE_INFO, SDCTL__RESPONSE__BODY_NODE_INFO,
-			  "Failed to get node information", &ret);
+	nl = dog_node_list(&ret);
+	if (!nl)
+		return ret;
+	l = nl->node_list;
+	if (!opts.raw)
+		printf("Id\tSize\tUsed\tAvail\tUse%%\n");
+	for (size_t i = 0; i < l->n_nodes; i++) {
+		Sdctl__Request req = SDCTL__REQUEST__INIT;
+		Sdctl__Response *rsp;
+		char why[512], hp[96], id[16];
+
+		req.op_case = SDCTL__REQUEST__OP_NODE_INFO;
+		req.node_info = true;
+		host_port(l->nodes[i], hp, sizeof(hp));
+		rsp = dog_call_node(l->nodes[i], &req, why, sizeof(why));
+		if (rsp && rsp->result != SDCTL__RESULT__SUCCESS)
+			snprintf(why, sizeof(why), "%s",
+				 rsp->message && rsp->message[0] ? rsp->message
+								 : sd_strerror((int)rsp->result));
+		else if (rsp && rsp->body_case != SDCTL__RESPONSE__BODY_NODE_INFO)
+			snprintf(why, sizeof(why),
+				 "its reply has no node information (another "
+				 "version of sheep?)");
+		if (!rsp || rsp->result != SDCTL__RESULT__SUCCESS ||
+		    rsp->body_case != SDCTL__RESPONSE__BODY_NODE_INFO) {
+			fflush(stdout);
+			fprintf(stderr, "Failed to get information of node %zu (%s): %s\n", i, hp,
+				why);
+			failed++;
+		} else {
+			const Sdctl__NodeInfoRsp *ni = rsp->node_info;
+			uint64_t free_b =
+				ni->store_free < ni->store_size ? ni->store_free : ni->store_size;
+
+			snprintf(id, sizeof(id), opts.raw ? "%zu" : "%2zu", i);
+			print_space(id, ni->store_size, free_b, "\n");
+			fflush(stdout);
+			size += ni->store_size;
+			avail += free_b;
+			/* The VDI sizes as the node dog talks to knows them (else the first). */
+			if (!answered || i == l->local)
+				vdi_total = ni->vdi_size_total;
+			answered++;
+		}
+		if (rsp)
+			sdctl__response__free_unpacked(rsp, NULL);
+	}
+	sdctl__response__free_unpacked(nl, NULL);
+	if (!answered) {
+		fprintf(stderr, "Cannot get information from any nodes\n");
+		return EXIT_SYSFAIL;
+	}
+	if (opts.raw) {
+		char t[32];
+
+		fmt(vdi_total, t, sizeof(t));
+		print_space("Total", size, avail, " ");
+		printf("%s\n", t);
+	} else {
+		char t[32];
+
+		fmt(vdi_total, t, sizeof(t));
+		print_space("Total", size, avail, "\n\n");
+		printf("Total virtual image size\t%s\n", t);
+	}
+	return failed ? EXIT_SYSFAIL : EXIT_OK;
+}
+
+/* The original's is_numeric: digits only, no sign. */
+static bool is_numeric(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (*s < '0' || *s > '9')
+			return false;
+	return true;
+}
+
+/* Prints the original's two lines for a failed kill; EXIT_FAIL. */
+static int kill_failed(const Sdctl__Response *rsp)
+{
+	if (rsp)
+		fprintf(stderr, "Response's result: %s\n",
+			rsp->message && rsp->message[0] ? rsp->message
+							: sd_strerror((int)rsp->result));
+	fprintf(stderr, "Failed to execute request\n");
+	return EXIT_FAIL;
+}
+
+static int node_kill(int argc, char **argv)
+{
+	Sdctl__Request req = SDCTL__REQUEST__INIT;
+	Sdctl__Response *nl, *rsp;
+	char why[512];
+	unsigned long id;
+	int ret;
+
+	req.op_case = SDCTL__REQUEST__OP_NODE_KILL;
+	req.node_kill = true;
+	if (opts.local && argc) {
+		fprintf(stderr, "don't use -l option and specify node id at the same time\n");
+		return EXIT_USAGE;
+	}
+	if (opts.local) {
+		rsp = dog_call(&req);
+		if (!rsp || rsp->result != SDCTL__RESULT__SUCCESS)
+			ret = kill_failed(rsp);
+		else
+			ret = EXIT_OK;
+		if (rsp)
+			sdctl__response__free_unpacked(rsp, NULL);
+		return ret;
+	}
+	if (!argc) {
+		fprintf(stderr, "please specify -l option or node id\n");
+		return EXIT_USAGE;
+	}
+	if (!is_numeric(argv[0])) {
+		fprintf(stderr, "Invalid node id '%s', please specify a numeric value\n", argv[0]);
+		return EXIT_USAGE;
+	}
+	nl = dog_node_list(&ret);
+	if (!nl)
+		return ret;
+	id = strtoul(argv[0], NULL, 10);
+	if (strlen(argv[0]) > 9 || id >= nl->node_list->n_nodes) {
+		fprintf(stderr, "Invalid node id '%s'\n", argv[0]);
+		sdctl__response__free_unpacked(nl, NULL);
+		return EXIT_USAGE;
+	}
+	rsp = dog_call_node(nl->node_list->nodes[id], &req, why, sizeof(why));
+	if (!rsp)
+		fprintf(stderr, "%s\n", why);
+	if (!rsp || rsp->result != SDCTL__RESULT__SUCCESS)
+		ret = kill_failed(rsp);
+	else
+		ret = EXIT_OK;
+	if (rsp)
+		sdctl__response__free_unpacked(rsp, NULL);
+	sdctl__response__free_unpacked(nl, NULL);
+	return ret;
+}
+
+static int node_recovery(int argc, char **argv)
+{
+	Sdctl__Response *rsp;
+	int ret;
+
+	(void)argc;
+	(void)argv;
+	rsp = simple_call(SDCTL__REQUEST__OP_NODE_RECOVERY, SDCTL__RESPONSE__BODY_NODE_RECOVERY,
+			  "Failed to get recovery information", &ret);
 	if (!rsp)
 		return ret;
-	ni = rsp->node_info;
-	pct = ni->store_size ? (int)((ni->store_size - ni->store_free) * 100 / ni->store_size) : 0;
-	fmt(ni->store_size, size, sizeof(size));
-	fmt(ni->store_size - ni->store_free, used, sizeof(used));
-	fmt(ni->store_free, avail, sizeof(avail));
-	fmt(ni->vdi_size_total, total, sizeof(total));
-	if (opts.raw) {
-		printf("0 %s %s %s %d%%\n", size, used, avail, pct);
-		printf("Total %s %s %s %d%% %s\n", size, used, avail, pct, total);
-	} else {
-		printf("Id\tSize\tUsed\tAvail\tUse%%\n");
-		printf("%2d\t%s\t%s\t%s\t%3d%%\n", 0, size, used, avail, pct);
-		printf("Total\t%s\t%s\t%s\t%3d%%\n\n", size, used, avail, pct);
-		printf("Total virtual image size\t%s\n", total);
+	if (!opts.raw) {
+		printf("Nodes In Recovery:\n");
+		printf("  Id   Host:Port         V-Nodes       Zone       Progress\n");
+	}
+	for (size_t i = 0; i < rsp->node_recovery->n_nodes; i++) {
+		const Sdctl__NodeRecovery *r = rsp->node_recovery->nodes[i];
+		char hp[96];
+
+		if (!r->node)
+			continue;
+		host_port(r->node, hp, sizeof(hp));
+		if (opts.raw)
+			printf("%u %s %u %u %" PRIu64 " %" PRIu64 "\n", r->id, hp, r->node->vnodes,
+			       r->node->zone, r->nr_finished, r->nr_total);
+		else
+			printf("%4u   %-20s%5u%11u%11.1f%%\n", r->id, hp, r->node->vnodes,
+			       r->node->zone,
+			       r->nr_total ? 100 * (double)r->nr_finished / (double)r->nr_total
+					   : 0.0);
 	}
 	sdctl__response__free_unpacked(rsp, NULL);
 	return EXIT_OK;
 }
 
 const struct subcommand node_cmds[] = {
+	{ "kill", "<node id>", "l", "kill node",
+	  "  -l, --local           kill the sheep dog talks to (-a, -p) instead of naming an "
+	  "Id\n",
+	  0, 1, node_kill,
+	  "Asks one sheep to exit cleanly, as on SIGTERM: it answers dog, stops serving and\n"
+	  "exits 0. NODE ID is the Id column of 'dog node list', as the sheep at -a/-p lists\n"
+	  "it; dog then sends the request to that node's own address. On a multi-node cluster\n"
+	  "the other members see the node leave about 5 seconds later (a new epoch in 'dog\n"
+	  "cluster info'); its data stays on its disk, and started again it rejoins. On a\n"
+	  "single node (the local driver) 'dog node kill 0' stops it.\n"
+	  "Prints nothing on success. Errors: 'Invalid node id' (exit 64) for an Id that is\n"
+	  "not in the list; 'Failed to execute request' (exit 1) when the node cannot be\n"
+	  "reached or refuses.\n" },
 	{ "list", "", "r", "list nodes", "  -r, --raw             raw output for scripts\n", 0, 0,
-	  node_list },
-	{ "info", "", "r", "show information about each node's space",
-	  "  -r, --raw             raw output for scripts (sizes in bytes)\n", 0, 0, node_info },
-	{ NULL, NULL, NULL, NULL, NULL, 0, 0, NULL },
+	  node_list,
+	  "Lists the members of the cluster's current epoch, sorted by address and port, as\n"
+	  "the sheep at -a/-p knows them (every member knows the same list), under the\n"
+	  "header '  Id   Host:Port         V-Nodes       Zone'.\n"
+	  "Id numbers the rows (dog node kill and dog node info use it), V-Nodes is the node's\n"
+	  "weight on the hash ring (0: a gateway that stores nothing), Zone its failure domain\n"
+	  "(copies of an object go to different zones). Raw output (-r): one line per node,\n"
+	  "'ID HOST:PORT VNODES ZONE'.\n" },
+	{ "info", "", "r", "show information about each node",
+	  "  -r, --raw             raw output for scripts (sizes in bytes)\n", 0, 0, node_info,
+	  "Asks every node in 'dog node list' for the space of its store and prints one row\n"
+	  "per node (Id, Size, Used, Avail, Use%), a Total row over the nodes that answered,\n"
+	  "and the total virtual size of the working (non-snapshot) VDIs. A node that does\n"
+	  "not answer (within 10 s) is named on stderr and left out of the totals; dog still\n"
+	  "prints the others and exits 2. Raw output (-r): 'ID SIZE USED AVAIL USE%' per node and\n"
+	  "'Total SIZE USED AVAIL USE% VIRTUAL' in bytes.\n" },
+	{ "recovery", "", "r", "show recovery information of nodes",
+	  "  -r, --raw             raw output for scripts (no header; 'ID HOST:PORT VNODES\n"
+	  "                        ZONE FINISHED TOTAL' per node)\n",
+	  0, 0, node_recovery,
+	  "Lists the nodes that are copying objects to themselves after a change of members\n"
+	  "(an epoch change), with their progress. When no node is recovering it prints only\n"
+	  "its two header lines, so scripts can wait for recovery by counting lines:\n"
+	  "  Nodes In Recovery:\n"
+	  "    Id   Host:Port         V-Nodes       Zone       Progress\n"
+	  "This version has no recovery yet (objects are pulled on demand), so the list is\n"
+	  "always empty.\n" },
+	{ NULL, NULL, NULL, NULL, NULL, 0, 0, NULL, NULL },
 };

@@ -3,6 +3,7 @@
 #define SD_DOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "sheepdog.pb-c.h"
@@ -20,6 +21,7 @@ struct dog_opts {
 	bool recycle_vid;
 	bool strict;
 	bool copies_set;
+	bool local; /* node kill -l */
 	uint8_t copies;
 	uint8_t copy_policy;
 	const char *store;
@@ -37,6 +39,7 @@ struct subcommand {
 	const char *help; /* the Options: section of its --help, without the common ones */
 	int min_args, max_args;
 	int (*fn)(int argc, char **argv);
+	const char *about; /* what it does, for its --help (optional) */
 };
 
 extern const struct subcommand cluster_cmds[], node_cmds[], vdi_cmds[];
@@ -45,6 +48,13 @@ extern const struct subcommand cluster_cmds[], node_cmds[], vdi_cmds[];
 /* Sends req and returns the response (caller frees with sdctl__response__free_unpacked), or NULL
  * after printing why (the caller exits with EXIT_SYSFAIL). */
 Sdctl__Response *dog_call(Sdctl__Request *req);
+/*
+ * Sends req to one node of the node list on a connection of its own (node info, node kill).
+ * Returns the response, or NULL with why filled (nothing printed).
+ */
+Sdctl__Response *dog_call_node(const Sdctl__Node *n, Sdctl__Request *req, char *why, size_t len);
+/* The node list of the sheep dog talks to (body node_list), or NULL with *ret set (printed). */
+Sdctl__Response *dog_node_list(int *ret);
 /* Checks that a successful reply carries the expected body; else prints why, EXIT_SYSFAIL. */
 int dog_expect(const Sdctl__Response *rsp, Sdctl__Response__BodyCase body);
 /* If rsp failed, prints "<what>: <message>" and returns its exit code; else 0. */

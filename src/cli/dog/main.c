@@ -46,6 +46,7 @@ static const struct option long_opts[] = {
 	{ "force", no_argument, NULL, 'f' },
 	{ "exclusive", no_argument, NULL, 'x' },
 	{ "delete", no_argument, NULL, 'd' },
+	{ "local", no_argument, NULL, 'l' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -85,7 +86,10 @@ static void print_sub_usage(FILE *f, const struct command *c, const struct subco
 static void print_sub_help(const struct command *c, const struct subcommand *s)
 {
 	print_sub_usage(stdout, c, s);
-	printf("%s\n\nOptions:\n%s", s->desc, s->help);
+	printf("%s\n\n", s->desc);
+	if (s->about)
+		printf("%s\n", s->about);
+	printf("Options:\n%s", s->help);
 	printf("  -a, --address ADDR    address of a sheep (default 127.0.0.1, or "
 	       "$SHEEPDOG_DOG_ADDR)\n"
 	       "  -p, --port PORT       its control port (default 7000, or $SHEEPDOG_DOG_PORT)\n"
@@ -222,6 +226,9 @@ static int run_sub(const struct command *c, const struct subcommand *s, int argc
 			break;
 		case 'd':
 			opts.del = true;
+			break;
+		case 'l':
+			opts.local = true;
 			break;
 		case 'R':
 			opts.recycle_vid = true;

@@ -61,8 +61,11 @@ struct peer_req {
 /* Shards only. Queues r on the connection to r->to (connecting it first if needed). */
 void peer_submit(struct peer_req *r);
 
-/* Shard: closes the shard's outbound connections at shut-down (requests fail -ECONNRESET). */
-void peer_client_shutdown(void);
+/*
+ * Shard, at shut-down: closes the shard's outbound connections (requests fail -ECONNRESET);
+ * returns how many still wait for the ring (call again until 0).
+ */
+int peer_client_shutdown(void);
 
 /*
  * Server side. peer_conn_adopt runs on the control thread: hands an accepted connection whose
@@ -71,7 +74,17 @@ void peer_client_shutdown(void);
  */
 void peer_conn_adopt(int fd, const char *peer, const uint8_t *pre, size_t n,
 		     const struct conn_limits *lim);
+/*
+ * ctl_server.c, for the control thread while it waits for the shards in a blocking control
+ * operation (dog vdi write): accepts pending connections on the control port and hands those
+ * that are already known to be peers' to a shard. Without it, a write whose holder is this node
+ * would wait for the primary's new connection to be accepted by this very thread. A stopgap
+ * until control operations stop blocking (docs/cluster-design.md).
+ */
+void ctl_accept_peers_during_wait(void);
 /* Shard, at shut-down: closes its peer connections; returns how many are still busy. */
 int peer_conns_close_all(void);
+/* Shard: its inbound peer connections not freed yet. */
+int peer_conns_count(void);
 
 #endif

@@ -29,7 +29,12 @@
 #define LINK_MAX_ITEMS 64 /* requests per sendmsg */
 #define LINK_SWEEP_MS  1000
 
-enum link_state { LINK_DOWN, LINK_CONNECTING, LINK_UP, LINK_RESETTING };
+enum link_state {
+	LINK_DOWN,
+	LINK_CONNECTING,
+	LINK_UP,
+	LINK_RESETTING
+};
 
 struct peer_link {
 	struct sd_node_id nid;
@@ -52,6 +57,7 @@ struct peer_link {
 	uint32_t rpos, rlen;
 	struct peer_req *rx; /* a READ reply's bytes arriving straight into rx->buf */
 	uint32_t rx_have;
+	bool retiring; /* shut-down: freed once the ring holds nothing of it */
 	struct peer_link *next;
 };
 
@@ -63,6 +69,7 @@ static void link_connect(struct peer_link *l);
 static void link_send(struct peer_link *l);
 static void link_reset(struct peer_link *l, int err, const char *why);
 static void arm_recv(struct peer_link *l);
+static void link_free(struct peer_link *l);
 
 static void append(struct peer_req **head, struct peer_req **tail, struct peer_req *r)
 {
@@ -168,7 +175,8 @@ static void sweep(struct shard_timer *t)
 			if (r->deadline <= now && l->state != LINK_RESETTING) {
 				char why[96];
 
-				snprintf(why, sizeof(why), "no reply for %d s", PEER_REQ_TIMEOUT_MS / 1000);
+				snprintf(why, sizeof(why), "no reply for %d s",
+					 PEER_REQ_TIMEOUT_MS / 1000);
 				link_reset(l, -ECONNRESET, why);
 				break;
 			}
@@ -257,6 +265,10 @@ static void finish_reset(struct peer_link *l)
 	l->tail = l->wait_tail;
 	l->wait_head = l->wait_tail = NULL;
 	l->send_next = l->head;
+	if (l->retiring) {
+		link_free(l);
+		return;
+	}
 	if (l->head)
 		link_connect(l);
 }
@@ -265,7 +277,8 @@ static void link_reset(struct peer_link *l, int err, const char *why)
 {
 	if (l->state == LINK_RESETTING || l->state == LINK_DOWN)
 		return;
-	log_warn("peer connection to %s: %s; resetting it", l->name, why);
+	if (why)
+		log_warn("peer connection to %s: %s; resetting it", l->name, why);
 	l->state = LINK_RESETTING;
 	l->reset_err = err;
 	if (l->fd >= 0)
@@ -425,7 +438,8 @@ static int parse_replies(struct peer_link *l)
 		for (r = l->head; r && r->hdr.req_id != h.req_id; r = r->next)
 			;
 		plen = peer_payload_len(&h);
-		if (!r || r->replied || (plen && (r->hdr.opcode != PEER_OP_READ || plen != r->hdr.length))) {
+		if (!r || r->replied ||
+		    (plen && (r->hdr.opcode != PEER_OP_READ || plen != r->hdr.length))) {
 			link_reset(l, -ECONNRESET, "a reply that matches no request");
 			return -1;
 		}
@@ -484,21 +498,37 @@ static void recv_done(struct uop *op, int res)
 	arm_recv(l);
 }
 
-void peer_client_shutdown(void)
+static void link_free(struct peer_link *l)
 {
-	while (links) {
-		struct peer_link *l = links;
+	struct peer_link **pp = &links;
 
-		links = l->next;
-		if (l->connect_busy || l->send_busy || l->recv_busy) {
-			/* The ring still refers to it: shut it and let it go with the ring. */
-			if (l->fd >= 0)
-				shutdown(l->fd, SHUT_RDWR);
-			continue;
-		}
-		if (l->fd >= 0)
-			close(l->fd);
-		free(l->rbuf);
-		free(l);
+	while (*pp != l)
+		pp = &(*pp)->next;
+	*pp = l->next;
+	/* Requests that came meanwhile fail too: nothing will carry them any more. */
+	while (l->head) {
+		struct peer_req *r = l->head;
+
+		unlink_req(l, r);
+		complete(r, -ECONNRESET);
 	}
+	free(l->rbuf);
+	free(l);
+}
+
+int peer_client_shutdown(void)
+{
+	int left = 0;
+
+	for (struct peer_link *l = links, *next; l; l = next) {
+		next = l->next;
+		l->retiring = true;
+		if (l->state == LINK_DOWN)
+			link_free(l);
+		else
+			link_reset(l, -ECONNRESET, NULL); /* frees it once idle */
+	}
+	for (struct peer_link *l = links; l; l = l->next)
+		left++;
+	return left;
 }

@@ -206,6 +206,11 @@ static void conn_close(struct peer_conn *c, const char *why)
 		else
 			c->rx = s; /* freed once the receive into it has ended */
 	}
+	if (c->discard_req) {
+		/* A refused frame whose payload will never come: nothing to answer. */
+		sreq_put(c->discard_req);
+		c->discard_req = NULL;
+	}
 	while (c->out_head && !c->send_busy) {
 		struct peer_sreq *s = c->out_head;
 
@@ -213,6 +218,11 @@ static void conn_close(struct peer_conn *c, const char *why)
 		sreq_put(s);
 	}
 	maybe_free(c);
+}
+
+int peer_conns_count(void)
+{
+	return nr_conns;
 }
 
 int peer_conns_close_all(void)
@@ -263,7 +273,8 @@ static void send_done(struct uop *op, int res)
 	guard_set_time(&pool, guard_clock_ms());
 	c->send_busy = false;
 	if (res <= 0 && !c->closing)
-		conn_close(c, res == 0 || res == -EPIPE || res == -ECONNRESET ? NULL : strerror(-res));
+		conn_close(c,
+			   res == 0 || res == -EPIPE || res == -ECONNRESET ? NULL : strerror(-res));
 	if (c->closing) {
 		while (c->out_head) {
 			struct peer_sreq *s = c->out_head;
@@ -352,11 +363,15 @@ static void flush_done(struct obj_flush_req *f)
 	reply(s);
 }
 
-static const uint8_t obj_ops[] = { [PEER_OP_READ] = OBJ_READ,	[PEER_OP_WRITE] = OBJ_WRITE,
-				   [PEER_OP_ZERO] = OBJ_ZERO,	[PEER_OP_PUNCH] = OBJ_PUNCH,
+static const uint8_t obj_ops[] = { [PEER_OP_READ] = OBJ_READ,
+				   [PEER_OP_WRITE] = OBJ_WRITE,
+				   [PEER_OP_ZERO] = OBJ_ZERO,
+				   [PEER_OP_PUNCH] = OBJ_PUNCH,
 				   [PEER_OP_REMOVE] = OBJ_REMOVE };
-static const uint8_t gw_ops[] = { [PEER_OP_WRITE] = GW_WRITE, [PEER_OP_ZERO] = GW_ZERO,
-				  [PEER_OP_PUNCH] = GW_PUNCH, [PEER_OP_REMOVE] = GW_REMOVE };
+static const uint8_t gw_ops[] = { [PEER_OP_WRITE] = GW_WRITE,
+				  [PEER_OP_ZERO] = GW_ZERO,
+				  [PEER_OP_PUNCH] = GW_PUNCH,
+				  [PEER_OP_REMOVE] = GW_REMOVE };
 
 static void execute(struct peer_sreq *s)
 {
@@ -369,25 +384,29 @@ static void execute(struct peer_sreq *s)
 	case PEER_OP_PUNCH:
 	case PEER_OP_REMOVE:
 		if (h->flags & PEER_F_FORWARD) {
-			s->u.gw = (struct gw_req){ .op = gw_ops[h->opcode],
-						   .flags = (uint8_t)((h->flags & PEER_F_CREATE ? GW_F_CREATE : 0) |
-								      (h->flags & PEER_F_SYNC ? GW_F_SYNC : 0)),
-						   .oid = h->oid,
-						   .offset = h->offset,
-						   .length = h->length,
-						   .buf = s->data,
-						   .done = gw_done };
+			s->u.gw = (struct gw_req){
+				.op = gw_ops[h->opcode],
+				.flags = (uint8_t)((h->flags & PEER_F_CREATE ? GW_F_CREATE : 0) |
+						   (h->flags & PEER_F_SYNC ? GW_F_SYNC : 0)),
+				.oid = h->oid,
+				.offset = h->offset,
+				.length = h->length,
+				.buf = s->data,
+				.done = gw_done
+			};
 			gw_submit_primary(&s->u.gw, h->epoch);
 			return;
 		}
-		s->u.obj = (struct obj_req){ .op = obj_ops[h->opcode],
-					     .flags = (uint16_t)((h->flags & PEER_F_CREATE ? OBJ_F_CREATE : 0) |
-								 (h->flags & PEER_F_SYNC ? OBJ_F_SYNC : 0)),
-					     .oid = h->oid,
-					     .offset = h->offset,
-					     .length = h->length,
-					     .buf = s->data,
-					     .done = obj_done };
+		s->u.obj = (struct obj_req){
+			.op = obj_ops[h->opcode],
+			.flags = (uint16_t)((h->flags & PEER_F_CREATE ? OBJ_F_CREATE : 0) |
+					    (h->flags & PEER_F_SYNC ? OBJ_F_SYNC : 0)),
+			.oid = h->oid,
+			.offset = h->offset,
+			.length = h->length,
+			.buf = s->data,
+			.done = obj_done
+		};
 		obj_submit(&s->u.obj);
 		return;
 	case PEER_OP_FLUSH:
@@ -437,9 +456,9 @@ static bool handle_frame(struct peer_conn *c)
 	if (ret == 0)
 		return false;
 	if (ret < 0) {
-		conn_close(c, ret == -EPROTO ? "bad magic (the stream is out of step)"
+		conn_close(c, ret == -EPROTO		? "bad magic (the stream is out of step)"
 			      : ret == -EPROTONOSUPPORT ? "another protocol version"
-							 : "a reserved header byte is set");
+							: "a reserved header byte is set");
 		return false;
 	}
 	err = validate(&h);
@@ -535,11 +554,32 @@ static void parse(struct peer_conn *c)
 	c->completed = false;
 }
 
+/*
+ * recv_busy stays set until the end: parsing may close the connection, which must not be freed
+ * under our feet (as in nbd_conn.c).
+ */
 static void recv_done(struct uop *op, int res)
 {
 	struct peer_conn *c = container_of(op, struct peer_conn, recv_uop);
 
 	guard_set_time(&pool, guard_clock_ms());
+	if (!c->closing && res <= 0) {
+		conn_close(c, res == 0 || res == -ECONNRESET ? NULL : strerror(-res));
+	} else if (!c->closing) {
+		if (c->rx) {
+			c->rx_have += (uint32_t)res;
+			if (c->rx_have == c->rx->h.length) {
+				struct peer_sreq *s = c->rx;
+
+				c->rx = NULL;
+				c->completed = true;
+				execute(s);
+			}
+		} else {
+			c->rlen += (uint32_t)res;
+		}
+		parse(c);
+	}
 	c->recv_busy = false;
 	if (c->closing) {
 		if (c->rx) {
@@ -551,23 +591,6 @@ static void recv_done(struct uop *op, int res)
 		maybe_free(c);
 		return;
 	}
-	if (res <= 0) {
-		conn_close(c, res == 0 || res == -ECONNRESET ? NULL : strerror(-res));
-		return;
-	}
-	if (c->rx) {
-		c->rx_have += (uint32_t)res;
-		if (c->rx_have == c->rx->h.length) {
-			struct peer_sreq *s = c->rx;
-
-			c->rx = NULL;
-			c->completed = true;
-			execute(s);
-		}
-	} else {
-		c->rlen += (uint32_t)res;
-	}
-	parse(c);
 	arm_recv(c);
 }
 
@@ -640,7 +663,8 @@ static void start_conn(struct adopt *a)
 	setsockopt(a->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->fd = a->fd;
 	snprintf(c->peer, sizeof(c->peer), "%s", a->peer);
-	memcpy(c->rbuf, a->pre, a->n);
+	if (a->n)
+		memcpy(c->rbuf, a->pre, a->n);
 	c->rlen = (uint32_t)a->n;
 	c->out_tail = &c->out_head;
 	c->recv_uop.cb = recv_done;
@@ -652,8 +676,11 @@ static void start_conn(struct adopt *a)
 	guard_add(&pool, &c->guard, false, false);
 	shard_timer_start(&sweep_timer, PC_SWEEP_MS);
 	log_debug("peer connection from %s on shard %d", c->peer, shard_self()->id);
+	c->kicking = true; /* pinned: parsing may close it */
 	parse(c);
+	c->kicking = false;
 	arm_recv(c);
+	maybe_free(c);
 }
 
 static void adopt_msg(void *arg)
@@ -681,7 +708,8 @@ void peer_conn_adopt(int fd, const char *peer, const uint8_t *pre, size_t n,
 	a->lim = lim;
 	a->n = n;
 	snprintf(a->peer, sizeof(a->peer), "%s", peer);
-	memcpy(a->pre, pre, n);
+	if (n)
+		memcpy(a->pre, pre, n);
 	a->msg.fn = adopt_msg;
 	a->msg.arg = a;
 	msg_send(target, &a->msg);

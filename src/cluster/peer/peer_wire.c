@@ -266,6 +266,12 @@ enum peer_result peer_result_from_errno(int neg_errno)
 		return PEER_RES_NO_VDI;
 	case EHOSTDOWN:
 		return PEER_RES_HALT;
+	case ECONNREFUSED:
+	case ECONNRESET:
+	case ETIMEDOUT:
+	case EHOSTUNREACH:
+	case ENETUNREACH:
+		return PEER_RES_NETWORK_ERROR;
 	default:
 		return PEER_RES_SYSTEM_ERROR;
 	}
@@ -298,6 +304,8 @@ int peer_errno_from_result(uint32_t result)
 		return -EXDEV;
 	case PEER_RES_NO_SUPPORT:
 		return -EOPNOTSUPP;
+	case PEER_RES_NETWORK_ERROR:
+		return -ECONNRESET;
 	default:
 		return -EIO;
 	}

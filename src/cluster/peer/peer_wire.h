@@ -90,6 +90,7 @@ enum peer_result {
 	PEER_RES_NEW_NODE_VER =
 		0x82, /* the request's epoch is newer: wait until the replier has it */
 	PEER_RES_INVALID_CTIME = 0x84, /* another cluster (or a node formatted since) */
+	PEER_RES_NETWORK_ERROR = 0x86, /* the primary could not reach another holder: retry */
 	PEER_RES_NO_SUPPORT = 0x8B,    /* an opcode this node does not know */
 };
 
@@ -164,7 +165,8 @@ enum peer_result peer_result_from_errno(int neg_errno);
 /*
  * The other way, for the requester: a reply's code as the negative errno the daemon uses inside
  * (0 for success; NO_OBJ -ENOENT, OLD_NODE_VER -ESTALE, NEW_NODE_VER -EL2NSYNC, INVALID_CTIME
- * -EXDEV, HALT -EHOSTDOWN, NO_VDI -ENODEV; a code it does not know -EIO).
+ * -EXDEV, HALT -EHOSTDOWN, NO_VDI -ENODEV, NETWORK_ERROR -ECONNRESET; a code it does not know
+ * -EIO).
  */
 int peer_errno_from_result(uint32_t result);
 

@@ -70,6 +70,18 @@ static bool removed;
 static int seed_turn;
 static struct proposal *proposals; /* waiting for an index to be applied */
 static struct liveness live[SDC_MAX_TRACKED];
+
+/* A control request waiting until this node has applied the leader's commit index. */
+struct sync_wait {
+	struct sync_wait *next;
+	void (*done)(void *arg);
+	void *arg;
+	uint64_t index; /* 0 until the leader answered */
+	uint64_t deadline;
+	bool answered;
+};
+static struct sync_wait *syncs;
+static struct evloop_defer syncs_defer;
 static int nr_live;
 static bool stopping;
 
@@ -236,11 +248,33 @@ static void proposals_check(void)
 	}
 }
 
+/* Waiting control requests whose index is applied, or whose time is up, go on. */
+static void syncs_check(void *arg)
+{
+	struct sync_wait **pp = &syncs;
+
+	(void)arg;
+	while (*pp) {
+		struct sync_wait *w = *pp;
+
+		if ((w->answered && sm_last_applied() >= w->index) || now_ms() >= w->deadline ||
+		    stopping) {
+			*pp = w->next;
+			w->done(w->arg);
+			free(w);
+			continue;
+		}
+		pp = &w->next;
+	}
+}
+
 static int fsm_apply(void *ctx, uint64_t index, const void *data, size_t len)
 {
 	int ret = sm_apply(ctx, index, data, len);
 
 	proposals_check();
+	if (syncs)
+		evloop_defer(loop, &syncs_defer);
 	return ret;
 }
 
@@ -570,6 +604,44 @@ out_fail:
 	done(arg, &fail);
 }
 
+static void on_sync_answer(void *arg, const Sdctl__Response *rsp, int err)
+{
+	struct sync_wait *w = arg;
+
+	(void)err;
+	w->answered = true;
+	w->index = rsp && rsp->body_case == SDCTL__RESPONSE__BODY_CLUSTER ? rsp->cluster->index : 0;
+	evloop_defer(loop, &syncs_defer);
+}
+
+void sdcluster_sync(void (*done)(void *arg), void *arg)
+{
+	struct sync_wait *w = calloc(1, sizeof(*w));
+	struct raft_node_status st;
+	Sdctl__Request req = SDCTL__REQUEST__INIT;
+	Sdctl__HeartbeatReq hb = SDCTL__HEARTBEAT_REQ__INIT;
+	struct sd_node_id leader;
+
+	if (!w) {
+		done(arg); /* without memory, the local state has to do */
+		return;
+	}
+	w->done = done;
+	w->arg = arg;
+	w->deadline = now_ms() + SDC_CALL_MS;
+	w->next = syncs;
+	syncs = w;
+	raft_node_status(rn, &st);
+	/* raft id 0 asks only for the commit index. */
+	req.version = 1;
+	req.op_case = SDCTL__REQUEST__OP_HEARTBEAT;
+	req.heartbeat = &hb;
+	if (st.state == RAFT_NODE_LEADER || !leader_client(&leader) ||
+	    link_call(&leader, &req, SDC_CALL_MS, on_sync_answer, w))
+		w->answered = true; /* nothing to wait for: answered at the end of this pass */
+	evloop_defer(loop, &syncs_defer);
+}
+
 void sdcluster_on_heartbeat(uint64_t raft_id, struct sdc_outcome *out)
 {
 	struct raft_node_status st;
@@ -584,6 +656,9 @@ void sdcluster_on_heartbeat(uint64_t raft_id, struct sdc_outcome *out)
 		out->leader_known = leader_client(&out->leader);
 		return;
 	}
+	out->index = st.commit_index;
+	if (!raft_id)
+		return; /* a read index (sdcluster_sync), not a member's heartbeat */
 	out->member = sm_member_by_raft_id(raft_id) != NULL;
 	if (out->member && (l = live_of(raft_id)))
 		l->last_ms = now_ms();
@@ -833,6 +908,8 @@ static void tick(void *arg)
 			send_heartbeat();
 	}
 	proposals_tick();
+	if (syncs)
+		syncs_check(NULL);
 }
 
 bool sdcluster_writable(void)
@@ -950,6 +1027,7 @@ int sdcluster_start(const struct sdcluster_opts *o, struct evloop *lp, char *err
 		snprintf(err, errlen, "cannot poll the Raft loop: %s", strerror(-ret));
 		return ret;
 	}
+	evloop_defer_init(&syncs_defer, syncs_check, NULL);
 	evloop_timer_init(&tick_timer, tick, NULL);
 	evloop_timer_start(loop, &tick_timer, SDC_TICK_MS, SDC_TICK_MS);
 	publish_view();
@@ -971,6 +1049,7 @@ void sdcluster_stop(void)
 
 	stopping = true;
 	evloop_timer_stop(loop, &tick_timer);
+	syncs_check(NULL); /* stopping: every waiter goes on now */
 	while (proposals) {
 		struct proposal *p = proposals;
 

@@ -66,6 +66,14 @@ void sdcluster_on_join(const uint8_t *member, size_t len, sdc_done_fn done, void
 void sdcluster_on_propose(const uint8_t *cmd, size_t len, sdc_done_fn done, void *arg);
 void sdcluster_on_heartbeat(uint64_t raft_id, struct sdc_outcome *out);
 
+/*
+ * Read-your-cluster's-writes for control requests: on a follower, asks the leader for its commit
+ * index and calls done once this node has applied that far, so that a `dog vdi list` through
+ * any node shows a VDI another node has just created. Immediate on the leader; best effort (done
+ * is called anyway, after at most a few seconds) when no leader answers. Never inline.
+ */
+void sdcluster_sync(void (*done)(void *arg), void *arg);
+
 /* For `dog node info` and logs: this node's Raft role and the leader. */
 const char *sdcluster_role(void);
 

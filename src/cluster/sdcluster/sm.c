@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "../../core/atomic_file.h"
 #include "../../core/byteorder.h"
@@ -13,6 +15,7 @@
 #include "../../core/log.h"
 #include "../../core/oid.h"
 #include "../../core/result.h"
+#include "../epoch_history.h"
 #include "../obj_reaper.h"
 #include "../sys.h"
 #include "../vdi_internal.h"
@@ -33,6 +36,109 @@ static struct epoch_entry *epochs;
 static int nr_epochs;
 static struct applied applied[SM_MAX_ORIGINS];
 static int nr_applied;
+/*
+ * When this node applied each epoch, by its own clock (epoch_history.h): kept in
+ * DIR/epoch-times, one "EPOCH NANOSECONDS" line per epoch, so that a restart, which applies the
+ * log again, keeps the first times.
+ */
+struct epoch_time {
+	uint32_t epoch;
+	uint64_t ns;
+};
+static struct epoch_time *etimes;
+static int nr_etimes;
+
+static void etimes_load(void)
+{
+	char path[PATH_MAX + 32], *text = NULL, *line, *save = NULL;
+	long n;
+
+	snprintf(path, sizeof(path), "%s/epoch-times", sys.dir);
+	n = file_read_all(path, &text, 16 << 20);
+	if (n <= 0)
+		return;
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		unsigned long e;
+		unsigned long long ns;
+		struct epoch_time *nt;
+
+		if (sscanf(line, "%lu %llu", &e, &ns) != 2)
+			continue;
+		nt = realloc(etimes, sizeof(*nt) * (size_t)(nr_etimes + 1));
+		if (!nt)
+			break;
+		etimes = nt;
+		etimes[nr_etimes++] = (struct epoch_time){ (uint32_t)e, ns };
+	}
+	free(text);
+}
+
+/* The local time epoch was first applied here; records now if it never was. */
+static uint64_t etime_of(uint32_t epoch)
+{
+	struct epoch_time *nt;
+	struct timespec ts;
+	char path[PATH_MAX + 32];
+	FILE *f;
+
+	for (int i = nr_etimes - 1; i >= 0; i--)
+		if (etimes[i].epoch == epoch)
+			return etimes[i].ns;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	nt = realloc(etimes, sizeof(*nt) * (size_t)(nr_etimes + 1));
+	if (!nt)
+		return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	etimes = nt;
+	etimes[nr_etimes] = (struct epoch_time){ epoch, (uint64_t)ts.tv_sec * 1000000000u +
+								(uint64_t)ts.tv_nsec };
+	snprintf(path, sizeof(path), "%s/epoch-times", sys.dir);
+	f = fopen(path, "a");
+	if (f) {
+		fprintf(f, "%u %" PRIu64 "\n", epoch, etimes[nr_etimes].ns);
+		/* Durable before any write of the new epoch can land. */
+		if (fflush(f) || fsync(fileno(f)))
+			log_warn("cannot sync %s: %s", path, strerror(errno));
+		fclose(f);
+	} else {
+		log_warn("cannot record epoch %u in %s: %s", epoch, path, strerror(errno));
+	}
+	return etimes[nr_etimes++].ns;
+}
+
+static void etimes_forget(void)
+{
+	char path[PATH_MAX + 32];
+
+	free(etimes);
+	etimes = NULL;
+	nr_etimes = 0;
+	snprintf(path, sizeof(path), "%s/epoch-times", sys.dir);
+	unlink(path);
+}
+
+struct epoch_history *sm_history_new(void)
+{
+	uint32_t *ep = calloc((size_t)nr_epochs + 1, sizeof(*ep));
+	uint64_t *at = calloc((size_t)nr_epochs + 1, sizeof(*at));
+	const struct sd_node **m = calloc((size_t)nr_epochs + 1, sizeof(*m));
+	int *nr = calloc((size_t)nr_epochs + 1, sizeof(*nr));
+	struct epoch_history *h = NULL;
+
+	if (ep && at && m && nr) {
+		for (int i = 0; i < nr_epochs; i++) {
+			ep[i] = epochs[i].epoch;
+			at[i] = etime_of(epochs[i].epoch);
+			m[i] = epochs[i].nodes;
+			nr[i] = epochs[i].nr_nodes;
+		}
+		h = epoch_history_new(ep, at, m, nr, nr_epochs, &sys.self.nid);
+	}
+	free(ep);
+	free(at);
+	free(m);
+	free(nr);
+	return h;
+}
 
 int sm_init(const struct sm_hooks *h)
 {
@@ -40,6 +146,7 @@ int sm_init(const struct sm_hooks *h)
 	long n;
 
 	hooks = h;
+	etimes_load();
 	snprintf(path, sizeof(path), "%s/" SM_EFFECTS_FILE, sys.dir);
 	n = file_read_all(path, &text, 64);
 	if (n == -ENOENT)
@@ -197,6 +304,7 @@ static void new_epoch(uint64_t time)
 	ret = epoch_push(sys.cfg.epoch, time);
 	if (!ret)
 		ret = epoch_log_write(sys.dir, &epochs[nr_epochs - 1]);
+	etime_of(sys.cfg.epoch);
 	if (!ret)
 		ret = config_save(sys.dir, &sys.cfg);
 	if (ret)
@@ -265,6 +373,7 @@ static int apply_format(uint64_t index, const Sdcl__Config *c, uint64_t time)
 	cfg.recycle_vid = c->recycle_vid;
 	cfg.strict = c->strict;
 	if (effects_due(index) && sys.cfg.ctime != cfg.ctime) {
+		etimes_forget(); /* the epochs of the cluster before are gone with its objects */
 		ret = cluster_wipe_local(store_kind_parse(c->store), err, sizeof(err));
 		if (ret)
 			log_err("format: %s", err);
@@ -689,6 +798,7 @@ int sm_restore(void *ctx, const void *data, size_t len)
 		char err[512];
 
 		/* Formatted again while this node was away: its objects are of the old cluster. */
+		etimes_forget();
 		if (cluster_wipe_local(store_kind_parse(st->cfg->store), err, sizeof(err)))
 			log_err("restore: %s", err);
 	}

@@ -47,6 +47,10 @@ uint64_t sm_last_applied(void);
 /* Every epoch since the format, oldest first (for `dog cluster info`). */
 int sm_epochs(const struct epoch_entry **out);
 
+/* The epochs as epoch_history.h wants them, with this node's apply times. NULL: no memory. */
+struct epoch_history;
+struct epoch_history *sm_history_new(void);
+
 /* The member with this raft id, or NULL. */
 const struct cluster_member *sm_member_by_raft_id(uint64_t raft_id);
 

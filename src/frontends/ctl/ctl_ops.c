@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/statvfs.h>
 
+#include "../../cluster/sdcluster/sdcluster.h"
 #include "../../cluster/sdcluster/sm.h"
 #include "../../cluster/sys.h"
 #include "../../core/epoch_log.h"
@@ -225,6 +226,22 @@ static void op_node_info(struct reply *r)
 	}
 	r->rsp.body_case = SDCTL__RESPONSE__BODY_NODE_INFO;
 	r->rsp.node_info = ni;
+}
+
+/*
+ * The nodes of the current epoch that are recovering objects, in node-list order. Recovery
+ * (issue 8) does not exist yet, so the list is empty: `dog node recovery` prints its header only,
+ * which is what scripts wait for.
+ */
+static void op_node_recovery(struct reply *r)
+{
+	Sdctl__NodeRecoveryRsp *nr = ralloc(r, sizeof(*nr));
+
+	if (!nr)
+		return fail(r, SD_RES_NO_MEM, "out of memory");
+	sdctl__node_recovery_rsp__init(nr);
+	r->rsp.body_case = SDCTL__RESPONSE__BODY_NODE_RECOVERY;
+	r->rsp.node_recovery = nr;
 }
 
 static Sdctl__VdiInfo *vdi_info_msg(struct reply *r, const struct vdi *v)
@@ -454,6 +471,13 @@ static void dispatch(struct reply *r, const Sdctl__Request *q, struct ctl_call *
 		return op_node_list(r);
 	case SDCTL__REQUEST__OP_NODE_INFO:
 		return op_node_info(r);
+	case SDCTL__REQUEST__OP_NODE_KILL:
+		/* This node only, as on SIGTERM; an sdcluster leader sees it leave (5 s). */
+		log_notice("exiting: asked to by dog node kill");
+		shutdown_requested = true;
+		return;
+	case SDCTL__REQUEST__OP_NODE_RECOVERY:
+		return op_node_recovery(r);
 	case SDCTL__REQUEST__OP_VDI_CREATE:
 		return op_vdi_create(r, q->vdi_create);
 	case SDCTL__REQUEST__OP_VDI_PREALLOC:
@@ -567,8 +591,58 @@ void ctl_reply_init(struct reply *r)
 	r->rsp.version = CTL_PROTO_VERSION;
 }
 
+/*
+ * sdcluster: requests that read the cluster's state run once this node has applied what the
+ * leader has committed (sdcluster_sync), so every node answers as the leader would. Requests
+ * between sheep, and those about this node alone, run at once.
+ */
+static bool needs_sync(const Sdctl__Request *q)
+{
+	switch (q->op_case) {
+	case SDCTL__REQUEST__OP_CLUSTER_JOIN:
+	case SDCTL__REQUEST__OP_CLUSTER_PROPOSE:
+	case SDCTL__REQUEST__OP_HEARTBEAT:
+	case SDCTL__REQUEST__OP_NODE_KILL:
+	case SDCTL__REQUEST__OP_NODE_INFO:
+	case SDCTL__REQUEST__OP_NODE_RECOVERY:
+	case SDCTL__REQUEST__OP_CLUSTER_FORMAT:
+	case SDCTL__REQUEST__OP_CLUSTER_SHUTDOWN:
+		return false;
+	default:
+		return true;
+	}
+}
+
+struct synced {
+	struct ctl_call *call;
+	size_t len;
+	uint8_t payload[]; /* a copy of the request */
+};
+
+static int handle(const uint8_t *payload, size_t len, uint8_t **out, size_t *out_len,
+		  size_t *out_cap, struct ctl_call *call, bool synced);
+
+static void run_synced(void *arg)
+{
+	struct synced *s = arg;
+	uint8_t *out = NULL;
+	size_t out_len = 0, out_cap = 0;
+	int ret = handle(s->payload, s->len, &out, &out_len, &out_cap, s->call, true);
+
+	if (ret <= 0)
+		s->call->answer(s->call, out, ret < 0 ? 0 : out_len);
+	free(out);
+	free(s);
+}
+
 int ctl_handle(const uint8_t *payload, size_t len, uint8_t **out, size_t *out_len, size_t *out_cap,
 	       struct ctl_call *call)
+{
+	return handle(payload, len, out, out_len, out_cap, call, false);
+}
+
+static int handle(const uint8_t *payload, size_t len, uint8_t **out, size_t *out_len,
+		  size_t *out_cap, struct ctl_call *call, bool synced)
 {
 	Sdctl__Request *q = NULL;
 	struct reply r;
@@ -585,6 +659,18 @@ int ctl_handle(const uint8_t *payload, size_t len, uint8_t **out, size_t *out_le
 		fail(&r, SD_RES_VER_MISMATCH,
 		     "protocol version %u is not %u: use a dog of the same version as this sheep",
 		     q->version, CTL_PROTO_VERSION);
+	} else if (sys.clustered && call && !synced && needs_sync(q)) {
+		struct synced *s = malloc(sizeof(*s) + len);
+
+		if (!s) {
+			fail(&r, SD_RES_NO_MEM, "out of memory");
+		} else {
+			s->call = call;
+			s->len = len;
+			memcpy(s->payload, payload, len);
+			r.async = true;
+			sdcluster_sync(run_synced, s);
+		}
 	} else {
 		dispatch(&r, q, call);
 	}

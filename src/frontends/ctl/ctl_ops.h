@@ -33,7 +33,10 @@ int ctl_handle(const uint8_t *payload, size_t len, uint8_t **out, size_t *out_le
  */
 size_t ctl_reply_bound(const uint8_t *payload, size_t len);
 
-/* True once a `cluster shutdown` was accepted: the server stops after sending replies. */
+/*
+ * True once a `cluster shutdown` (local driver) or a `node kill` was accepted: the server stops
+ * after sending replies.
+ */
 bool ctl_shutdown_requested(void);
 
 #endif

@@ -263,6 +263,130 @@ static void resume_accepting(void *arg)
 	}
 }
 
+/* A connection just accepted becomes a control connection (or a peer's, once sniffed). */
+static void conn_accepted(int fd, const struct sockaddr_storage *ss)
+{
+	struct conn_guard *victim;
+	struct conn *c;
+	int one = 1;
+
+	guard_set_time(&pool, guard_clock_ms());
+	switch (guard_make_room(&pool, &victim)) {
+	case 0:
+		break;
+	case 1: /* the first of a second is logged, the rest counted by the sweep */
+		conn_close(container_of(victim, struct conn, guard),
+			   pool.evicted > 1
+				   ? NULL
+				   : "the control connection limit is reached (--limits "
+				     "ctl-conns) and it had gone longest without completing a "
+				     "request: closed for a new one");
+		break;
+	default: /* counted, and logged once a second by the sweep */
+		close(fd);
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(fd);
+		return;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->fd = fd;
+	net_format_peer(ss, c->peer, sizeof(c->peer));
+	evloop_defer_init(&c->run_backlog, run_backlog, c);
+	if (evloop_fd_add(loop, fd, EPOLLIN, conn_event, c, &c->h) < 0) {
+		close(fd);
+		free(c);
+		return;
+	}
+	nr_conns++;
+	dlist_push(conns, c);
+	guard_add(&pool, &c->guard, true, false);
+	if (!evloop_timer_active(&sweep_timer))
+		evloop_timer_start(loop, &sweep_timer, CTL_SWEEP_MS, CTL_SWEEP_MS);
+}
+
+/*
+ * Connections accepted while the control thread waits, whose first bytes have not come yet:
+ * looked at again on the next pass, and taken as control connections once the wait is over.
+ */
+#define CTL_WAIT_PENDING 32
+static struct {
+	int fd;
+	struct sockaddr_storage ss;
+} pending_fds[CTL_WAIT_PENDING];
+static int nr_pending_fds;
+static struct evloop_defer pending_flush;
+
+/* Returns true if fd was a peer's (and went to a shard), false if it still has to be decided. */
+static bool hand_if_peer(int fd, const struct sockaddr_storage *ss, bool *decided)
+{
+	static const uint8_t magic[4] = { 'S', 'D', 'P', 'R' };
+	uint8_t first[4];
+	ssize_t n = recv(fd, first, sizeof(first), MSG_PEEK | MSG_DONTWAIT);
+	char peer[64];
+
+	*decided = n != 0 && !(n < 0 && errno == EAGAIN) && (n < 0 || first[0] != 'S' || n == 4);
+	if (n != (ssize_t)sizeof(first) || memcmp(first, magic, sizeof(magic)))
+		return false;
+	net_format_peer(ss, peer, sizeof(peer));
+	peer_conn_adopt(fd, peer, NULL, 0, limits);
+	return true;
+}
+
+static void flush_pending(void *arg)
+{
+	(void)arg;
+	while (nr_pending_fds) {
+		nr_pending_fds--;
+		conn_accepted(pending_fds[nr_pending_fds].fd, &pending_fds[nr_pending_fds].ss);
+	}
+}
+
+void ctl_accept_peers_during_wait(void)
+{
+	bool decided;
+
+	if (!loop || listen_fd < 0 || !listen_h)
+		return;
+	for (int i = 0; i < nr_pending_fds;) {
+		if (hand_if_peer(pending_fds[i].fd, &pending_fds[i].ss, &decided)) {
+			pending_fds[i] = pending_fds[--nr_pending_fds];
+		} else if (decided) {
+			int fd = pending_fds[i].fd;
+			struct sockaddr_storage ss = pending_fds[i].ss;
+
+			pending_fds[i] = pending_fds[--nr_pending_fds];
+			conn_accepted(fd, &ss);
+		} else {
+			i++;
+		}
+	}
+	for (int n = 0; n < CTL_ACCEPT_BATCH && nr_pending_fds < CTL_WAIT_PENDING; n++) {
+		struct sockaddr_storage ss;
+		socklen_t slen = sizeof(ss);
+		int fd = accept4(listen_fd, (struct sockaddr *)&ss, &slen,
+				 SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0)
+			return;
+		/* A peer sends its frame right after connecting: its magic is usually there. */
+		if (hand_if_peer(fd, &ss, &decided))
+			continue;
+		if (decided) {
+			conn_accepted(fd, &ss);
+			continue;
+		}
+		pending_fds[nr_pending_fds].fd = fd;
+		pending_fds[nr_pending_fds].ss = ss;
+		nr_pending_fds++;
+		/* The loop's next pass (after the wait) takes what is still undecided. */
+		evloop_defer_init(&pending_flush, flush_pending, NULL);
+		evloop_defer(loop, &pending_flush);
+	}
+}
+
 static void listener_event(void *arg, uint32_t events)
 {
 	int lfd = listen_fd;
@@ -277,9 +401,6 @@ static void listener_event(void *arg, uint32_t events)
 		struct sockaddr_storage ss;
 		socklen_t slen = sizeof(ss);
 		int fd = accept4(lfd, (struct sockaddr *)&ss, &slen, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		struct conn_guard *victim;
-		struct conn *c;
-		int one = 1;
 
 		if (fd < 0) {
 			if (errno == EMFILE || errno == ENFILE) {
@@ -294,42 +415,7 @@ static void listener_event(void *arg, uint32_t events)
 			}
 			return;
 		}
-		guard_set_time(&pool, guard_clock_ms());
-		switch (guard_make_room(&pool, &victim)) {
-		case 0:
-			break;
-		case 1: /* the first of a second is logged, the rest counted by the sweep */
-			conn_close(
-				container_of(victim, struct conn, guard),
-				pool.evicted > 1
-					? NULL
-					: "the control connection limit is reached (--limits "
-					  "ctl-conns) and it had gone longest without completing a "
-					  "request: closed for a new one");
-			break;
-		default: /* counted, and logged once a second by the sweep */
-			close(fd);
-			continue;
-		}
-		c = calloc(1, sizeof(*c));
-		if (!c) {
-			close(fd);
-			continue;
-		}
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		c->fd = fd;
-		net_format_peer(&ss, c->peer, sizeof(c->peer));
-		evloop_defer_init(&c->run_backlog, run_backlog, c);
-		if (evloop_fd_add(loop, fd, EPOLLIN, conn_event, c, &c->h) < 0) {
-			close(fd);
-			free(c);
-			continue;
-		}
-		nr_conns++;
-		dlist_push(conns, c);
-		guard_add(&pool, &c->guard, true, false);
-		if (!evloop_timer_active(&sweep_timer))
-			evloop_timer_start(loop, &sweep_timer, CTL_SWEEP_MS, CTL_SWEEP_MS);
+		conn_accepted(fd, &ss);
 	}
 }
 
@@ -698,8 +784,12 @@ void ctl_serve(int lfd, int sig_fd, void (*on_hup)(void), void (*on_mesh)(void))
 	bury_the_dead(NULL);
 	evloop_timer_stop(loop, &accept_resume);
 	evloop_timer_stop(loop, &sweep_timer);
-	evloop_free(loop); /* with the records of the listener, the signalfd and the eventfd */
-	loop = NULL;
 	listen_h = NULL;
 	listen_fd = -1;
+}
+
+void ctl_loop_free(void)
+{
+	evloop_free(loop); /* with the records of the listener, the signalfd and the eventfd */
+	loop = NULL;
 }

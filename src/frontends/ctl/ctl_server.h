@@ -27,9 +27,11 @@ void ctl_serve(int listen_fd, int sig_fd, void (*on_hup)(void), void (*on_mesh)(
 /*
  * The control thread's event loop (created on the first call; NULL if that failed), for what
  * else lives on the control thread: peer connections, timers, Raft's libuv backend. Whatever is
- * registered before or during ctl_serve runs while it serves; ctl_serve frees the loop when it
- * returns, so its users must be torn down (or forget their handles) by then.
+ * registered before or during ctl_serve runs while it serves. The loop outlives ctl_serve, so
+ * that its users (sdcluster closing Raft) can tear down after serving ends; ctl_loop_free then
+ * frees it, once they have (or have forgotten their handles).
  */
 struct evloop *ctl_loop(void);
+void ctl_loop_free(void);
 
 #endif

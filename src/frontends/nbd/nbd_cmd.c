@@ -414,7 +414,8 @@ static void do_zero(struct nbd_cmd *cmd)
 
 		piece_of(cmd, i, &pc);
 		entry = vdi_share_entry(sh, pc.idx);
-		/* Unallocated reads as zeros here; in a cluster another node may have written it. */
+		/* Unallocated reads as zeros here; in a cluster another node may have written it.
+		 */
 		if (!entry && !cluster)
 			continue;
 		if (pc.whole && entry == sh->vid) {
@@ -487,7 +488,7 @@ static void do_cache(struct nbd_cmd *cmd)
 	submit_pieces(cmd, cache_done);
 }
 
-/* BLOCK_STATUS: base:allocation at object granularity, from the published map. */
+/* BLOCK_STATUS: base:allocation at object granularity, from the published map (one node). */
 static void do_block_status(struct nbd_cmd *cmd)
 {
 	struct vdi_share *sh = share_of(cmd);
@@ -499,6 +500,16 @@ static void do_block_status(struct nbd_cmd *cmd)
 		fail(cmd, -ENOMEM, "out of memory");
 		nbd_cmd_reply(cmd);
 		return;
+	}
+	/*
+	 * In a cluster this node's map may lag behind another node's allocations: say "data"
+	 * for the whole range rather than a hole that a client would skip.
+	 */
+	if (clustered()) {
+		put_be32(ext, cmd->req.length);
+		put_be32(ext + 4, 0);
+		nr = 1;
+		pos = end;
 	}
 	while (pos < end && nr < max) {
 		uint32_t idx = (uint32_t)(pos >> sh->obj_shift);
