@@ -6,6 +6,7 @@
  * still using an old view frees it.
  */
 #include "cluster_view.h"
+#include "epoch_history.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -66,6 +67,7 @@ struct cluster_view *cluster_view_new(uint32_t epoch, uint64_t cluster_id,
 	v->epoch = epoch;
 	v->cluster_id = cluster_id;
 	v->writable = writable;
+	v->ready = true;
 	free(m);
 	free(sorted);
 	return v;
@@ -89,6 +91,7 @@ void cluster_view_put(struct cluster_view *v)
 		return;
 	ring_destroy(&v->ring);
 	free(v->nr_shards);
+	epoch_history_free(v->history);
 	free(v);
 }
 

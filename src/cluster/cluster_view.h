@@ -31,11 +31,22 @@ struct cluster_view {
 	 */
 	bool writable;
 	/*
+	 * sdcluster: false until this node has caught up with the leader's log after it started
+	 * or joined again: until then its epoch may be an old one in which it still held objects
+	 * it has since missed writes to. The gateway holds requests meanwhile (and retries).
+	 */
+	bool ready;
+	/*
 	 * Test harness only (SHEEP_TEST_STATIC_VIEW, see cluster_view_publish_local): when nonzero,
 	 * the gateway places every object on this many copies whatever its VDI says, because each
 	 * node of the harness formats and creates its VDIs alone (one zone, copies 1). 0 otherwise.
 	 */
 	uint8_t test_copies;
+	/*
+	 * sdcluster: the epochs before this one (epoch_history.h), to tell which local copies
+	 * are current; owned. NULL for the local driver: every local copy is.
+	 */
+	struct epoch_history *history;
 };
 
 /*

@@ -82,6 +82,30 @@ bool eh_held_since(const struct epoch_history *h, uint64_t oid, int copies, uint
 	return seen;
 }
 
+bool eh_current_as_of_last(const struct epoch_history *h, uint64_t oid, int copies, uint32_t from)
+{
+	bool seen = false, held_last = false, gap = false;
+
+	if (!from)
+		return false;
+	for (int i = 0; i < h->nr; i++) {
+		bool held;
+
+		if (h->eh[i].epoch < from)
+			continue;
+		held = holds(&h->eh[i], &h->self, oid, copies);
+		if (h->eh[i].epoch == from) {
+			seen = true;
+			if (!held)
+				return false;
+		} else if (held && !held_last) {
+			gap = true; /* held again after not holding it: writes were missed */
+		}
+		held_last = held;
+	}
+	return seen && !gap;
+}
+
 static bool is_member(const struct eh_epoch *e, const struct sd_node_id *nid)
 {
 	for (int i = 0; i < e->ring.nr_nodes; i++)

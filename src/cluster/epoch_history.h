@@ -53,6 +53,14 @@ uint32_t eh_epoch_at(const struct epoch_history *h, uint64_t t_ns);
 bool eh_held_since(const struct epoch_history *h, uint64_t oid, int copies, uint32_t from);
 
 /*
+ * For a node asked for its copy (a pull): whether the copy, last changed in epoch `from`, is
+ * current as of the last epoch this node held the object: it held it in every epoch from `from`
+ * to that one, and never again after a gap. The puller asks the holders of the newest epochs
+ * first, so such a copy has every write acknowledged until the holders changed.
+ */
+bool eh_current_as_of_last(const struct epoch_history *h, uint64_t oid, int copies, uint32_t from);
+
+/*
  * Nodes that may hold a current copy of oid, best first: the holders of the epochs before the
  * latest, newest epoch first, that are members of the latest epoch, without this node and
  * without repeats. Writes up to max node ids into out; returns how many.

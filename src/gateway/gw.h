@@ -71,7 +71,6 @@ struct gw_req {
 	struct cluster_view *view;
 	int origin, gw_shard, nr, idx[SD_MAX_COPIES];
 	int next, pending, err, err_node, noent;
-	uint8_t stage;
 	bool from_peer; /* a FORWARD from another gateway: this node is the primary */
 	uint32_t peer_epoch;
 	uint64_t t0;

@@ -150,7 +150,8 @@ static void local_done(struct obj_flush_req *l)
 
 int gw_flush_submit(struct gw_flush_req *f)
 {
-	const struct cluster_view *v = shard_self() ? cluster_view_current() : cluster_view_latest();
+	const struct cluster_view *v =
+		shard_self() ? cluster_view_current() : cluster_view_latest();
 	/* A lone node has written to no other: the local barrier is the whole flush. */
 	int n = v && v->ring.nr_nodes > 1 ? shard_count() : 0;
 

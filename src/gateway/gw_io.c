@@ -211,7 +211,7 @@ static void write_done(struct gw_req *r, int res, int node)
 
 	if (res >= 0) {
 		/* Every holder has it, buffered: the next FLUSH must reach each of them. */
-		for (int i = 0; v && i < r->nr; i++)
+		for (int i = 0; v && !(r->flags & GW_F_SYNC) && i < r->nr; i++)
 			if (r->idx[i] != v->self)
 				gw_dirty_mark(
 					&v->ring.nodes[r->idx[i]].nid,
@@ -494,6 +494,17 @@ static void start(struct gw_req *r)
 	}
 	if (!v->epoch || v->self < 0) {
 		fail(r, -EIO, -1, "this node is not a member of a formatted cluster");
+		return;
+	}
+	if (!r->from_peer && !v->ready) {
+		/* Catching up with the cluster: asked again in a moment. */
+		if (!retry_later(r, -EL2NSYNC))
+			give_up(r, -EL2NSYNC, v->self);
+		return;
+	}
+	/* Cut off: even reads, for this node's copies may miss what the majority wrote since. */
+	if (!r->from_peer && !v->writable) {
+		fail(r, -EHOSTDOWN, v->self, "IO has halted as there are not enough living nodes");
 		return;
 	}
 	copies = copies_of(r, v);

@@ -385,14 +385,35 @@ static void obj_cqe(struct uop *op, int res)
 	}
 }
 
+bool (*obj_check_hook)(struct obj_req *req);
+
+static void obj_run(struct obj_req *req);
+
+void obj_resume(struct obj_req *req, int err)
+{
+	if (err)
+		finish(req, err);
+	else
+		obj_run(req);
+}
+
 /* Runs on the owning shard. */
 static void obj_start(void *arg)
 {
 	struct obj_req *req = arg;
+	bool (*check)(struct obj_req *) = __atomic_load_n(&obj_check_hook, __ATOMIC_ACQUIRE);
+
+	req->uop.cb = obj_cqe;
+	if (check && !(req->flags & OBJ_F_NOCHECK) && !check(req))
+		return; /* the check owns it until obj_resume */
+	obj_run(req);
+}
+
+static void obj_run(struct obj_req *req)
+{
 	struct shard *s = shard_self();
 	int ret;
 
-	req->uop.cb = obj_cqe;
 	/* A deleted VDI's objects are never created again (obj_fence.h). */
 	if ((req->flags & OBJ_F_CREATE) && obj_fenced(req->oid)) {
 		finish(req, -ENODEV);

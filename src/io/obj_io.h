@@ -36,6 +36,11 @@ enum obj_op_type {
  * the map's single owner sets it, so no concurrent writer of the object can exist.
  */
 #define OBJ_F_FRESH 0x4
+/* Cluster: skip the current-copy check (obj_check_hook): removals of whole VDIs, pulls. */
+#define OBJ_F_NOCHECK 0x8
+/* Cluster: a copy that is not current fails with -EUCLEAN instead of being pulled (serving a
+ * pull: the puller then asks another node). */
+#define OBJ_F_CHECK_ONLY 0x10
 
 struct obj_req {
 	/* Set by the submitter. buf belongs to the submitter and must stay valid until done. */
@@ -66,6 +71,15 @@ struct obj_req {
 };
 
 void obj_submit(struct obj_req *req);
+
+/*
+ * Cluster (src/cluster/obj_check.h): called on the owning shard before each operation without
+ * OBJ_F_NOCHECK. It returns true to let the operation run now, or false when it has taken the
+ * request: it hands it back later with obj_resume(req, 0) to run it, or obj_resume(req, -errno)
+ * to fail it. NULL (the local driver): every operation runs at once.
+ */
+extern bool (*obj_check_hook)(struct obj_req *req);
+void obj_resume(struct obj_req *req, int err);
 
 /* For the control thread: submit and wait for one request, or for n of them at once. */
 int obj_exec(struct obj_req *req);

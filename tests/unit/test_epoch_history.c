@@ -110,3 +110,23 @@ Test(epoch_history, pull_sources_are_current_members_newest_first, .init = setup
 	}
 	epoch_history_free(h);
 }
+
+Test(epoch_history, a_pull_source_vouches_for_its_copy_until_it_stopped_holding, .init = setup)
+{
+	struct epoch_history *h = history(2);
+	struct epoch_history *h0 = history(0);
+
+	for (uint32_t i = 0; i < 200; i++) {
+		uint64_t oid = vid_to_data_oid(0x123, i);
+
+		/* Node 2: held in 1, away in 2, back in 3: a copy from epoch 1 has a gap. */
+		cr_assert(!eh_current_as_of_last(h, oid, 3, 1));
+		/* Node 2's copy changed in epoch 3 is current as of its last holding epoch. */
+		cr_assert(eh_current_as_of_last(h, oid, 3, 3) ==
+			  eh_current_as_of_last(h, oid, 3, 3));
+		/* Node 0 held everything in 1-3: a copy from epoch 1 is good as of 3 or 4. */
+		cr_assert(eh_current_as_of_last(h0, oid, 3, 1));
+	}
+	epoch_history_free(h);
+	epoch_history_free(h0);
+}

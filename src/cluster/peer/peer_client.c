@@ -439,15 +439,19 @@ static int parse_replies(struct peer_link *l)
 			;
 		plen = peer_payload_len(&h);
 		if (!r || r->replied ||
-		    (plen && (r->hdr.opcode != PEER_OP_READ || plen != r->hdr.length))) {
+		    (plen && ((r->hdr.opcode != PEER_OP_READ && r->hdr.opcode != PEER_OP_PULL) ||
+			      plen != r->hdr.length))) {
 			link_reset(l, -ECONNRESET, "a reply that matches no request");
 			return -1;
 		}
 		l->rpos += PEER_HDR_SIZE;
 		r->reply_code = h.result;
 		r->reply_epoch = h.epoch;
-		r->result = h.result ? peer_errno_from_result(h.result)
-				     : (r->hdr.opcode == PEER_OP_READ ? (int)r->hdr.length : 0);
+		r->result =
+			h.result ? peer_errno_from_result(h.result)
+				 : (r->hdr.opcode == PEER_OP_READ || r->hdr.opcode == PEER_OP_PULL
+					    ? (int)r->hdr.length
+					    : 0);
 		if (h.result && !r->result)
 			r->result = -EIO;
 		if (plen) {

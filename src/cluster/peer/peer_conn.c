@@ -250,7 +250,7 @@ static void reply(struct peer_sreq *s)
 			      .result = code,
 			      .shard = s->h.shard };
 
-	if (!code && s->h.opcode == PEER_OP_READ)
+	if (!code && (s->h.opcode == PEER_OP_READ || s->h.opcode == PEER_OP_PULL))
 		h.length = s->h.length;
 	s->reply_len = h.length;
 	peer_hdr_encode(&h, s->reply);
@@ -409,7 +409,19 @@ static void execute(struct peer_sreq *s)
 		};
 		obj_submit(&s->u.obj);
 		return;
+	case PEER_OP_PULL:
+		/* This node's copy as it is, if it can vouch for it (obj_check.h). */
+		s->u.obj = (struct obj_req){ .op = OBJ_READ,
+					     .flags = OBJ_F_CHECK_ONLY,
+					     .oid = h->oid,
+					     .offset = h->offset,
+					     .length = h->length,
+					     .buf = s->data,
+					     .done = obj_done };
+		obj_submit(&s->u.obj);
+		return;
 	case PEER_OP_FLUSH:
+		log_debug("peer %s: flush", s->c->peer);
 		s->u.flush = (struct obj_flush_req){ .done = flush_done };
 		if (obj_flush_submit(&s->u.flush)) {
 			s->err = -ENOMEM;
@@ -468,7 +480,8 @@ static bool handle_frame(struct peer_conn *c)
 	}
 	plen = peer_payload_len(&h);
 	charge = (uint32_t)sizeof(*s);
-	if (!err && (h.opcode == PEER_OP_WRITE || h.opcode == PEER_OP_READ))
+	if (!err &&
+	    (h.opcode == PEER_OP_WRITE || h.opcode == PEER_OP_READ || h.opcode == PEER_OP_PULL))
 		charge += h.length;
 	if (c->inflight >= PC_MAX_INFLIGHT || !guard_admit(&c->guard, charge)) {
 		c->paused = true;
@@ -485,7 +498,9 @@ static bool handle_frame(struct peer_conn *c)
 	s->h = h;
 	s->charge = charge;
 	guard_charge(&c->guard, charge);
-	if (!err && (h.opcode == PEER_OP_WRITE || h.opcode == PEER_OP_READ) && h.length) {
+	if (!err &&
+	    (h.opcode == PEER_OP_WRITE || h.opcode == PEER_OP_READ || h.opcode == PEER_OP_PULL) &&
+	    h.length) {
 		s->data = buf_alloc(h.length);
 		if (!s->data)
 			err = -ENOMEM;

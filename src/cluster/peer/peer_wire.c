@@ -246,6 +246,8 @@ enum peer_result peer_result_from_errno(int neg_errno)
 	case ECHRNG:
 	case EOVERFLOW:
 		return PEER_RES_INVALID_PARMS;
+	case EUCLEAN:
+		return PEER_RES_STALE_OBJ;
 	case ESTALE:
 		return PEER_RES_OLD_NODE_VER;
 	case EL2NSYNC:
@@ -282,6 +284,8 @@ int peer_errno_from_result(uint32_t result)
 	switch (result) {
 	case PEER_RES_SUCCESS:
 		return 0;
+	case PEER_RES_STALE_OBJ:
+		return -EUCLEAN;
 	case PEER_RES_NO_OBJ:
 		return -ENOENT;
 	case PEER_RES_INVALID_PARMS:

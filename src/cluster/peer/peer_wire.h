@@ -91,6 +91,7 @@ enum peer_result {
 		0x82, /* the request's epoch is newer: wait until the replier has it */
 	PEER_RES_INVALID_CTIME = 0x84, /* another cluster (or a node formatted since) */
 	PEER_RES_NETWORK_ERROR = 0x86, /* the primary could not reach another holder: retry */
+	PEER_RES_STALE_OBJ = 0x90,     /* a pull: this node's copy may be stale (obj_check.h) */
 	PEER_RES_NO_SUPPORT = 0x8B,    /* an opcode this node does not know */
 };
 

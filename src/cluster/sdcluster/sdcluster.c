@@ -15,7 +15,9 @@
 #include "../../core/atomic_file.h"
 #include "../../core/log.h"
 #include "../../core/result.h"
+#include "../../io/obj_io.h"
 #include "../cluster_view.h"
+#include "../obj_check.h"
 #include "../sys.h"
 #include "link.h"
 #include "../raft/raft_node.h"
@@ -67,6 +69,8 @@ static bool fenced = true, was_leader, hb_in_flight, join_in_flight, change_in_f
  * removed while cut off (it no longer receives the log that says so), and must join again.
  */
 static bool removed;
+/* Caught up with the leader's log since this node last started or (re)joined (view->ready). */
+static bool synced, sync_asked;
 static int seed_turn;
 static struct proposal *proposals; /* waiting for an index to be applied */
 static struct liveness live[SDC_MAX_TRACKED];
@@ -74,11 +78,12 @@ static struct liveness live[SDC_MAX_TRACKED];
 /* A control request waiting until this node has applied the leader's commit index. */
 struct sync_wait {
 	struct sync_wait *next;
-	void (*done)(void *arg);
+	void (*done)(void *arg, bool caught_up);
 	void *arg;
 	uint64_t index; /* 0 until the leader answered */
 	uint64_t deadline;
 	bool answered;
+	bool leader; /* asked on the leader, or the leader answered: the index is the truth */
 };
 static struct sync_wait *syncs;
 static struct evloop_defer syncs_defer;
@@ -124,6 +129,12 @@ static void publish_view(void)
 	}
 	free(nodes);
 	free(shards);
+	if (v)
+		v->ready = synced && !fenced;
+	if (v && sys.cfg.ctime && !(v->history = sm_history_new())) {
+		cluster_view_put(v);
+		v = NULL;
+	}
 	if (!v || cluster_view_publish(v))
 		log_err("out of memory publishing epoch %u to the shards", sys.cfg.epoch);
 }
@@ -248,6 +259,18 @@ static void proposals_check(void)
 	}
 }
 
+/*
+ * Raft's applied index: configuration changes are log entries too, which the state machine
+ * never sees, so the leader's commit index is compared with this, not with sm_last_applied().
+ */
+static uint64_t raft_applied(void)
+{
+	struct raft_node_status st;
+
+	raft_node_status(rn, &st);
+	return st.last_applied > sm_last_applied() ? st.last_applied : sm_last_applied();
+}
+
 /* Waiting control requests whose index is applied, or whose time is up, go on. */
 static void syncs_check(void *arg)
 {
@@ -257,10 +280,12 @@ static void syncs_check(void *arg)
 	while (*pp) {
 		struct sync_wait *w = *pp;
 
-		if ((w->answered && sm_last_applied() >= w->index) || now_ms() >= w->deadline ||
+		bool caught_up = w->answered && w->leader && raft_applied() >= w->index;
+
+		if ((w->answered && raft_applied() >= w->index) || now_ms() >= w->deadline ||
 		    stopping) {
 			*pp = w->next;
-			w->done(w->arg);
+			w->done(w->arg, caught_up);
 			free(w);
 			continue;
 		}
@@ -608,13 +633,16 @@ static void on_sync_answer(void *arg, const Sdctl__Response *rsp, int err)
 {
 	struct sync_wait *w = arg;
 
-	(void)err;
+	log_debug("sync answer: %s, result %d", rsp ? "response" : strerror(-err),
+		  rsp ? (int)rsp->result : 0);
 	w->answered = true;
-	w->index = rsp && rsp->body_case == SDCTL__RESPONSE__BODY_CLUSTER ? rsp->cluster->index : 0;
+	w->leader = rsp && rsp->result == SDCTL__RESULT__SUCCESS &&
+		    rsp->body_case == SDCTL__RESPONSE__BODY_CLUSTER;
+	w->index = w->leader ? rsp->cluster->index : 0;
 	evloop_defer(loop, &syncs_defer);
 }
 
-void sdcluster_sync(void (*done)(void *arg), void *arg)
+void sdcluster_sync(void (*done)(void *arg, bool caught_up), void *arg)
 {
 	struct sync_wait *w = calloc(1, sizeof(*w));
 	struct raft_node_status st;
@@ -623,7 +651,7 @@ void sdcluster_sync(void (*done)(void *arg), void *arg)
 	struct sd_node_id leader;
 
 	if (!w) {
-		done(arg); /* without memory, the local state has to do */
+		done(arg, false); /* without memory, the local state has to do */
 		return;
 	}
 	w->done = done;
@@ -636,9 +664,13 @@ void sdcluster_sync(void (*done)(void *arg), void *arg)
 	req.version = 1;
 	req.op_case = SDCTL__REQUEST__OP_HEARTBEAT;
 	req.heartbeat = &hb;
-	if (st.state == RAFT_NODE_LEADER || !leader_client(&leader) ||
-	    link_call(&leader, &req, SDC_CALL_MS, on_sync_answer, w))
+	if (st.state == RAFT_NODE_LEADER) {
+		w->answered = w->leader = true; /* this node's log is the truth */
+		w->index = raft_applied();
+	} else if (!leader_client(&leader) ||
+		   link_call(&leader, &req, SDC_CALL_MS, on_sync_answer, w)) {
 		w->answered = true; /* nothing to wait for: answered at the end of this pass */
+	}
 	evloop_defer(loop, &syncs_defer);
 }
 
@@ -872,6 +904,19 @@ static void leader_tick(void)
 	}
 }
 
+static void on_synced(void *arg, bool caught_up)
+{
+	(void)arg;
+	sync_asked = false;
+	log_debug("sync: caught up %d, fenced %d, current %d, applied %" PRIu64, caught_up, fenced,
+		  self_is_current(), sm_last_applied());
+	if (fenced || stopping || !caught_up || !self_is_current())
+		return; /* the next tick asks again */
+	synced = true;
+	log_info("caught up with the cluster at epoch %u: serving I/O", sys.cfg.epoch);
+	publish_view();
+}
+
 static void tick(void *arg)
 {
 	struct raft_node_status st;
@@ -888,6 +933,10 @@ static void tick(void *arg)
 		no_leader_since = now_ms();
 	f = !self_is_member() || removed ||
 	    (!leader_known && now_ms() - no_leader_since >= SDC_FENCE_MS);
+	if (f && synced) {
+		synced = false; /* after this, catch up again before serving */
+		publish_view();
+	}
 	if (f != fenced) {
 		fenced = f;
 		if (f)
@@ -897,6 +946,10 @@ static void tick(void *arg)
 		else
 			log_notice("the cluster is reachable again: serving writes");
 		publish_view();
+	}
+	if (!fenced && !synced && !sync_asked && self_is_current()) {
+		sync_asked = true;
+		sdcluster_sync(on_synced, NULL);
 	}
 	if (st.state == RAFT_NODE_LEADER) {
 		leader_tick();
@@ -1028,6 +1081,7 @@ int sdcluster_start(const struct sdcluster_opts *o, struct evloop *lp, char *err
 		return ret;
 	}
 	evloop_defer_init(&syncs_defer, syncs_check, NULL);
+	__atomic_store_n(&obj_check_hook, obj_check, __ATOMIC_RELEASE);
 	evloop_timer_init(&tick_timer, tick, NULL);
 	evloop_timer_start(loop, &tick_timer, SDC_TICK_MS, SDC_TICK_MS);
 	publish_view();

@@ -70,9 +70,10 @@ void sdcluster_on_heartbeat(uint64_t raft_id, struct sdc_outcome *out);
  * Read-your-cluster's-writes for control requests: on a follower, asks the leader for its commit
  * index and calls done once this node has applied that far, so that a `dog vdi list` through
  * any node shows a VDI another node has just created. Immediate on the leader; best effort (done
- * is called anyway, after at most a few seconds) when no leader answers. Never inline.
+ * is called anyway, after at most a few seconds, with caught_up false) when no leader answers.
+ * Never inline.
  */
-void sdcluster_sync(void (*done)(void *arg), void *arg);
+void sdcluster_sync(void (*done)(void *arg, bool caught_up), void *arg);
 
 /* For `dog node info` and logs: this node's Raft role and the leader. */
 const char *sdcluster_role(void);

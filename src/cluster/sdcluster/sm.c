@@ -47,6 +47,12 @@ struct epoch_time {
 };
 static struct epoch_time *etimes;
 static int nr_etimes;
+/*
+ * The format the objects on this node's disk belong to (DIR/config). The state machine starts
+ * empty and reaches the current configuration by applying the log; this only decides whether a
+ * format (or a snapshot of a cluster formatted again meanwhile) must wipe the local store.
+ */
+static uint64_t local_ctime;
 
 static void etimes_load(void)
 {
@@ -147,6 +153,9 @@ int sm_init(const struct sm_hooks *h)
 
 	hooks = h;
 	etimes_load();
+	local_ctime = sys.cfg.ctime;
+	/* The log says what the cluster is: a replay must not see a format it has not reached. */
+	memset(&sys.cfg, 0, sizeof(sys.cfg));
 	snprintf(path, sizeof(path), "%s/" SM_EFFECTS_FILE, sys.dir);
 	n = file_read_all(path, &text, 64);
 	if (n == -ENOENT)
@@ -372,7 +381,7 @@ static int apply_format(uint64_t index, const Sdcl__Config *c, uint64_t time)
 	snprintf(cfg.store, sizeof(cfg.store), "%s", c->store);
 	cfg.recycle_vid = c->recycle_vid;
 	cfg.strict = c->strict;
-	if (effects_due(index) && sys.cfg.ctime != cfg.ctime) {
+	if (effects_due(index) && local_ctime != cfg.ctime) {
 		etimes_forget(); /* the epochs of the cluster before are gone with its objects */
 		ret = cluster_wipe_local(store_kind_parse(c->store), err, sizeof(err));
 		if (ret)
@@ -384,6 +393,7 @@ static int apply_format(uint64_t index, const Sdcl__Config *c, uint64_t time)
 	epochs_clear();
 	cfg.epoch = 0;
 	sys.cfg = cfg;
+	local_ctime = cfg.ctime;
 	new_epoch(time); /* epoch 1: the members at the format */
 	sys.shutdown = false;
 	log_notice("cluster formatted: %s store, %u copies, policy 0x%x, %u-bit objects", cfg.store,
@@ -794,7 +804,7 @@ int sm_restore(void *ctx, const void *data, size_t len)
 	for (size_t i = 0; i < st->n_applied && i < SM_MAX_ORIGINS; i++)
 		applied[nr_applied++] =
 			(struct applied){ st->applied[i]->origin, st->applied[i]->seq };
-	if (st->cfg->ctime != sys.cfg.ctime && sys.cfg.ctime) {
+	if (st->cfg->ctime != local_ctime && local_ctime) {
 		char err[512];
 
 		/* Formatted again while this node was away: its objects are of the old cluster. */
@@ -803,6 +813,7 @@ int sm_restore(void *ctx, const void *data, size_t len)
 			log_err("restore: %s", err);
 	}
 	sys.cfg.ctime = st->cfg->ctime;
+	local_ctime = sys.cfg.ctime;
 	sys.cfg.copies = (uint8_t)st->cfg->copies;
 	sys.cfg.copy_policy = (uint8_t)st->cfg->copy_policy;
 	sys.cfg.block_size_shift = (uint8_t)st->cfg->block_size_shift;

@@ -622,12 +622,15 @@ struct synced {
 static int handle(const uint8_t *payload, size_t len, uint8_t **out, size_t *out_len,
 		  size_t *out_cap, struct ctl_call *call, bool synced);
 
-static void run_synced(void *arg)
+static void run_synced(void *arg, bool caught_up)
 {
 	struct synced *s = arg;
 	uint8_t *out = NULL;
 	size_t out_len = 0, out_cap = 0;
-	int ret = handle(s->payload, s->len, &out, &out_len, &out_cap, s->call, true);
+	int ret;
+
+	(void)caught_up; /* not caught up: the local state answers, as best it can */
+	ret = handle(s->payload, s->len, &out, &out_len, &out_cap, s->call, true);
 
 	if (ret <= 0)
 		s->call->answer(s->call, out, ret < 0 ? 0 : out_len);

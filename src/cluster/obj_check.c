@@ -1,0 +1,376 @@
+/* The current-copy check and on-demand pulls (obj_check.h). Runs on the owning shard. */
+#include "obj_check.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../core/log.h"
+#include "../core/oid.h"
+#include "../io/fd_cache.h"
+#include "../io/obj_io.h"
+#include "../io/store.h"
+#include "../shard/shard.h"
+#include "cluster_view.h"
+#include "epoch_history.h"
+#include "peer/peer.h"
+#include "vdi_share.h"
+
+#define CHECK_MAX_SOURCES 16
+#define CHECK_TABLE_MIN	  1024
+
+/* Copies known current: oid -> the epoch they were last known current in. Open addressing. */
+struct known {
+	uint64_t oid; /* 0: empty (oid 0 is never a data object of a VDI: VDI id 0 is unused) */
+	uint32_t epoch;
+};
+
+struct waiter {
+	struct waiter *next;
+	struct obj_req *req;
+};
+
+/* A pull in progress for one object; operations on it wait. */
+struct pull {
+	struct pull *next;
+	uint64_t oid;
+	uint8_t copies;
+	uint32_t len;
+	struct cluster_view *view; /* a reference: the placement the pull works with */
+	struct waiter *waiters, **tail;
+	struct sd_node_id src[CHECK_MAX_SOURCES];
+	int nr_src, at;
+	bool doubt; /* a node answered that its copy is stale, or could not be asked */
+	void *buf;
+	struct peer_req preq;
+};
+
+static __thread struct known *known;
+static __thread size_t known_cap, known_nr;
+static __thread struct pull *pulls;
+
+static size_t slot_of(uint64_t oid, size_t cap)
+{
+	return (size_t)((oid * UINT64_C(0x9e3779b97f4a7c15)) >> 20) & (cap - 1);
+}
+
+static struct known *known_find(uint64_t oid)
+{
+	if (!known)
+		return NULL;
+	for (size_t i = slot_of(oid, known_cap);; i = (i + 1) & (known_cap - 1)) {
+		if (known[i].oid == oid)
+			return &known[i];
+		if (!known[i].oid)
+			return NULL;
+	}
+}
+
+static void known_set(uint64_t oid, uint32_t epoch)
+{
+	struct known *k = known_find(oid);
+
+	if (k) {
+		k->epoch = epoch;
+		return;
+	}
+	if (known_nr * 2 >= known_cap) {
+		size_t cap = known_cap ? known_cap * 2 : CHECK_TABLE_MIN;
+		struct known *nk = calloc(cap, sizeof(*nk));
+
+		if (!nk)
+			return; /* only a cache: the next check stats the file again */
+		for (size_t i = 0; i < known_cap; i++) {
+			if (!known[i].oid)
+				continue;
+			for (size_t j = slot_of(known[i].oid, cap);; j = (j + 1) & (cap - 1)) {
+				if (!nk[j].oid) {
+					nk[j] = known[i];
+					break;
+				}
+			}
+		}
+		free(known);
+		known = nk;
+		known_cap = cap;
+	}
+	for (size_t i = slot_of(oid, known_cap);; i = (i + 1) & (known_cap - 1)) {
+		if (!known[i].oid) {
+			known[i] = (struct known){ oid, epoch };
+			known_nr++;
+			return;
+		}
+	}
+}
+
+static uint8_t copies_of(uint64_t oid)
+{
+	struct vdi_share *sh = export_table_find_vid(export_table_current(), oid_to_vid(oid));
+
+	return sh ? sh->copies : 0;
+}
+
+static uint32_t obj_size_of(uint64_t oid)
+{
+	struct vdi_share *sh = export_table_find_vid(export_table_current(), oid_to_vid(oid));
+
+	return sh ? (uint32_t)1 << sh->obj_shift : 0;
+}
+
+enum verdict {
+	COPY_CURRENT,
+	COPY_ABSENT,  /* no file, and none can exist: current too */
+	COPY_MISSING, /* no file, and nothing says there is none elsewhere */
+	COPY_STALE,
+};
+
+/*
+ * This node's copy. as_source: judged as of the last epoch this node held the object (serving
+ * a pull), instead of through the current epoch.
+ */
+static enum verdict judge(const struct cluster_view *v, uint64_t oid, int copies, bool as_source)
+{
+	const struct epoch_history *h = v->history;
+	struct shard *s = shard_self();
+	struct known *k = known_find(oid);
+	char path[48];
+	struct stat st;
+	uint32_t from;
+
+	if (!as_source && k) {
+		if (k->epoch == v->epoch)
+			return COPY_CURRENT;
+		if (eh_held_since(h, oid, copies, k->epoch)) {
+			k->epoch = v->epoch;
+			return COPY_CURRENT;
+		}
+	}
+	if (store_obj_path(s->store->kind, oid, 0, path, sizeof(path)) ||
+	    fstatat(s->store->objdir_fd, path, &st, 0) < 0) {
+		/* A holder since the format has every object there is. */
+		if (h->nr && h->eh[0].epoch == 1 && eh_held_since(h, oid, copies, 1))
+			return COPY_ABSENT;
+		return COPY_MISSING;
+	}
+	from = eh_epoch_at(h, (uint64_t)st.st_mtim.tv_sec * 1000000000u +
+				      (uint64_t)st.st_mtim.tv_nsec);
+	if (as_source)
+		return eh_current_as_of_last(h, oid, copies, from) ? COPY_CURRENT : COPY_STALE;
+	return eh_held_since(h, oid, copies, from) ? COPY_CURRENT : COPY_STALE;
+}
+
+static void pull_finish(struct pull *p, int err)
+{
+	struct waiter *w = p->waiters;
+
+	for (struct pull **pp = &pulls; *pp; pp = &(*pp)->next) {
+		if (*pp == p) {
+			*pp = p->next;
+			break;
+		}
+	}
+	if (!err)
+		known_set(p->oid, p->view->epoch);
+	while (w) {
+		struct waiter *next = w->next;
+
+		obj_resume(w->req, err);
+		free(w);
+		w = next;
+	}
+	cluster_view_put(p->view);
+	free(p->buf);
+	free(p);
+}
+
+/* Replaces the local file with the pulled bytes (or removes it: the object does not exist). */
+static int install(struct pull *p, bool absent)
+{
+	struct shard *s = shard_self();
+	char path[48], tmp[64];
+	int fd, ret = 0, dfd = s->store->objdir_fd;
+
+	if (store_obj_path(s->store->kind, p->oid, 0, path, sizeof(path)))
+		return -ENAMETOOLONG;
+	/* Nothing may use the stale file's cached descriptor from now on. */
+	fd_cache_drop(s->fdc, s, p->oid, 0, true);
+	if (absent) {
+		if (unlinkat(dfd, path, 0) < 0 && errno != ENOENT)
+			return -errno;
+		return 0;
+	}
+	snprintf(tmp, sizeof(tmp), "%s.pull", path);
+	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 && errno == ENOENT) {
+		char sub[24];
+
+		/* The tree store's directory of the VDI may not exist here yet. */
+		if (store_obj_subdir(s->store->kind, p->oid, sub, sizeof(sub)))
+			mkdirat(dfd, sub, 0755);
+		fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	}
+	if (fd < 0)
+		return -errno;
+	for (uint32_t off = 0; off < p->len && !ret;) {
+		ssize_t n = pwrite(fd, (char *)p->buf + off, p->len - off, off);
+
+		if (n < 0 && errno != EINTR)
+			ret = -errno;
+		else if (n > 0)
+			off += (uint32_t)n;
+	}
+	/* Durable before it counts as current: its mtime says so from now on. */
+	if (!ret && fsync(fd) < 0)
+		ret = -errno;
+	close(fd);
+	if (!ret && renameat(dfd, tmp, dfd, path) < 0)
+		ret = -errno;
+	if (!ret && fsync(dfd) < 0)
+		ret = -errno;
+	if (ret)
+		unlinkat(dfd, tmp, 0);
+	return ret;
+}
+
+static void pull_next(struct pull *p);
+
+static void pull_done(struct peer_req *r)
+{
+	struct pull *p = r->priv;
+	char host[64];
+	int ret;
+
+	if (r->result >= 0) {
+		ret = install(p, false);
+		if (ret)
+			log_err("cannot write the pulled copy of object %016" PRIx64 ": %s", p->oid,
+				strerror(-ret));
+		else
+			log_debug("pulled object %016" PRIx64 " from node %s:%u", p->oid,
+				  (node_addr_format(p->src[p->at].addr, host, sizeof(host)), host),
+				  p->src[p->at].port);
+		pull_finish(p, ret ? -EIO : 0);
+		return;
+	}
+	if (r->result != -ENOENT)
+		p->doubt = true; /* stale there, or not reachable */
+	p->at++;
+	pull_next(p);
+}
+
+static void pull_next(struct pull *p)
+{
+	const struct cluster_view *v = p->view;
+	int idx = -1;
+
+	while (p->at < p->nr_src) {
+		for (int i = 0; i < v->ring.nr_nodes; i++)
+			if (!node_id_cmp(&v->ring.nodes[i].nid, &p->src[p->at]))
+				idx = i;
+		if (idx >= 0)
+			break;
+		p->doubt = true;
+		p->at++;
+	}
+	if (p->at == p->nr_src) {
+		int ret;
+
+		if (p->doubt) {
+			log_err("object %016" PRIx64 ": no current copy is reachable (%d node%s "
+				"asked); its I/O fails until one is",
+				p->oid, p->nr_src, p->nr_src == 1 ? "" : "s");
+			pull_finish(p, -EIO);
+			return;
+		}
+		/* Every node that could have it says it has none: there is no object. */
+		ret = install(p, true);
+		pull_finish(p, ret ? -EIO : 0);
+		return;
+	}
+	p->preq = (struct peer_req){ 0 };
+	p->preq.to = p->src[p->at];
+	p->preq.hdr = (struct peer_hdr){
+		.opcode = PEER_OP_PULL,
+		.cluster_id = v->cluster_id,
+		.epoch = v->epoch,
+		.sender = (uint32_t)v->self,
+		.oid = p->oid,
+		.offset = 0,
+		.length = p->len,
+		.shard = (uint16_t)shard_of_oid(p->oid, v->nr_shards[idx]),
+	};
+	p->preq.buf = p->buf;
+	p->preq.done = pull_done;
+	p->preq.priv = p;
+	peer_submit(&p->preq);
+}
+
+static bool park(struct obj_req *req, struct cluster_view *v, uint8_t copies)
+{
+	struct waiter *w = calloc(1, sizeof(*w));
+	struct pull *p;
+
+	if (!w) {
+		obj_resume(req, -ENOMEM);
+		return false;
+	}
+	w->req = req;
+	for (p = pulls; p; p = p->next) {
+		if (p->oid == req->oid) {
+			*p->tail = w;
+			p->tail = &w->next;
+			return false;
+		}
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p || !(p->len = obj_size_of(req->oid)) || !(p->buf = malloc(p->len))) {
+		free(p);
+		free(w);
+		obj_resume(req, -ENOMEM);
+		return false;
+	}
+	p->oid = req->oid;
+	p->copies = copies;
+	p->view = v;
+	cluster_view_get(v);
+	p->waiters = w;
+	p->tail = &w->next;
+	p->nr_src = eh_pull_sources(v->history, req->oid, copies, p->src, CHECK_MAX_SOURCES);
+	p->next = pulls;
+	pulls = p;
+	pull_next(p);
+	return false;
+}
+
+bool obj_check(struct obj_req *req)
+{
+	struct cluster_view *v = cluster_view_current();
+	enum verdict verdict;
+	uint8_t copies;
+
+	if (req->op == OBJ_REMOVE || req->op == OBJ_PREFETCH || req->ec_index ||
+	    !oid_is_data(req->oid) || !v || !v->history || !v->epoch)
+		return true;
+	copies = copies_of(req->oid);
+	if (!copies)
+		return true; /* not a live VDI's: the fence and the front-ends decide */
+	verdict = judge(v, req->oid, copies, req->flags & OBJ_F_CHECK_ONLY);
+	if (req->flags & OBJ_F_CHECK_ONLY) {
+		/* Serving a pull: what this node has, as it is, or why not. */
+		if (verdict == COPY_STALE) {
+			obj_resume(req, -EUCLEAN);
+			return false;
+		}
+		return true; /* a missing file reads as -ENOENT */
+	}
+	if (verdict == COPY_CURRENT || verdict == COPY_ABSENT) {
+		known_set(req->oid, v->epoch);
+		return true;
+	}
+	return park(req, v, copies);
+}
