@@ -23,6 +23,7 @@
 
 #define CHECK_MAX_SOURCES 16
 #define CHECK_TABLE_MIN	  1024
+#define CHECK_BLOCK	  4096
 
 /* Copies known current: oid -> the epoch they were last known current in. Open addressing. */
 struct known {
@@ -216,13 +217,21 @@ static int install(struct pull *p, bool absent)
 	}
 	if (fd < 0)
 		return -errno;
-	for (uint32_t off = 0; off < p->len && !ret;) {
-		ssize_t n = pwrite(fd, (char *)p->buf + off, p->len - off, off);
+	/* Sparse, as the source's copy most likely is: zero blocks are not written. */
+	for (uint32_t off = 0; off < p->len && !ret; off += CHECK_BLOCK) {
+		uint32_t n = p->len - off < CHECK_BLOCK ? p->len - off : CHECK_BLOCK;
+		const char *b = (const char *)p->buf + off;
 
-		if (n < 0 && errno != EINTR)
-			ret = -errno;
-		else if (n > 0)
-			off += (uint32_t)n;
+		if (b[0] == 0 && !memcmp(b, b + 1, n - 1))
+			continue;
+		for (uint32_t done = 0; done < n && !ret;) {
+			ssize_t w = pwrite(fd, b + done, n - done, off + done);
+
+			if (w < 0 && errno != EINTR)
+				ret = -errno;
+			else if (w > 0)
+				done += (uint32_t)w;
+		}
 	}
 	/* Durable before it counts as current: its mtime says so from now on. */
 	if (!ret && fsync(fd) < 0)

@@ -49,10 +49,18 @@ void gw_dirty_mark(const struct sd_node_id *nid, uint16_t shard)
 	nr_dirty++;
 }
 
+/* One peer flush, tried again while its node is still a member (it may be dying or slow). */
+struct flush_try {
+	struct peer_req req;
+	struct shard_timer timer;
+	struct gw_flush_part *part;
+	uint64_t t0;
+};
+
 struct gw_flush_part {
 	struct gw_flush_req *f;
 	struct sd_msg msg, reply;
-	struct peer_req *reqs;
+	struct flush_try *reqs;
 	int nr, pending, result;
 };
 
@@ -83,10 +91,50 @@ static void part_end(struct gw_flush_part *p)
 	msg_send(p->f->origin, &p->reply);
 }
 
+/* Whether nid is a member of the shard's current view: a node that left holds nothing now. */
+static bool still_member(const struct cluster_view *v, const struct sd_node_id *nid)
+{
+	for (int i = 0; v && i < v->ring.nr_nodes; i++)
+		if (!node_id_cmp(&v->ring.nodes[i].nid, nid))
+			return true;
+	return false;
+}
+
+static void peer_flush_done(struct peer_req *r);
+
+static void flush_retry(struct shard_timer *t)
+{
+	struct flush_try *ft = container_of(t, struct flush_try, timer);
+	const struct cluster_view *v = cluster_view_current();
+
+	if (!still_member(v, &ft->req.to)) {
+		ft->req.result = 0; /* it left: its copies no longer count */
+		peer_flush_done(&ft->req);
+		return;
+	}
+	ft->req.hdr.epoch = v->epoch;
+	ft->req.hdr.cluster_id = v->cluster_id;
+	ft->req.hdr.sender = (uint32_t)v->self;
+	peer_submit(&ft->req);
+}
+
 static void peer_flush_done(struct peer_req *r)
 {
+	struct flush_try *ft = container_of(r, struct flush_try, req);
 	struct gw_flush_part *p = r->priv;
 
+	/*
+	 * A holder that failed, or is on another epoch, is asked again until it answers or leaves
+	 * the cluster (its writes then live on the holders that remain, which this flush covers).
+	 */
+	if (r->result < 0 && guard_clock_ms() - ft->t0 < GW_RETRY_MS &&
+	    still_member(cluster_view_current(), &r->to)) {
+		ft->timer.fn = flush_retry;
+		shard_timer_start(&ft->timer, GW_RETRY_STEP_MS);
+		return;
+	}
+	if (r->result < 0 && !still_member(cluster_view_current(), &r->to))
+		r->result = 0;
 	if (r->result < 0) {
 		/* Still unflushed there: the next FLUSH tries again. */
 		gw_dirty_mark(&r->to, r->hdr.shard);
@@ -124,7 +172,9 @@ static void part_run(void *arg)
 
 			if (!(dirty[i].shards & (UINT64_C(1) << s)))
 				continue;
-			r = &p->reqs[k++];
+			p->reqs[k].part = p;
+			p->reqs[k].t0 = guard_clock_ms();
+			r = &p->reqs[k++].req;
 			r->to = dirty[i].nid;
 			r->hdr = (struct peer_hdr){ .opcode = PEER_OP_FLUSH,
 						    .cluster_id = v->cluster_id,
@@ -138,7 +188,7 @@ static void part_run(void *arg)
 	/* The list is taken whole: writes acknowledged from now on wait for the next FLUSH. */
 	nr_dirty = 0;
 	for (int i = 0; i < n; i++)
-		peer_submit(&p->reqs[i]);
+		peer_submit(&p->reqs[i].req);
 }
 
 static void local_done(struct obj_flush_req *l)

@@ -1,0 +1,139 @@
+#!/bin/bash
+# Replicated data through the failures users meet, with real clients and real sheep (sdcluster,
+# three copies): four NBD connections writing the same blocks leave every holder's copy
+# byte-identical; SIGKILL of a node during fio verify writes through another costs no error and
+# no byte; the killed node comes back and serves what was written while it was down (it pulls
+# what it missed); garbage on the client (peer) and Raft ports closes only those connections;
+# after a restart of the whole cluster every node serves the same bytes.
+source "$(dirname "$0")/functions.sh"
+need fio nbdsh qemu-io
+
+N=3
+PORTS=() NBDP=()
+for i in $(seq 0 $((N - 1))); do
+	PORTS+=("$(free_port)")
+	NBDP+=("$(free_port)")
+done
+for p in "${PORTS[@]}"; do
+	python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', $p + 1))" 2>/dev/null ||
+		{ echo "SKIP: port $((p + 1)) is taken"; exit 77; }
+done
+
+start_node() { # i [extra options]
+	local i=$1
+	shift
+	start_sheep "$SCRATCH/n$i" "${PORTS[$i]}" --shards 1 -z "$i" --nbd-port "${NBDP[$i]}" \
+		--cluster-driver sdcluster "$@"
+}
+dogn() { # i dog-arguments...
+	local i=$1
+	shift
+	"$DOG_BIN" "$@" -p "${PORTS[$i]}"
+}
+uri() { echo "nbd://127.0.0.1:${NBDP[$1]}/disk"; }
+serving() { # i count: node i lists count members, serves changes, knows the VDI
+	[ "$(dogn "$1" node list -r | wc -l)" -eq "$2" ] && ! dogn "$1" cluster info | grep -q halted
+}
+until_ok() { # seconds command...
+	local t=$1
+	shift
+	for _ in $(seq $((t * 10))); do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	fail "'$*' did not succeed within $t s"
+}
+# The same object: the same bytes, reading past the end of a file as zeros (a copy pulled by a
+# returning node may end at another block than the one it replaced).
+same_object() {
+	python3 -c "
+import sys
+a, b = (open(f, 'rb').read() for f in sys.argv[1:3])
+n = max(len(a), len(b))
+sys.exit(a.ljust(n, b'\\0') != b.ljust(n, b'\\0'))" "$1" "$2"
+}
+# Every data object of the VDI is on exactly `copies` nodes, the same bytes on each.
+holders_agree() { # copies
+	local f i n=0 holders
+	for f in $(cd "$SCRATCH" && ls n*/obj | grep -E '^00' | sort -u); do
+		holders=()
+		for i in $(seq 0 $((N - 1))); do
+			[ -f "$SCRATCH/n$i/obj/$f" ] && holders+=("$SCRATCH/n$i/obj/$f")
+		done
+		[ ${#holders[@]} -eq "$1" ] || fail "object $f is on ${#holders[@]} nodes, not $1"
+		for h in "${holders[@]:1}"; do
+			same_object "${holders[0]}" "$h" || fail "the copies of $f differ ($h)"
+		done
+		n=$((n + 1))
+	done
+	[ $n -gt 0 ] || fail "no data objects"
+}
+
+start_node 0
+for i in $(seq 1 $((N - 1))); do start_node "$i" --seed "127.0.0.1:${PORTS[0]}"; done
+for i in $(seq 0 $((N - 1))); do until_ok 20 serving "$i" $N; done
+dogn 1 cluster format -c 3 >/dev/null || fail "format"
+dogn 0 vdi create disk 64M || fail "create"
+for i in $(seq 0 $((N - 1))); do until_ok 5 serving "$i" $N; done
+
+# Four connections write the same blocks at once, through two nodes: one order per object.
+for c in 0 1 2 3; do
+	nbdsh -u "$(uri $((c % 2)))" -c "
+import os
+for r in range(40):
+    for off in range(0, 8 << 20, 1 << 20):
+        h.pwrite(os.urandom(65536), off + (r % 16) * 4096)
+h.flush()
+" &
+done
+wait || fail "concurrent writers"
+holders_agree 3
+
+# SIGKILL node 2 while fio writes through node 0 and then verifies every block.
+fio --name=verify --ioengine=nbd --uri="$(uri 0)" --rw=randwrite --bs=4k --iodepth=8 \
+	--size=16M --offset=16M --verify=crc32c --verify_fatal=1 --do_verify=1 --runtime=10 \
+	--time_based --output="$SCRATCH/fio.out" >/dev/null 2>&1 &
+fio_pid=$!
+sleep 2
+kill_sheep "$SCRATCH/n2"
+wait $fio_pid || fail "fio failed with a node killed: $(grep -E 'err|verify' "$SCRATCH/fio.out")"
+grep -q "err= 0" "$SCRATCH/fio.out" || fail "fio reported errors: $(cat "$SCRATCH/fio.out")"
+until_ok 15 serving 0 2
+
+# New bytes while node 2 is away, then node 2 comes back and must serve them.
+random_file "$SCRATCH/away" 4
+qemu-io -f raw -c "write -s $SCRATCH/away 40M 4M" -c flush "$(uri 1)" >"$SCRATCH/qio" 2>&1 ||
+	{ grep -E "ERR|WARN" $SCRATCH/n1/sheep.log | tail -5; fail "write with node 2 down: $(cat "$SCRATCH/qio")"; }
+qemu-img convert -f raw -O raw "$(uri 0)" "$SCRATCH/before"
+start_node 2
+until_ok 20 serving 2 $N
+qemu-img convert -f raw -O raw "$(uri 2)" "$SCRATCH/via2" || fail "read through node 2"
+cmp "$SCRATCH/before" "$SCRATCH/via2" || fail "node 2 served stale or missing bytes"
+grep -q "caught up with the cluster" "$SCRATCH/n2/sheep.log" || fail "node 2 never caught up"
+
+# Garbage on the client port as a peer frame, and on the Raft port: only those connections go.
+send_raw "${PORTS[0]}" 'SDPR\x01\x02\x00\x00garbage-after-a-peer-magic'
+send_raw "$((PORTS[0] + 1))" '\xff\xff\xff\xff\x00\x00\x00\x00not raft at all'
+head -c 65536 /dev/urandom >"$SCRATCH/noise"
+python3 -c "
+import socket, sys
+for port in (${PORTS[1]}, ${PORTS[1]} + 1):
+    s = socket.create_connection(('127.0.0.1', port))
+    s.sendall(b'SDPR' + open('$SCRATCH/noise', 'rb').read() if port == ${PORTS[1]} else open('$SCRATCH/noise', 'rb').read())
+    s.close()
+"
+for i in $(seq 0 $((N - 1))); do until_ok 5 serving "$i" $N; done
+qemu-io -f raw -c "read -v 40M 16" "$(uri 0)" >/dev/null || fail "I/O after the garbage"
+
+# The whole cluster restarts: the same bytes through every node.
+qemu-img convert -f raw -O raw "$(uri 1)" "$SCRATCH/all"
+for i in $(seq 0 $((N - 1))); do kill_sheep "$SCRATCH/n$i"; done
+SHEEP_PIDS=()
+for i in $(seq 0 $((N - 1))); do start_node "$i"; done
+for i in $(seq 0 $((N - 1))); do until_ok 20 serving "$i" $N; done
+for i in $(seq 0 $((N - 1))); do
+	qemu-img convert -f raw -O raw "$(uri "$i")" "$SCRATCH/after$i" || fail "read via $i"
+	cmp "$SCRATCH/all" "$SCRATCH/after$i" || fail "node $i serves other bytes after the restart"
+done
+holders_agree 3
+echo "PASS: $TEST_NAME"
