@@ -147,92 +147,16 @@ void cluster_view_retire(void)
 	latest = NULL;
 }
 
-int cluster_view_parse_static(const char *s, uint64_t *cluster_id, uint32_t *epoch, uint8_t *copies,
-			      struct sd_node *members, int max)
-{
-	char *copy = strdup(s), *save = NULL, *tok, *end;
-	int n = 0, field = 0, ret = -EINVAL;
-
-	if (!copy)
-		return -ENOMEM;
-	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save), field++) {
-		unsigned long long x;
-		char *port, *zone;
-
-		if (field < 3) {
-			x = strtoull(tok, &end, 0);
-			if (*end || end == tok)
-				goto out;
-			if (field == 0)
-				*cluster_id = x;
-			else if (field == 1 && x <= UINT32_MAX)
-				*epoch = (uint32_t)x;
-			else if (field == 2 && x >= 1 && x <= 31)
-				*copies = (uint8_t)x;
-			else if (field)
-				goto out;
-			continue;
-		}
-		/* ADDR:PORT:ZONE, the address IPv4 (the harness runs on 127.0.0.1). */
-		port = strchr(tok, ':');
-		zone = port ? strchr(port + 1, ':') : NULL;
-		if (!zone || n >= max)
-			goto out;
-		*port++ = '\0';
-		*zone++ = '\0';
-		memset(&members[n], 0, sizeof(members[n]));
-		if (node_addr_parse(tok, members[n].nid.addr))
-			goto out;
-		x = strtoull(port, &end, 10);
-		if (*end || !x || x > 65535)
-			goto out;
-		members[n].nid.port = (uint16_t)x;
-		x = strtoull(zone, &end, 10);
-		if (*end || end == zone || x > UINT32_MAX)
-			goto out;
-		members[n].zone = (uint32_t)x;
-		members[n].nr_vnodes = 128;
-		n++;
-	}
-	ret = n > 0 ? n : -EINVAL;
-out:
-	free(copy);
-	return ret;
-}
-
 int cluster_view_publish_local(void)
 {
-	const char *test = getenv("SHEEP_TEST_STATIC_VIEW"); /* TEST ONLY: see the header */
-	uint16_t shards[64] = { 0 };
-	struct sd_node members[64];
+	uint16_t shards[1] = { (uint16_t)shard_count() };
 	struct cluster_view *v;
-	uint64_t id = sys.cfg.ctime;
-	uint32_t epoch = sys.cfg.epoch;
-	uint8_t copies = 0;
-	int nr = 1;
 
-	members[0] = sys.self;
-	if (test) {
-		nr = cluster_view_parse_static(test, &id, &epoch, &copies, members, 64);
-		if (nr < 0) {
-			log_err("SHEEP_TEST_STATIC_VIEW=%s cannot be parsed", test);
-			return -EINVAL;
-		}
-		/* Before a format there is no cluster: no I/O either. */
-		if (!sys.cfg.ctime)
-			epoch = 0;
-	}
-	for (int i = 0; i < nr; i++)
-		shards[i] = (uint16_t)shard_count();
-	v = cluster_view_new(epoch, id, members, shards, nr, &sys.self.nid, true);
+	v = cluster_view_new(sys.cfg.epoch, sys.cfg.ctime, &sys.self, shards, 1, &sys.self.nid,
+			     true);
 	if (!v) {
 		log_err("out of memory building the cluster view");
 		return -ENOMEM;
-	}
-	if (test) {
-		v->test_copies = copies;
-		log_warn("TEST ONLY: static cluster view of %d members from SHEEP_TEST_STATIC_VIEW",
-			 nr);
 	}
 	return cluster_view_publish(v);
 }

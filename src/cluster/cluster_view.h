@@ -37,12 +37,6 @@ struct cluster_view {
 	 */
 	bool ready;
 	/*
-	 * Test harness only (SHEEP_TEST_STATIC_VIEW, see cluster_view_publish_local): when nonzero,
-	 * the gateway places every object on this many copies whatever its VDI says, because each
-	 * node of the harness formats and creates its VDIs alone (one zone, copies 1). 0 otherwise.
-	 */
-	uint8_t test_copies;
-	/*
 	 * sdcluster: the epochs before this one (epoch_history.h), to tell which local copies
 	 * are current; owned. NULL for the local driver: every local copy is.
 	 */
@@ -72,24 +66,11 @@ struct cluster_view *cluster_view_current(void);
 /*
  * Control thread, local driver (one node): builds the one-member view of `sys` (sys.self,
  * sys.cfg.ctime, sys.cfg.epoch, this process's shard count) and publishes it. Called once the
- * shards run and again after a format. Returns 0 or -errno.
- *
- * TEST ONLY: when the environment variable SHEEP_TEST_STATIC_VIEW is set, the view is built
- * from it instead, so that integration tests can run several sheep as one cluster before the
- * Raft control plane exists. Its form is
- *     CLUSTER_ID,EPOCH,COPIES,ADDR:PORT:ZONE[,ADDR:PORT:ZONE...]
- * (every member with its control port and zone; each member is taken to run as many shards as
- * this node). The real control plane replaces
- * this by calling cluster_view_publish() itself; nothing else reads the variable.
+ * shards run and again after a format. Returns 0 or -errno. (The sdcluster driver publishes
+ * its views itself.)
  */
 int cluster_view_publish_local(void);
 /* Control thread, at shut-down: every shard drops its view. */
 void cluster_view_retire(void);
-/*
- * Parses a SHEEP_TEST_STATIC_VIEW value (see above) into members (at most max). Returns the
- * number of members, or -EINVAL. Pure: for the unit tests.
- */
-int cluster_view_parse_static(const char *s, uint64_t *cluster_id, uint32_t *epoch, uint8_t *copies,
-			      struct sd_node *members, int max);
 
 #endif

@@ -463,10 +463,8 @@ static void read_next(struct gw_req *r)
 	}
 }
 
-static uint8_t copies_of(struct gw_req *r, const struct cluster_view *v)
+static uint8_t copies_of(const struct gw_req *r)
 {
-	if (v->test_copies)
-		return v->test_copies;
 	if (r->from_peer) {
 		struct vdi_share *sh =
 			export_table_find_vid(export_table_current(), oid_to_vid(r->oid));
@@ -507,7 +505,7 @@ static void start(struct gw_req *r)
 		fail(r, -EHOSTDOWN, v->self, "IO has halted as there are not enough living nodes");
 		return;
 	}
-	copies = copies_of(r, v);
+	copies = copies_of(r);
 	if (!copies) {
 		/* The VDI is not known here yet (a creation not applied): the gateway retries. */
 		finish(r, -EL2NSYNC);

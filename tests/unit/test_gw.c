@@ -67,33 +67,6 @@ Test(cluster_view, defaults_and_refusals)
 	cluster_view_put(v);
 }
 
-Test(cluster_view, static_test_view_parsed)
-{
-	struct sd_node m[4];
-	uint64_t id = 0;
-	uint32_t epoch = 0;
-	uint8_t copies = 0;
-	int n = cluster_view_parse_static("4242,3,2,127.0.0.1:7001:1,127.0.0.1:7002:2", &id, &epoch,
-					  &copies, m, 4);
-
-	cr_assert_eq(n, 2);
-	cr_assert_eq(id, 4242);
-	cr_assert_eq(epoch, 3);
-	cr_assert_eq(copies, 2);
-	cr_assert_eq(m[1].nid.port, 7002);
-	cr_assert_eq(m[1].zone, 2);
-	cr_assert_eq(m[0].nid.addr[15], 1);
-	cr_assert_eq(cluster_view_parse_static("1,1,1", &id, &epoch, &copies, m, 4), -EINVAL);
-	cr_assert_eq(
-		cluster_view_parse_static("1,1,0,127.0.0.1:7001:1", &id, &epoch, &copies, m, 4),
-		-EINVAL, "copies 0");
-	cr_assert_eq(cluster_view_parse_static("1,1,1,127.0.0.1:x:1", &id, &epoch, &copies, m, 4),
-		     -EINVAL);
-	cr_assert_eq(cluster_view_parse_static("1,1,1,127.0.0.1:1:1,127.0.0.1:2:2", &id, &epoch,
-					       &copies, m, 1),
-		     -EINVAL, "more members than room");
-}
-
 static int granted[8];
 
 static void grant(struct rl_entry *e)
