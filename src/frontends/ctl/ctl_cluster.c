@@ -5,6 +5,7 @@
  * the requests between sheep (join, forwarded proposals, heartbeats).
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,9 @@
 #include "../../cluster/sdcluster/sdcluster.h"
 #include "../../cluster/sys.h"
 #include "../../core/inode.h"
+#include "../../core/log.h"
+#include "../../core/oid.h"
+#include "../../gateway/gw.h"
 #include "../../core/result.h"
 #include "../../core/size.h"
 #include "../../io/store.h"
@@ -284,6 +288,193 @@ static void op_setattr(struct reply *r, const Sdctl__VdiAttrReq *q, struct ctl_c
 	propose(r, call, &cmd, PEND_PLAIN, "setattr", q->name);
 }
 
+/*
+ * dog vdi read/write in a cluster: the pieces go through the gateway without the control thread
+ * waiting (Raft and heartbeats run on it), and a write's new objects are recorded by a map
+ * command in the log, applied on every node, before the answer.
+ */
+struct vio {
+	struct ctl_call *call;
+	bool write;
+	uint32_t vid;
+	uint64_t off;
+	uint32_t len;
+	uint8_t *buf; /* read: the answer's bytes; write: a copy of the request's */
+	int n, pending;
+	char name[SD_MAX_VDI_LEN];
+	struct gw_req reqs[];
+};
+
+static void vio_answer(struct vio *io, int result, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void vio_answer(struct vio *io, int result, const char *fmt, ...)
+{
+	struct reply r;
+	uint8_t *out = NULL;
+	size_t out_len = 0, out_cap = 0;
+
+	ctl_reply_init(&r);
+	if (result) {
+		va_list ap;
+
+		r.rsp.result = (Sdctl__Result)result;
+		va_start(ap, fmt);
+		vsnprintf(r.msg, sizeof(r.msg), fmt, ap);
+		va_end(ap);
+		log_err("VDI %s: %s", io->name, r.msg);
+	} else if (!io->write) {
+		r.rsp.body_case = SDCTL__RESPONSE__BODY_DATA;
+		r.rsp.data.data = io->buf;
+		r.rsp.data.len = io->len;
+	}
+	if (ctl_reply_pack(&r, &out, &out_len, &out_cap) == 0)
+		io->call->answer(io->call, out, out_len);
+	else
+		io->call->answer(io->call, NULL, 0);
+	free(out);
+	free(io->buf);
+	free(io);
+}
+
+static void vio_mapped(void *arg, const struct sdc_outcome *o)
+{
+	struct vio *io = arg;
+
+	if (o->result)
+		vio_answer(io, o->result,
+			   "the data is written but recording its new objects "
+			   "failed: %s",
+			   o->msg && o->msg[0] ? o->msg : sd_strerror(o->result));
+	else
+		vio_answer(io, 0, " ");
+}
+
+static void vio_all_done(struct vio *io)
+{
+	struct vdi *v = vdi_find_vid(&sys.vdis, io->vid);
+	uint32_t first = UINT32_MAX, last = 0;
+
+	for (int i = 0; i < io->n; i++) {
+		struct gw_req *g = &io->reqs[i];
+		uint32_t idx = oid_to_idx(g->oid);
+
+		if (g->result == -ENOENT && !io->write) {
+			if (v && idx < v->map_len && v->map[idx])
+				return vio_answer(io, SD_RES_EIO,
+						  "object %016" PRIx64 " is missing from every "
+						  "holder although its data map says it was "
+						  "written: that data is lost",
+						  g->oid);
+			memset(g->buf, 0, g->length); /* never written: zeros */
+		} else if (g->result == -EHOSTDOWN) {
+			return vio_answer(io, SD_RES_HALT, "%s", sd_strerror(SD_RES_HALT));
+		} else if (g->result < 0) {
+			return vio_answer(io, SD_RES_EIO, "%s object %016" PRIx64 " failed: %s",
+					  io->write ? "writing" : "reading", g->oid,
+					  g->why[0] ? g->why : strerror(-g->result));
+		}
+		if (io->write && (!v || idx >= v->map_len || v->map[idx] != io->vid)) {
+			first = idx < first ? idx : first;
+			last = idx > last ? idx : last;
+		}
+	}
+	if (!v || !v->hdr.name[0])
+		return vio_answer(io, SD_RES_NO_VDI, "VDI %s was deleted meanwhile", io->name);
+	if (io->write && first != UINT32_MAX) {
+		Sdcl__Command cmd = SDCL__COMMAND__INIT;
+		Sdcl__MapChange m = SDCL__MAP_CHANGE__INIT;
+
+		m.vid = io->vid;
+		m.alloc = true;
+		m.first = first;
+		m.last = last;
+		cmd.op_case = SDCL__COMMAND__OP_MAP;
+		cmd.map = &m;
+		sdcluster_propose(&cmd, vio_mapped, io);
+		return;
+	}
+	vio_answer(io, 0, " ");
+}
+
+static void vio_piece_done(struct gw_req *g)
+{
+	struct vio *io = g->priv;
+
+	if (--io->pending == 0)
+		vio_all_done(io);
+}
+
+static void op_vdi_io(struct reply *r, const char *name, uint64_t off, uint32_t len,
+		      const uint8_t *data, struct ctl_call *call)
+{
+	struct vdi *v = find_vdi(r, name);
+	struct vio *io;
+	uint8_t shift;
+	uint32_t n;
+
+	if (!v)
+		return;
+	shift = v->hdr.block_size_shift;
+	if (len > CTL_MAX_IO)
+		return fail(r, SD_RES_INVALID_PARMS,
+			    "%s of %" PRIu32 " bytes: at most %u per request",
+			    data ? "write" : "read", len, CTL_MAX_IO);
+	if (off > v->hdr.vdi_size || len > v->hdr.vdi_size - off)
+		return fail(r, SD_RES_INVALID_PARMS,
+			    "range %" PRIu64 "+%" PRIu32 " is beyond the end of VDI %s (%" PRIu64
+			    " bytes)",
+			    off, len, v->hdr.name, v->hdr.vdi_size);
+	if (data && v->hdr.snap_ctime)
+		return fail(r, SD_RES_READONLY, "VDI %s is a snapshot and cannot be written", name);
+	n = gw_split_count(off, len, shift);
+	io = calloc(1, sizeof(*io) + sizeof(io->reqs[0]) * (n ? n : 1));
+	if (!io || !(io->buf = malloc(len ? len : 1))) {
+		free(io);
+		return fail(r, SD_RES_NO_MEM, "out of memory");
+	}
+	if (data && len)
+		memcpy(io->buf, data, len);
+	io->call = call;
+	io->write = data != NULL;
+	io->vid = v->hdr.vdi_id;
+	io->off = off;
+	io->len = len;
+	io->n = (int)n;
+	io->pending = (int)n;
+	snprintf(io->name, sizeof(io->name), "%s", name);
+	r->async = true;
+	if (!n) {
+		vio_answer(io, 0, " ");
+		return;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		struct gw_piece pc;
+		struct gw_req *g = &io->reqs[i];
+		uint32_t entry;
+
+		gw_split_piece(off, len, shift, i, &pc);
+		entry = pc.idx < v->map_len ? v->map[pc.idx] : 0;
+		*g = (struct gw_req){ .copies = v->hdr.nr_copies,
+				      .offset = pc.in_obj,
+				      .length = pc.len,
+				      .buf = io->buf + pc.pos,
+				      .done = vio_piece_done,
+				      .priv = io };
+		if (io->write) {
+			g->op = GW_WRITE;
+			g->flags = GW_F_SYNC | (entry == io->vid ? 0 : GW_F_CREATE);
+			g->oid = vid_to_data_oid(io->vid, pc.idx);
+		} else {
+			/* Another node's allocation may not be applied here yet: always ask. */
+			g->op = GW_READ;
+			g->oid = vid_to_data_oid(entry ? entry : io->vid, pc.idx);
+		}
+	}
+	for (uint32_t i = 0; i < n; i++)
+		gw_submit(&io->reqs[i]);
+}
+
 static void op_shutdown(struct reply *r, struct ctl_call *call)
 {
 	Sdcl__Command cmd = SDCL__COMMAND__INIT;
@@ -315,6 +506,25 @@ bool ctl_cluster_op(struct reply *r, const Sdctl__Request *q, struct ctl_call *c
 		return true;
 	case SDCTL__REQUEST__OP_VDI_SETATTR:
 		op_setattr(r, q->vdi_setattr, call);
+		return true;
+	case SDCTL__REQUEST__OP_VDI_READ:
+		if (!q->vdi_read)
+			return fail(r, SD_RES_INVALID_PARMS, "read without parameters"), true;
+		op_vdi_io(r, q->vdi_read->name, q->vdi_read->offset, q->vdi_read->length, NULL,
+			  call);
+		return true;
+	case SDCTL__REQUEST__OP_VDI_WRITE:
+		if (!q->vdi_write)
+			return fail(r, SD_RES_INVALID_PARMS, "write without parameters"), true;
+		if (q->vdi_write->data.len > CTL_MAX_IO)
+			return fail(r, SD_RES_INVALID_PARMS,
+				    "write of %zu bytes: at most %u per request",
+				    q->vdi_write->data.len, CTL_MAX_IO),
+			       true;
+		op_vdi_io(r, q->vdi_write->name, q->vdi_write->offset,
+			  (uint32_t)q->vdi_write->data.len,
+			  q->vdi_write->data.data ? q->vdi_write->data.data : (const uint8_t *)"",
+			  call);
 		return true;
 	case SDCTL__REQUEST__OP_VDI_PREALLOC:
 		fail(r, SD_RES_NO_SUPPORT,
