@@ -122,3 +122,30 @@ start_nbd_sheep() {
 	"$DOG_BIN" cluster format -c 1 -p "$port" >/dev/null
 	NBD=nbd://127.0.0.1:$nport
 }
+
+# cluster_ports N: 2N distinct free loopback ports, for N sdcluster nodes: first N control ports
+# whose next port (Raft's) is free too, then N more (NBD). All are held while they are chosen,
+# so none is handed out twice.
+cluster_ports() {
+	/usr/bin/python3 - "$1" <<'PY'
+import socket, sys
+n = int(sys.argv[1])
+held, ctl, other = [], [], []
+def grab(port=0):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        s.close()
+        return None
+    held.append(s)
+    return s.getsockname()[1]
+while len(ctl) < n:
+    p = grab()
+    if grab(p + 1):
+        ctl.append(p)
+while len(other) < n:
+    other.append(grab())
+print(" ".join(map(str, ctl + other)))
+PY
+}

@@ -7,14 +7,10 @@ source "$(dirname "$0")/functions.sh"
 need qemu-io
 need qemu-img
 
-P0=$(free_port); P1=$(free_port); P2=$(free_port)
+# Raft listens on the port after each control port.
+read -r P0 P1 P2 N0 N1 N2 <<<"$(cluster_ports 3)"
 PORTS=("$P0" "$P1" "$P2")
-NBDP=("$(free_port)" "$(free_port)" "$(free_port)")
-# Raft listens on the port after each control port; pick ports whose successor is free too.
-for p in "${PORTS[@]}"; do
-	python3 -c "import socket,sys; s=socket.socket(); s.bind(('127.0.0.1', $p + 1))" 2>/dev/null ||
-		{ echo "SKIP: port $((p + 1)) is taken"; exit 77; }
-done
+NBDP=("$N0" "$N1" "$N2")
 start_node() { # i [extra options]
 	local i=$1
 	shift

@@ -5,15 +5,9 @@
 # changed while it was away), and a restart of the whole cluster.
 source "$(dirname "$0")/functions.sh"
 
-P0=$(free_port)
-P1=$(free_port)
-P2=$(free_port)
+# Raft listens on the port after each control port.
+read -r P0 P1 P2 _ <<<"$(cluster_ports 3)"
 PORTS=("$P0" "$P1" "$P2")
-# Raft listens on the port after each control port; pick ports whose successor is free too.
-for p in "${PORTS[@]}"; do
-	python3 -c "import socket,sys; s=socket.socket(); s.bind(('127.0.0.1', $p + 1))" 2>/dev/null ||
-		{ echo "SKIP: port $((p + 1)) is taken"; exit 77; }
-done
 
 start_node() { # i [extra options]
 	local i=$1

@@ -79,12 +79,9 @@ gone "$pid"
 grep -q 'sheep exits' "$SCRATCH/local/sheep.log" || fail "the killed local sheep did not exit cleanly"
 
 ### Three sdcluster nodes
-PORTS=("$(free_port)" "$(free_port)" "$(free_port)")
 # Raft listens on the port after each control port.
-for p in "${PORTS[@]}"; do
-	python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', $p + 1))" 2>/dev/null ||
-		{ echo "SKIP: port $((p + 1)) is taken"; exit 77; }
-done
+read -ra PORTS <<<"$(cluster_ports 3)"
+PORTS=("${PORTS[@]:0:3}")
 SORTED=($(printf '%s\n' "${PORTS[@]}" | sort -n))
 # Id of node i in dog node list (sorted by address, then port).
 id_of() {
