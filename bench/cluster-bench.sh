@@ -4,6 +4,7 @@
 # export. 4k random reads and writes at QD32 over 4 connections and at QD1, alternating targets
 # for BENCH_ROUNDS rounds (these machines are noisy). The table gives IOPS, latency, the CPU time
 # of all sheep processes per I/O, and the three-node/one-node ratios; kept in bench/results/.
+# randwrite-fsync-qd1 flushes after every write: the cost of a guest's fsync.
 #
 #   bash bench/cluster-bench.sh                   # 256 MiB VDI, 5 s per run, 2 rounds
 #   BENCH_RUNTIME=10 BENCH_ROUNDS=3 BENCH_SHARDS=1 bash bench/cluster-bench.sh
@@ -18,7 +19,7 @@ SIZE_MB=${BENCH_SIZE_MB:-256}
 RUNTIME=${BENCH_RUNTIME:-5}
 ROUNDS=${BENCH_ROUNDS:-2}
 SHARDS=${BENCH_SHARDS:-1}
-WORKLOADS=${BENCH_WORKLOADS:-"randread-qd32-4c randwrite-qd32-4c randread-qd1-1c randwrite-qd1-1c"}
+WORKLOADS=${BENCH_WORKLOADS:-"randread-qd32-4c randwrite-qd32-4c randread-qd1-1c randwrite-qd1-1c randwrite-fsync-qd1"}
 TARGETS="one-node three-nodes"
 DIR=$(mktemp -d "${BENCH_DIR:-/var/tmp}/sd-cbench.XXXXXX")
 OUT=$TOP/bench/results/cluster-$(date +%Y%m%d-%H%M%S)-$(hostname -s).md
@@ -46,9 +47,11 @@ NBD1=$((BASE1 + 1000))
 "$BUILD/dog" -p "$BASE1" vdi create bench "${SIZE_MB}M"
 nbdcopy --connections=4 "$DIR/seed.img" "nbd://127.0.0.1:$NBD1/bench"
 
-# Three nodes, three copies.
+# Three nodes, three copies. Three sheep share this machine's CPUs with fio: a shard that spins
+# before it sleeps (SHEEP_SPIN_US) would take another sheep's time, so they do not spin (on
+# their own hosts they would). BENCH_SPIN3 overrides.
 NBD3=$((BASE3 + 1000))
-CLUSTER_DIR=$DIR/three CLUSTER_PORT=$BASE3 CLUSTER_NBD_PORT=$NBD3 CLUSTER_SHARDS=$SHARDS \
+SHEEP_SPIN_US=${BENCH_SPIN3:-0} CLUSTER_DIR=$DIR/three CLUSTER_PORT=$BASE3 CLUSTER_NBD_PORT=$NBD3 CLUSTER_SHARDS=$SHARDS \
 	BUILD=$BUILD "$TOP/scripts/cluster.sh" start 3 --nbd --format --copies 3
 "$BUILD/dog" -p "$BASE3" vdi create bench "${SIZE_MB}M"
 nbdcopy --connections=4 "$DIR/seed.img" "nbd://127.0.0.1:$NBD3/bench"
@@ -79,6 +82,8 @@ workload_args() {
 	randwrite-qd32-4c) echo "--rw=randwrite --bs=4k --iodepth=32 --numjobs=4" ;;
 	randread-qd1-1c) echo "--rw=randread --bs=4k --iodepth=1 --numjobs=1" ;;
 	randwrite-qd1-1c) echo "--rw=randwrite --bs=4k --iodepth=1 --numjobs=1" ;;
+	# A FLUSH after every write: what a guest's fsync costs (only written holders are asked).
+	randwrite-fsync-qd1) echo "--rw=randwrite --bs=4k --iodepth=1 --numjobs=1 --fsync=1" ;;
 	esac
 }
 
@@ -123,7 +128,8 @@ for w in workloads:
             res[w, t] = tuple(statistics.mean(x[i] for x in runs) for i in range(4))
 L = [f"# Cluster benchmark, {platform.node()}, {os.cpu_count()} CPUs", "",
      f"one-node: one sheep, one copy. three-nodes: three sheep (sdcluster) on this machine, three",
-     f"copies, fio on node 0's NBD export. --shards {shards} per sheep, VDI {size} MiB, fio",
+     f"copies, fio on node 0's NBD export, the three sheep not spinning (they share the CPUs).",
+     f"--shards {shards} per sheep, VDI {size} MiB, fio",
      f"{runtime} s per run, {rounds} rounds alternating; values are means. Server CPU is the CPU",
      "time of every sheep process per I/O. Ratio: three-nodes / one-node (IOPS; for QD1 also",
      "the mean latency ratio).", "",
