@@ -65,4 +65,23 @@ qemu-io -f raw -c "write -s $SCRATCH/b 32M 8M" -c flush "nbd://127.0.0.1:${NBDP[
 for i in 0 2; do
 	dogn $i vdi read disk 32M 8M | cmp - "$SCRATCH/b" || fail "NBD write via 1, read via $i"
 done
+# Preallocation (dog vdi create -P) through the cluster: every object on its two holders, with
+# its space, and every node's list says the whole VDI is used.
+dogn 1 vdi create -P full 16M || fail "create -P"
+for i in 0 1 2; do
+	for _ in $(seq 30); do
+		dogn $i vdi list -r full | grep -q '^= full 0 16777216 16777216 ' && break
+		sleep 0.1
+	done
+	dogn $i vdi list -r full | grep -q '^= full 0 16777216 16777216 ' ||
+		fail "node $i: full is not all used: $(dogn $i vdi list -r full)"
+done
+full=$(dogn 0 vdi list -r full | awk '{print $8}')
+for idx in 0 1 2 3; do
+	f=$(printf '%08x%08x' "0x$full" "$idx")
+	n=$(ls "$SCRATCH"/n*/obj/"$f" 2>/dev/null | wc -l)
+	[ "$n" -eq 2 ] || fail "preallocated object $f is on $n nodes"
+	[ "$(du -k "$(ls "$SCRATCH"/n*/obj/"$f" | head -1)" | cut -f1)" -ge 4096 ] ||
+		fail "preallocated object $f has no space reserved"
+done
 echo "PASS: $TEST_NAME"

@@ -296,6 +296,7 @@ static void op_setattr(struct reply *r, const Sdctl__VdiAttrReq *q, struct ctl_c
 struct vio {
 	struct ctl_call *call;
 	bool write;
+	bool prealloc; /* a write of whole objects as allocated zeros (dog vdi create -P) */
 	uint32_t vid;
 	uint64_t off;
 	uint32_t len;
@@ -323,7 +324,7 @@ static void vio_answer(struct vio *io, int result, const char *fmt, ...)
 		vsnprintf(r.msg, sizeof(r.msg), fmt, ap);
 		va_end(ap);
 		log_err("VDI %s: %s", io->name, r.msg);
-	} else if (!io->write) {
+	} else if (!io->write && !io->prealloc) {
 		r.rsp.body_case = SDCTL__RESPONSE__BODY_DATA;
 		r.rsp.data.data = io->buf;
 		r.rsp.data.len = io->len;
@@ -475,6 +476,51 @@ static void op_vdi_io(struct reply *r, const char *name, uint64_t off, uint32_t 
 		gw_submit(&io->reqs[i]);
 }
 
+/*
+ * dog vdi create -P in a cluster: each object not allocated yet is created on every holder with
+ * its space reserved (a zeroing write that keeps the blocks), then recorded in the map.
+ */
+static void op_prealloc(struct reply *r, const Sdctl__VdiPreallocReq *q, struct ctl_call *call)
+{
+	struct vdi *v = find_vdi(r, q ? q->name : NULL);
+	uint32_t end, n = 0;
+	struct vio *io;
+
+	if (!v)
+		return;
+	if (q->count > 64 || q->start > v->map_len)
+		return fail(r, SD_RES_INVALID_PARMS,
+			    "bad preallocation range %u+%u (the VDI has %u objects)", q->start,
+			    q->count, v->map_len);
+	end = q->start + q->count > v->map_len ? v->map_len : q->start + q->count;
+	io = calloc(1, sizeof(*io) + sizeof(io->reqs[0]) * (q->count ? q->count : 1));
+	if (!io)
+		return fail(r, SD_RES_NO_MEM, "out of memory");
+	io->call = call;
+	io->write = io->prealloc = true;
+	io->vid = v->hdr.vdi_id;
+	snprintf(io->name, sizeof(io->name), "%s", q->name);
+	for (uint32_t i = q->start; i < end; i++) {
+		if (v->map[i] == io->vid)
+			continue;
+		io->reqs[n++] = (struct gw_req){ .op = GW_ZERO,
+						 .flags = GW_F_CREATE | GW_F_SYNC,
+						 .copies = v->hdr.nr_copies,
+						 .oid = vid_to_data_oid(io->vid, i),
+						 .length = (uint32_t)vdi_obj_size(v),
+						 .done = vio_piece_done,
+						 .priv = io };
+	}
+	io->n = io->pending = (int)n;
+	r->async = true;
+	if (!n) {
+		vio_answer(io, 0, " ");
+		return;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		gw_submit(&io->reqs[i]);
+}
+
 static void op_shutdown(struct reply *r, struct ctl_call *call)
 {
 	Sdcl__Command cmd = SDCL__COMMAND__INIT;
@@ -527,9 +573,7 @@ bool ctl_cluster_op(struct reply *r, const Sdctl__Request *q, struct ctl_call *c
 			  call);
 		return true;
 	case SDCTL__REQUEST__OP_VDI_PREALLOC:
-		fail(r, SD_RES_NO_SUPPORT,
-		     "preallocation (-P) is not supported on a multi-node cluster yet; create the "
-		     "VDI without it");
+		op_prealloc(r, q->vdi_prealloc, call);
 		return true;
 	case SDCTL__REQUEST__OP_CLUSTER_JOIN:
 		p = pend_new(r, call, PEND_CLUSTER, "join", NULL);
