@@ -154,6 +154,12 @@ static void give_up(struct gw_req *r, int res, int node)
 		finish(r, res);
 		return;
 	}
+	if (res == -EHOSTDOWN) {
+		fail(r, -EHOSTDOWN, node,
+		     "IO has halted as there are not enough living nodes (no cluster leader for "
+		     "the last 15 s)");
+		return;
+	}
 	if (retryable(res)) {
 		char what[80];
 
@@ -165,6 +171,17 @@ static void give_up(struct gw_req *r, int res, int node)
 		return;
 	}
 	fail(r, res, node, NULL);
+}
+
+/*
+ * This node has heard no leader for a while: an election after a node died takes a second or
+ * two, and the request waits it out; a node cut off from the majority fails its requests once
+ * the retries are over (GW_RETRY_MS), with the original's words.
+ */
+static void halted(struct gw_req *r)
+{
+	if (r->from_peer || !retry_later(r, -EHOSTDOWN))
+		give_up(r, -EHOSTDOWN, r->view ? r->view->self : -1);
 }
 
 static void fill_peer(struct gw_req *r, struct peer_req *p, int node, uint16_t flags,
@@ -373,7 +390,7 @@ static void do_write(struct gw_req *r)
 	const struct cluster_view *v = r->view;
 
 	if (!v->writable) {
-		fail(r, -EHOSTDOWN, v->self, "IO has halted as there are not enough living nodes");
+		halted(r);
 		return;
 	}
 	if (r->nr == 1 && r->idx[0] == v->self) {
@@ -502,7 +519,7 @@ static void start(struct gw_req *r)
 	}
 	/* Cut off: even reads, for this node's copies may miss what the majority wrote since. */
 	if (!r->from_peer && !v->writable) {
-		fail(r, -EHOSTDOWN, v->self, "IO has halted as there are not enough living nodes");
+		halted(r);
 		return;
 	}
 	copies = copies_of(r);
