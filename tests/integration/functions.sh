@@ -149,3 +149,16 @@ while len(other) < n:
 print(" ".join(map(str, ctl + other)))
 PY
 }
+
+# until_ok SECONDS COMMAND...: runs the command every 0.1 s until it succeeds; fails the test
+# (with the command's last output) when it has not within SECONDS.
+until_ok() {
+	local t=$1
+	shift
+	for _ in $(seq $((t * 10))); do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	"$@" || true
+	fail "'$*' did not succeed within $t s"
+}

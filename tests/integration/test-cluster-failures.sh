@@ -30,15 +30,6 @@ uri() { echo "nbd://127.0.0.1:${NBDP[$1]}/disk"; }
 serving() { # i count: node i lists count members, serves changes, knows the VDI
 	[ "$(dogn "$1" node list -r | wc -l)" -eq "$2" ] && ! dogn "$1" cluster info | grep -q halted
 }
-until_ok() { # seconds command...
-	local t=$1
-	shift
-	for _ in $(seq $((t * 10))); do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
-	fail "'$*' did not succeed within $t s"
-}
 # The same object: the same bytes, reading past the end of a file as zeros (a copy pulled by a
 # returning node may end at another block than the one it replaced).
 same_object() {

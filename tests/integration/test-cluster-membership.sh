@@ -22,18 +22,6 @@ dogn() {
 	"$DOG_BIN" "$@" -p "${PORTS[$i]}"
 }
 
-# until_ok SECONDS COMMAND...: retries the command until it succeeds.
-until_ok() {
-	local t=$1
-	shift
-	for _ in $(seq $((t * 10))); do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
-	"$@" || true
-	fail "'$*' did not succeed within $t s"
-}
-
 members_are() { # i count: node i lists count members and serves changes
 	[ "$(dogn "$1" node list -r | wc -l)" -eq "$2" ] && ! dogn "$1" cluster info | grep -q halted
 }

@@ -52,16 +52,6 @@ start_host() { # i [extra options]
 		"$SCRATCH/n$i" || fail "sheep did not start on host $i"
 }
 
-until_ok() { # seconds command...
-	local t=$1
-	shift
-	for _ in $(seq $((t * 10))); do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
-	fail "'$*' did not succeed within $t s"
-}
-
 members_are() { # i count
 	[ "$(dogn "$1" node list -r | wc -l)" -eq "$2" ] && ! dogn "$1" cluster info | grep -q halted
 }

@@ -11,18 +11,6 @@ HDR_RECOVERY=$'Nodes In Recovery:\n  Id   Host:Port         V-Nodes       Zone  
 HDR_INFO=$'Id\tSize\tUsed\tAvail\tUse%'
 SIZE='[0-9.]+ [MGTPEZY]B'
 
-# until_ok SECONDS COMMAND...: retries the command until it succeeds.
-until_ok() {
-	local t=$1
-	shift
-	for _ in $(seq $((t * 10))); do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
-	"$@" || true
-	fail "'$*' did not succeed within $t s"
-}
-
 # same TEXT EXPECTED WHAT: exact comparison with a readable failure.
 same() {
 	[ "$1" = "$2" ] || fail "$3: got
