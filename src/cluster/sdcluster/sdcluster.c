@@ -12,7 +12,13 @@
 #include <time.h>
 #include <uv.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include "../../core/atomic_file.h"
+#include "../../core/net_held.h"
 #include "../../core/log.h"
 #include "../../core/result.h"
 #include "../../io/obj_io.h"
@@ -1013,6 +1019,50 @@ static int load_raft_id(char *err, size_t errlen)
 	return ret;
 }
 
+/*
+ * The Raft port may still be held for a moment by this node's previous sheep, exiting (or
+ * killed: its sockets outlive it briefly). As for the control port (net_held.c), wait for a
+ * listener nobody alive holds; a live process's listener fails at once.
+ */
+static int wait_raft_port(const uint8_t addr[16], uint16_t port)
+{
+	bool waiting = false;
+
+	for (;;) {
+		struct sockaddr_storage ss = { 0 };
+		socklen_t slen;
+		int fd, one = 1, ret = 0;
+		static const uint8_t zero[12];
+
+		if (!memcmp(addr, zero, 12)) {
+			struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+
+			s4->sin_family = AF_INET;
+			memcpy(&s4->sin_addr, addr + 12, 4);
+			s4->sin_port = htons(port);
+			slen = sizeof(*s4);
+		} else {
+			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+
+			s6->sin6_family = AF_INET6;
+			memcpy(&s6->sin6_addr, addr, 16);
+			s6->sin6_port = htons(port);
+			slen = sizeof(*s6);
+		}
+		fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return -errno;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(fd, (struct sockaddr *)&ss, slen) < 0)
+			ret = -errno;
+		close(fd);
+		if (ret != -EADDRINUSE || !net_tcp_port_orphaned(port))
+			return ret;
+		if (!net_held_wait("the Raft port", &waiting))
+			return ret;
+	}
+}
+
 static bool raft_dir_empty(void)
 {
 	DIR *d = opendir(raft_dir);
@@ -1067,6 +1117,14 @@ int sdcluster_start(const struct sdcluster_opts *o, struct evloop *lp, char *err
 	cfg.election_ms = SDC_ELECTION_MS;
 	cfg.heartbeat_ms = SDC_RAFT_HEARTBEAT_MS;
 	cfg.fsm = &fsm;
+	ret = wait_raft_port(sys.self.nid.addr, opts.cluster_port);
+	if (ret == -EADDRINUSE) {
+		snprintf(err, errlen,
+			 "cannot start Raft on %s: the port is taken by another process (choose "
+			 "another --cluster-port)",
+			 raft_addr);
+		return ret;
+	}
 	ret = raft_node_create(&uvl, &cfg, &rn);
 	if (!ret)
 		ret = raft_node_start(rn, fresh && !opts.nr_seeds);
