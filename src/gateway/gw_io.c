@@ -300,6 +300,11 @@ static void prim_one(struct gw_req *r, int res, int node)
 	if (--r->pending)
 		return;
 	rl_release(&rlock, &r->lock);
+	/* The owning shard is often the gateway's own: no message, no extra loop pass. */
+	if (r->gw_shard == sd_self_id) {
+		prim_back(r);
+		return;
+	}
 	r->msg.fn = prim_back;
 	r->msg.arg = r;
 	msg_send(r->gw_shard, &r->msg);
@@ -396,9 +401,15 @@ static void do_write(struct gw_req *r)
 	if (r->nr == 1 && r->idx[0] == v->self) {
 		direct(r);
 	} else if (r->idx[0] == v->self) {
+		int owner = shard_of_oid(r->oid, shard_count());
+
+		if (owner == sd_self_id) {
+			prim_start(r);
+			return;
+		}
 		r->msg.fn = prim_start;
 		r->msg.arg = r;
-		msg_send(shard_of_oid(r->oid, shard_count()), &r->msg);
+		msg_send(owner, &r->msg);
 	} else if (r->from_peer) {
 		fail(r, -ESTALE, v->self, "this node is not the object's primary");
 	} else {
