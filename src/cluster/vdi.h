@@ -79,6 +79,8 @@ int vdi_delete(struct vdi *v, char *err, size_t errlen);
  */
 int vdi_delete_cluster(struct vdi *v, bool remove_local, char *err, size_t errlen);
 int vdi_resize(struct vdi *v, uint64_t new_size, char *err, size_t errlen);
+/* The checks of vdi_resize alone: SD_RES_SUCCESS, or why not in err. */
+int vdi_resize_check(const struct vdi *v, uint64_t new_size, char *err, size_t errlen);
 int vdi_read(struct vdi *v, uint64_t off, uint32_t len, void *buf, char *err, size_t errlen);
 int vdi_write(struct vdi *v, uint64_t off, uint32_t len, const void *buf, char *err, size_t errlen);
 /* Attributes: set (value NULL with del to remove) and get. */

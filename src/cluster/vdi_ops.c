@@ -214,12 +214,10 @@ int vdi_prealloc(struct vdi *v, uint32_t start, uint32_t count, char *err, size_
 	return SD_RES_SUCCESS;
 }
 
-int vdi_resize(struct vdi *v, uint64_t new_size, char *err, size_t errlen)
+int vdi_resize_check(const struct vdi *v, uint64_t new_size, char *err, size_t errlen)
 {
-	uint64_t old = v->hdr.vdi_size;
-	int ret;
-
-	if (new_size < old) {
+	/* As the original: a VDI only grows (its data past the new end would need freeing). */
+	if (new_size < v->hdr.vdi_size) {
 		snprintf(err, errlen, "Shrinking VDIs is not implemented");
 		return SD_RES_INVALID_PARMS;
 	}
@@ -230,6 +228,16 @@ int vdi_resize(struct vdi *v, uint64_t new_size, char *err, size_t errlen)
 		snprintf(err, errlen, "New VDI size is too large: at most %s", b);
 		return SD_RES_INVALID_PARMS;
 	}
+	return SD_RES_SUCCESS;
+}
+
+int vdi_resize(struct vdi *v, uint64_t new_size, char *err, size_t errlen)
+{
+	uint64_t old = v->hdr.vdi_size;
+	int ret = vdi_resize_check(v, new_size, err, errlen);
+
+	if (ret)
+		return ret;
 	if (new_size == old)
 		return SD_RES_SUCCESS;
 	if (vdi_map_resize(v, inode_nr_objects(new_size, v->hdr.block_size_shift))) {

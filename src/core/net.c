@@ -122,3 +122,24 @@ void net_format_peer(const struct sockaddr_storage *ss, char *buf, size_t len)
 		snprintf(buf, len, "a local client");
 	}
 }
+
+unsigned net_node_sockaddr(const uint8_t addr[16], uint16_t port, struct sockaddr_storage *ss)
+{
+	static const uint8_t zero[12];
+
+	memset(ss, 0, sizeof(*ss));
+	if (!memcmp(addr, zero, sizeof(zero))) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+
+		s4->sin_family = AF_INET;
+		memcpy(&s4->sin_addr, addr + 12, 4);
+		s4->sin_port = htons(port);
+		return sizeof(*s4);
+	}
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+	s6->sin6_family = AF_INET6;
+	memcpy(&s6->sin6_addr, addr, 16);
+	s6->sin6_port = htons(port);
+	return sizeof(*s6);
+}

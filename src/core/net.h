@@ -33,6 +33,13 @@ int net_unsent_bytes(int fd);
 
 struct sockaddr_storage;
 
+/*
+ * The socket address of a node's 16-byte address (IPv4 when the first 12 bytes are zero, as in
+ * struct sd_node_id) and port. Returns its length.
+ */
+struct sockaddr_storage;
+unsigned net_node_sockaddr(const uint8_t addr[16], uint16_t port, struct sockaddr_storage *ss);
+
 /* "a.b.c.d:port", "[v6]:port", or "a local client" for anything else (Unix sockets). */
 void net_format_peer(const struct sockaddr_storage *ss, char *buf, size_t len);
 

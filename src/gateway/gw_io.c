@@ -256,7 +256,8 @@ static void direct_done(struct obj_req *o)
 	write_done(r, o->result, r->view ? r->view->self : -1);
 }
 
-static void direct(struct gw_req *r)
+/* This node's copy: the request as an object operation on the owning shard. */
+static void submit_local(struct gw_req *r, void (*done)(struct obj_req *))
 {
 	r->obj = (struct obj_req){ .op = obj_op(r->op),
 				   .flags = obj_flags(r),
@@ -264,9 +265,14 @@ static void direct(struct gw_req *r)
 				   .offset = r->offset,
 				   .length = r->length,
 				   .buf = r->buf,
-				   .done = direct_done,
+				   .done = done,
 				   .priv = r };
 	obj_submit(&r->obj);
+}
+
+static void direct(struct gw_req *r)
+{
+	submit_local(r, direct_done);
 }
 
 /* The primary: back on the gateway shard with the outcome of every holder. */
@@ -347,15 +353,7 @@ static void prim_apply(struct gw_req *r)
 	}
 	for (int i = 0; i < r->nr; i++) {
 		if (r->idx[i] == v->self) {
-			r->obj = (struct obj_req){ .op = obj_op(r->op),
-						   .flags = obj_flags(r),
-						   .oid = r->oid,
-						   .offset = r->offset,
-						   .length = r->length,
-						   .buf = r->buf,
-						   .done = prim_local_done,
-						   .priv = r };
-			obj_submit(&r->obj);
+			submit_local(r, prim_local_done);
 		} else {
 			struct peer_req *p = &r->fan[k++];
 

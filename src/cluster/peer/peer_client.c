@@ -23,6 +23,7 @@
 
 #include "../../core/list.h"
 #include "../../core/log.h"
+#include "../../core/net.h"
 #include "peer.h"
 
 #define LINK_RBUF_SIZE (64u << 10)
@@ -117,22 +118,7 @@ static void name_link(struct peer_link *l)
 
 	node_addr_format(l->nid.addr, a, sizeof(a));
 	snprintf(l->name, sizeof(l->name), "%s:%u", a, l->nid.port);
-	memset(&l->sa, 0, sizeof(l->sa));
-	if (!memcmp(l->nid.addr, "\0\0\0\0\0\0\0\0\0\0\0\0", 12)) {
-		struct sockaddr_in *in = (struct sockaddr_in *)&l->sa;
-
-		in->sin_family = AF_INET;
-		in->sin_port = htons(l->nid.port);
-		memcpy(&in->sin_addr, l->nid.addr + 12, 4);
-		l->salen = sizeof(*in);
-	} else {
-		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&l->sa;
-
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons(l->nid.port);
-		memcpy(&in6->sin6_addr, l->nid.addr, 16);
-		l->salen = sizeof(*in6);
-	}
+	l->salen = net_node_sockaddr(l->nid.addr, l->nid.port, &l->sa);
 }
 
 static void connect_done(struct uop *op, int res);

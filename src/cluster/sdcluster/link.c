@@ -13,6 +13,7 @@
 
 #include "../../core/list.h"
 #include "../../core/log.h"
+#include "../../core/net.h"
 #include "../../frontends/ctl/ctl_frame.h"
 
 #define LINK_MAX_REPLY (1u << 20) /* cluster control replies are small */
@@ -227,26 +228,10 @@ static void on_event(void *arg, uint32_t events)
 
 static int link_dial(struct link *l)
 {
-	struct sockaddr_storage ss = { 0 };
-	socklen_t slen;
-	static const uint8_t zero[12];
+	struct sockaddr_storage ss;
+	socklen_t slen = net_node_sockaddr(l->nid.addr, l->nid.port, &ss);
 	int fd, one = 1;
 
-	if (!memcmp(l->nid.addr, zero, 12)) {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-
-		s4->sin_family = AF_INET;
-		memcpy(&s4->sin_addr, l->nid.addr + 12, 4);
-		s4->sin_port = htons(l->nid.port);
-		slen = sizeof(*s4);
-	} else {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-
-		s6->sin6_family = AF_INET6;
-		memcpy(&s6->sin6_addr, l->nid.addr, 16);
-		s6->sin6_port = htons(l->nid.port);
-		slen = sizeof(*s6);
-	}
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "../../core/atomic_file.h"
+#include "../../core/net.h"
 #include "../../core/net_held.h"
 #include "../../core/log.h"
 #include "../../core/result.h"
@@ -1029,26 +1030,10 @@ static int wait_raft_port(const uint8_t addr[16], uint16_t port)
 	bool waiting = false;
 
 	for (;;) {
-		struct sockaddr_storage ss = { 0 };
-		socklen_t slen;
+		struct sockaddr_storage ss;
+		socklen_t slen = net_node_sockaddr(addr, port, &ss);
 		int fd, one = 1, ret = 0;
-		static const uint8_t zero[12];
 
-		if (!memcmp(addr, zero, 12)) {
-			struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-
-			s4->sin_family = AF_INET;
-			memcpy(&s4->sin_addr, addr + 12, 4);
-			s4->sin_port = htons(port);
-			slen = sizeof(*s4);
-		} else {
-			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-
-			s6->sin6_family = AF_INET6;
-			memcpy(&s6->sin6_addr, addr, 16);
-			s6->sin6_port = htons(port);
-			slen = sizeof(*s6);
-		}
 		fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (fd < 0)
 			return -errno;

@@ -245,18 +245,15 @@ static void op_resize(struct reply *r, const Sdctl__VdiResizeReq *q, struct ctl_
 	struct vdi *v = find_vdi(r, q ? q->name : NULL);
 	Sdcl__Command cmd = SDCL__COMMAND__INIT;
 	Sdcl__VdiResize rs = SDCL__VDI_RESIZE__INIT;
+	char err[256];
+	int ret;
 
 	if (!v)
 		return;
-	/* The size checks give their exact messages here; the log re-checks the same. */
-	if (q->size < v->hdr.vdi_size)
-		return fail(r, SD_RES_INVALID_PARMS, "Shrinking VDIs is not implemented");
-	if (q->size > inode_max_vdi_size(v->hdr.block_size_shift)) {
-		char b[32];
-
-		size_format(inode_max_vdi_size(v->hdr.block_size_shift), b, sizeof(b));
-		return fail(r, SD_RES_INVALID_PARMS, "New VDI size is too large: at most %s", b);
-	}
+	/* The checks give their exact messages here; applying the command checks the same. */
+	ret = vdi_resize_check(v, q->size, err, sizeof(err));
+	if (ret)
+		return fail(r, ret, "%s", err);
 	rs.vid = v->hdr.vdi_id;
 	rs.size = q->size;
 	cmd.op_case = SDCL__COMMAND__OP_VDI_RESIZE;
