@@ -25,6 +25,11 @@ DIR=$(mktemp -d "${BENCH_DIR:-/var/tmp}/sd-cbench.XXXXXX")
 OUT=$TOP/bench/results/cluster-$(date +%Y%m%d-%H%M%S)-$(hostname -s).md
 BASE1=${BENCH_PORT:-7400}
 BASE3=$((BASE1 + 20))
+# Both targets are prefilled the same way; the request size sets the page-cache folio size the
+# 4k writes then pay for (issue 10: ext4 walks every buffer head of a large folio).
+PREFILL_REQ=${BENCH_PREFILL_REQ:-262144}
+# The same spin policy on both sides, so the ratio is the cost of replication alone.
+SPIN1=${BENCH_SPIN1:-${BENCH_SPIN3:-0}}
 
 command -v fio >/dev/null || { echo "cluster-bench: needs fio"; exit 1; }
 [ -x "$BUILD/sheep" ] || { echo "cluster-bench: build sheep first (scripts/build.sh)"; exit 1; }
@@ -42,10 +47,10 @@ head -c $((SIZE_MB << 20)) /dev/urandom >"$DIR/seed.img"
 
 # One node, one copy.
 NBD1=$((BASE1 + 1000))
-"$BUILD/sheep" -b 127.0.0.1 -p "$BASE1" --shards "$SHARDS" -l notice --nbd-port "$NBD1" "$DIR/one"
+SHEEP_SPIN_US=$SPIN1 "$BUILD/sheep" -b 127.0.0.1 -p "$BASE1" --shards "$SHARDS" -l notice --nbd-port "$NBD1" "$DIR/one"
 "$BUILD/dog" -p "$BASE1" cluster format -c 1 >/dev/null
 "$BUILD/dog" -p "$BASE1" vdi create bench "${SIZE_MB}M"
-nbdcopy --connections=4 "$DIR/seed.img" "nbd://127.0.0.1:$NBD1/bench"
+nbdcopy --connections=4 --request-size="$PREFILL_REQ" "$DIR/seed.img" "nbd://127.0.0.1:$NBD1/bench"
 
 # Three nodes, three copies. Three sheep share this machine's CPUs with fio: a shard that spins
 # before it sleeps (SHEEP_SPIN_US) would take another sheep's time, so they do not spin (on
@@ -54,7 +59,7 @@ NBD3=$((BASE3 + 1000))
 SHEEP_SPIN_US=${BENCH_SPIN3:-0} CLUSTER_DIR=$DIR/three CLUSTER_PORT=$BASE3 CLUSTER_NBD_PORT=$NBD3 CLUSTER_SHARDS=$SHARDS \
 	BUILD=$BUILD "$TOP/scripts/cluster.sh" start 3 --nbd --format --copies 3
 "$BUILD/dog" -p "$BASE3" vdi create bench "${SIZE_MB}M"
-nbdcopy --connections=4 "$DIR/seed.img" "nbd://127.0.0.1:$NBD3/bench"
+nbdcopy --connections=4 --request-size="$PREFILL_REQ" "$DIR/seed.img" "nbd://127.0.0.1:$NBD3/bench"
 rm -f "$DIR/seed.img"
 
 pids_of() {
@@ -105,10 +110,11 @@ for round in $(seq "$ROUNDS"); do
 done
 echo
 
-/usr/bin/python3 - "$DIR" "$OUT" "$ROUNDS" "$WORKLOADS" "$TARGETS" "$SHARDS" "$RUNTIME" "$SIZE_MB" <<'PY'
+/usr/bin/python3 - "$DIR" "$OUT" "$ROUNDS" "$WORKLOADS" "$TARGETS" "$SHARDS" "$RUNTIME" "$SIZE_MB" "$PREFILL_REQ" "$SPIN1" "${BENCH_SPIN3:-0}" <<'PY'
 import json, os, sys, statistics, platform
 d, out, rounds, workloads, targets = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4].split(), sys.argv[5].split()
 shards, runtime, size = sys.argv[6], sys.argv[7], sys.argv[8]
+prefill, spin1, spin3 = sys.argv[9], sys.argv[10], sys.argv[11]
 hz = os.sysconf("SC_CLK_TCK")
 def load(w, t, r):
     try:
@@ -128,8 +134,9 @@ for w in workloads:
             res[w, t] = tuple(statistics.mean(x[i] for x in runs) for i in range(4))
 L = [f"# Cluster benchmark, {platform.node()}, {os.cpu_count()} CPUs", "",
      f"one-node: one sheep, one copy. three-nodes: three sheep (sdcluster) on this machine, three",
-     f"copies, fio on node 0's NBD export, the three sheep not spinning (they share the CPUs).",
-     f"--shards {shards} per sheep, VDI {size} MiB, fio",
+     f"copies, fio on node 0's NBD export. Shards spin {spin1} us (one node) and {spin3} us (three",
+     f"nodes) before sleeping. --shards {shards} per sheep, VDI {size} MiB prefilled by nbdcopy",
+     f"with {prefill}-byte requests (the page-cache folio size later 4k writes pay for).",
      f"{runtime} s per run, {rounds} rounds alternating; values are means. Server CPU is the CPU",
      "time of every sheep process per I/O. Ratio: three-nodes / one-node (IOPS; for QD1 also",
      "the mean latency ratio).", "",

@@ -359,8 +359,11 @@ int vdi_delete_cluster(struct vdi *v, bool remove_local, char *err, size_t errle
 	export_table_publish();
 	if (obj_fence_set(vid, true))
 		log_warn("out of memory fencing VDI id %" PRIx32, vid);
-	if (remove_local && v->nr_owned) {
-		oids = malloc(sizeof(*oids) * v->nr_owned);
+	if (remove_local) {
+		/* The data objects it owns, and its inode object (inode_sync.h). */
+		oids = malloc(sizeof(*oids) * (v->nr_owned + 1));
+		if (oids)
+			oids[n++] = vid_to_vdi_oid(vid);
 		for (uint32_t i = 0; oids && i < v->map_len; i++)
 			if (v->map[i] == vid)
 				oids[n++] = vid_to_data_oid(vid, i);

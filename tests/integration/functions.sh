@@ -162,3 +162,17 @@ until_ok() {
 	"$@" || true
 	fail "'$*' did not succeed within $t s"
 }
+
+# sdcluster tests: node i of a cluster on loopback, its control port ${PORTS[i]} and NBD port
+# ${NBDP[i]} (arrays the test fills, from cluster_ports), zone i, data in $SCRATCH/n<i>.
+start_node() { # i [extra sheep options]
+	local i=$1
+	shift
+	start_sheep "$SCRATCH/n$i" "${PORTS[$i]}" -z "$i" --nbd-port "${NBDP[$i]}" \
+		--cluster-driver sdcluster "$@"
+}
+dogn() { # i dog-arguments...: dog against node i
+	local i=$1
+	shift
+	"$DOG_BIN" "$@" -p "${PORTS[$i]}"
+}

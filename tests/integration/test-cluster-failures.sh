@@ -15,17 +15,8 @@ read -ra ALL <<<"$(cluster_ports $N)"
 PORTS=("${ALL[@]:0:N}")
 NBDP=("${ALL[@]:N:N}")
 
-start_node() { # i [extra options]
-	local i=$1
-	shift
-	start_sheep "$SCRATCH/n$i" "${PORTS[$i]}" --shards 1 -z "$i" --nbd-port "${NBDP[$i]}" \
-		--cluster-driver sdcluster "$@"
-}
-dogn() { # i dog-arguments...
-	local i=$1
-	shift
-	"$DOG_BIN" "$@" -p "${PORTS[$i]}"
-}
+# One shard each: five sheep share two CPUs.
+start_node1() { start_node "$@" --shards 1; }
 uri() { echo "nbd://127.0.0.1:${NBDP[$1]}/disk"; }
 serving() { # i count: node i lists count members, serves changes, knows the VDI
 	[ "$(dogn "$1" node list -r | wc -l)" -eq "$2" ] && ! dogn "$1" cluster info | grep -q halted
@@ -56,8 +47,8 @@ holders_agree() { # copies
 	[ $n -gt 0 ] || fail "no data objects"
 }
 
-start_node 0
-for i in $(seq 1 $((N - 1))); do start_node "$i" --seed "127.0.0.1:${PORTS[0]}"; done
+start_node1 0
+for i in $(seq 1 $((N - 1))); do start_node1 "$i" --seed "127.0.0.1:${PORTS[0]}"; done
 for i in $(seq 0 $((N - 1))); do until_ok 20 serving "$i" $N; done
 dogn 1 cluster format -c 3 >/dev/null || fail "format"
 dogn 0 vdi create disk 64M || fail "create"
@@ -92,7 +83,7 @@ random_file "$SCRATCH/away" 4
 qemu-io -f raw -c "write -s $SCRATCH/away 40M 4M" -c flush "$(uri 1)" >"$SCRATCH/qio" 2>&1 ||
 	{ grep -E "ERR|WARN" $SCRATCH/n1/sheep.log | tail -5; fail "write with node 2 down: $(cat "$SCRATCH/qio")"; }
 qemu-img convert -f raw -O raw "$(uri 0)" "$SCRATCH/before"
-start_node 2
+start_node1 2
 until_ok 20 serving 2 $N
 qemu-img convert -f raw -O raw "$(uri 2)" "$SCRATCH/via2" || fail "read through node 2"
 cmp "$SCRATCH/before" "$SCRATCH/via2" || fail "node 2 served stale or missing bytes"
@@ -116,7 +107,7 @@ qemu-io -f raw -c "read -v 40M 16" "$(uri 0)" >/dev/null || fail "I/O after the 
 qemu-img convert -f raw -O raw "$(uri 1)" "$SCRATCH/all"
 for i in $(seq 0 $((N - 1))); do kill_sheep "$SCRATCH/n$i"; done
 SHEEP_PIDS=()
-for i in $(seq 0 $((N - 1))); do start_node "$i"; done
+for i in $(seq 0 $((N - 1))); do start_node1 "$i"; done
 for i in $(seq 0 $((N - 1))); do until_ok 20 serving "$i" $N; done
 for i in $(seq 0 $((N - 1))); do
 	qemu-img convert -f raw -O raw "$(uri "$i")" "$SCRATCH/after$i" || fail "read via $i"

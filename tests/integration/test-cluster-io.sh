@@ -11,17 +11,6 @@ need qemu-img
 read -r P0 P1 P2 N0 N1 N2 <<<"$(cluster_ports 3)"
 PORTS=("$P0" "$P1" "$P2")
 NBDP=("$N0" "$N1" "$N2")
-start_node() { # i [extra options]
-	local i=$1
-	shift
-	start_sheep "$SCRATCH/n$i" "${PORTS[$i]}" -z "$i" --nbd-port "${NBDP[$i]}" \
-		--cluster-driver sdcluster "$@"
-}
-dogn() { # i dog-arguments...
-	local i=$1
-	shift
-	"$DOG_BIN" "$@" -p "${PORTS[$i]}"
-}
 ready() {
 	for i in 0 1 2; do
 		[ "$(dogn $i node list -r | wc -l)" -eq 3 ] && ! dogn $i cluster info | grep -q halted ||

@@ -26,6 +26,7 @@
 #include "../cluster_view.h"
 #include "../obj_check.h"
 #include "../sys.h"
+#include "inode_sync.h"
 #include "link.h"
 #include "../raft/raft_node.h"
 #include "sm.h"
@@ -144,6 +145,8 @@ static void publish_view(void)
 	}
 	if (!v || cluster_view_publish(v))
 		log_err("out of memory publishing epoch %u to the shards", sys.cfg.epoch);
+	else
+		inode_sync_view_changed();
 }
 
 static bool self_is_member(void)
@@ -234,7 +237,11 @@ static void on_shutdown(void)
 	evloop_timer_start(loop, &stop_timer, 1000, 0);
 }
 
-static const struct sm_hooks hooks = { on_members_changed, on_member_left, on_shutdown };
+static const struct sm_hooks hooks = { .members_changed = on_members_changed,
+				       .member_left = on_member_left,
+				       .shutdown = on_shutdown,
+				       .vdi_header_changed = inode_sync_header,
+				       .vdi_map_changed = inode_sync_map };
 
 /* Proposals */
 
@@ -1145,6 +1152,7 @@ void sdcluster_stop(void)
 	bool closed = false;
 
 	stopping = true;
+	inode_sync_stop();
 	evloop_timer_stop(loop, &tick_timer);
 	syncs_check(NULL); /* stopping: every waiter goes on now */
 	while (proposals) {

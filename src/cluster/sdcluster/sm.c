@@ -426,6 +426,8 @@ static int apply_vdi_create(const Sdcl__VdiCreate *c)
 			 c->create_time, &vid, err, sizeof(err));
 	if (ret)
 		log_info("create of VDI %s refused: %s", c->name, err);
+	else if (hooks)
+		hooks->vdi_header_changed(vid);
 	return ret;
 }
 
@@ -444,9 +446,14 @@ static int apply_vdi_resize(const Sdcl__VdiResize *r)
 	struct vdi *v = live_vdi(r->vid);
 	char err[256];
 
+	int ret;
+
 	if (!v)
 		return SD_RES_NO_VDI;
-	return vdi_resize(v, r->size, err, sizeof(err));
+	ret = vdi_resize(v, r->size, err, sizeof(err));
+	if (!ret && hooks)
+		hooks->vdi_header_changed(r->vid);
+	return ret;
 }
 
 static int apply_vdi_attr(const Sdcl__VdiAttr *a)
@@ -483,6 +490,8 @@ static int apply_map(uint64_t index, const Sdcl__MapChange *m)
 		}
 	}
 	vdi_share_publish_map(v, m->first, last);
+	if (hooks)
+		hooks->vdi_map_changed(m->vid, m->first, last);
 	if (n && obj_reaper_add(oids, n))
 		log_warn("VDI %s: out of memory queueing %u freed objects for removal", v->hdr.name,
 			 n);

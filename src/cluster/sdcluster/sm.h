@@ -31,6 +31,10 @@ struct sm_hooks {
 	void (*member_left)(uint64_t raft_id);
 	/* `dog cluster shutdown` was applied. */
 	void (*shutdown)(void);
+	/* A VDI's inode header changed (created, resized). */
+	void (*vdi_header_changed)(uint32_t vid);
+	/* Map entries [first, last] of a VDI changed. */
+	void (*vdi_map_changed)(uint32_t vid, uint32_t first, uint32_t last);
 };
 
 /* Loads DIR/sm-effects. Returns 0 or -errno. */
