@@ -17,6 +17,8 @@ DIR=${CLUSTER_DIR:-/tmp/sheepdog-cluster}
 BASE=${CLUSTER_PORT:-7000}
 NBD_BASE=${CLUSTER_NBD_PORT:-10809}
 SHARDS=${CLUSTER_SHARDS:-2}
+# Extra sheep options for every node, e.g. CLUSTER_SHEEP_OPTS="-l debug".
+read -ra EXTRA <<<"${CLUSTER_SHEEP_OPTS:-}"
 
 usage() {
 	sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
@@ -66,6 +68,7 @@ start() {
 			--cluster-driver sdcluster)
 		[ "$i" -gt 0 ] && args+=(--seed "127.0.0.1:$(port_of 0)")
 		[ $nbd -eq 1 ] && args+=(--nbd-port $((NBD_BASE + i)))
+		args+=("${EXTRA[@]}")
 		"$BUILD/sheep" "${args[@]}" "$DIR/node$i"
 		wait_answer "$(port_of "$i")"
 	done

@@ -91,6 +91,7 @@ void cluster_view_put(struct cluster_view *v)
 		return;
 	ring_destroy(&v->ring);
 	free(v->nr_shards);
+	free(v->raft_ids);
 	epoch_history_free(v->history);
 	free(v);
 }

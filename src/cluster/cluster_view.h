@@ -24,7 +24,9 @@ struct cluster_view {
 	 */
 	struct placement_ring ring;
 	uint16_t *nr_shards; /* per member, parallel to ring.nodes; owned */
-	int self;	     /* this node's index in ring.nodes, -1 if it is not a member */
+	/* sdcluster: each member's raft id, parallel to ring.nodes; owned. NULL: local driver. */
+	uint64_t *raft_ids;
+	int self; /* this node's index in ring.nodes, -1 if it is not a member */
 	/*
 	 * false while this node may not serve writes (no Raft leader known for an election
 	 * timeout, or shut down): the gateway refuses writes with SD_RES_HALT meanwhile.

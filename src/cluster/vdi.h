@@ -33,6 +33,7 @@ struct vdi {
 	int nr_attrs;
 	struct vdi_kv *kv; /* sdcluster attributes, owned */
 	int nr_kv;
+	uint64_t writer; /* sdcluster: raft id of the write lease's holder, 0: none */
 };
 
 struct vdi_table {
@@ -51,6 +52,8 @@ struct vdi *vdi_find_vid(const struct vdi_table *t, uint32_t vid);
 /* The working (not deleted, not snapshot) VDI with this name, or NULL. */
 struct vdi *vdi_find_name(const struct vdi_table *t, const char *name);
 void vdi_free(struct vdi *v);
+/* Sets the write lease's holder (sdcluster), and what the shards see of it. */
+void vdi_set_writer(struct vdi *v, uint64_t raft_id);
 /* Grows the map to cover new_len objects (new entries 0). Returns 0 or -ENOMEM. */
 int vdi_map_resize(struct vdi *v, uint32_t new_len);
 /* Sets map[idx] and keeps the owned/shared counts right. */

@@ -37,6 +37,7 @@ struct vdi_share *vdi_share_new(const struct vdi *v)
 	else
 		snprintf(sh->name, sizeof(sh->name), "%s", v->hdr.name);
 	sh->size = v->hdr.vdi_size;
+	sh->writer = v->writer;
 	memcpy(sh->map, v->map, sizeof(uint32_t) * v->map_len);
 	sh->refs = 1;
 	return sh;

@@ -31,6 +31,17 @@ struct vdi_share {
 	uint8_t deleted;	       /* atomic: set once the VDI is deleted */
 	uint32_t *map;		       /* SD_INODE_DATA_INDEX entries, atomic */
 	int refs;		       /* atomic */
+	/*
+	 * sdcluster's write lease (vdi_lease.h), all atomic. writer: the holder's raft id (0:
+	 * none), set by the control thread. On the holder: seq_inflight counts the writes its
+	 * shards are ordering, seq_last_ms when one last started; releasing (set by the control
+	 * thread before it gives the lease up) makes shards refuse new ones; lease_wanted: a
+	 * shard has asked the control thread for the lease.
+	 */
+	uint64_t writer;
+	int seq_inflight;
+	uint64_t seq_last_ms;
+	uint8_t releasing, lease_wanted;
 };
 
 struct export_table {

@@ -126,6 +126,16 @@ struct vdi *vdi_find_name(const struct vdi_table *t, const char *name)
 	return NULL;
 }
 
+void vdi_set_writer(struct vdi *v, uint64_t raft_id)
+{
+	v->writer = raft_id;
+	if (v->share) {
+		__atomic_store_n(&v->share->writer, raft_id, __ATOMIC_SEQ_CST);
+		/* A release applied: the holder's shards may order writes again once it is back. */
+		__atomic_store_n(&v->share->releasing, 0, __ATOMIC_SEQ_CST);
+	}
+}
+
 int vdi_map_resize(struct vdi *v, uint32_t new_len)
 {
 	uint32_t *m;

@@ -3,11 +3,13 @@
  * for object I/O in a cluster. A gw_req is shaped like an obj_req; the gateway places the
  * object on the calling shard's cluster view (ring_place) and:
  *
- * - writes (WRITE, ZERO, PUNCH, REMOVE) go to the object's primary holder (the first placed
- *   node): a local hop when it is this node, a PEER_F_FORWARD request otherwise. On the primary,
- *   the shard that owns the object orders them with a range lock (gw_rangelock.h), applies them
- *   and forwards them to the other holders in parallel; the write is acknowledged only when every
- *   holder has it, and fails if any holder fails;
+ * - writes (WRITE, ZERO, PUNCH, REMOVE) are ordered on one node: for a data object with more
+ *   than one holder in sdcluster, the holder of its VDI's write lease (vdi_lease.h), which this
+ *   node takes first if nobody holds it; otherwise the object's primary holder (the first placed
+ *   node). A local hop when it is this node, a PEER_F_FORWARD request otherwise. There, the
+ *   shard that owns the object orders them with a range lock (gw_rangelock.h), applies them and
+ *   sends them to every holder in parallel; the write is acknowledged only when every holder
+ *   has it, and fails if any holder fails;
  * - reads go to a local copy if this node holds one, else to the primary, and fall back to the
  *   other holders on an error, a timeout or a missing object: -ENOENT only if no holder has it;
  * - a holder on another epoch refuses; the gateway waits for its view to change (or a moment) and
@@ -50,7 +52,8 @@ enum gw_op {
 
 #define GW_RETRY_MS	 15000 /* how long epoch changes and unreachable holders are retried */
 #define GW_RETRY_STEP_MS 100
-#define GW_INLINE_FANOUT 2 /* holders besides the primary without an allocation: 3 copies */
+#define GW_LEASE_STEP_MS 2 /* while this node takes a VDI's write lease (a Raft commit) */
+#define GW_INLINE_FANOUT 3 /* remote holders without an allocation: 3 copies, none local */
 
 struct gw_req {
 	/* Set by the submitter; buf stays valid until done. */
@@ -70,8 +73,10 @@ struct gw_req {
 	/* Private to the gateway. */
 	struct cluster_view *view;
 	int origin, gw_shard, nr, idx[SD_MAX_COPIES];
+	int seq_node; /* the node a FORWARD went to */
 	int next, pending, err, err_node, noent;
-	bool from_peer; /* a FORWARD from another gateway: this node is the primary */
+	bool from_peer;		 /* a FORWARD from another gateway: this node orders the write */
+	struct vdi_share *lease; /* ordered here under the VDI's write lease: a reference */
 	uint32_t peer_epoch;
 	uint64_t t0;
 	struct sd_msg msg;
@@ -79,7 +84,7 @@ struct gw_req {
 	struct peer_req *fan;
 	union {
 		struct peer_req peer; /* the gateway's request: to the primary, or a read */
-		struct peer_req inline_fan[GW_INLINE_FANOUT]; /* the primary's, to the others */
+		struct peer_req inline_fan[GW_INLINE_FANOUT]; /* the orderer's, to the holders */
 	};
 	struct rl_entry lock;
 	struct shard_timer retry;

@@ -18,6 +18,7 @@
 #include "../core/list.h"
 #include "../core/log.h"
 #include "../core/oid.h"
+#include "../cluster/sdcluster/vdi_lease.h"
 #include "gw.h"
 
 /* The owning shard's locks over the objects it is primary for. */
@@ -83,6 +84,10 @@ static void finish(struct gw_req *r, int res)
 	r->fan = NULL;
 	cluster_view_put(r->view);
 	r->view = NULL;
+	if (r->lease) {
+		vdi_share_put(r->lease);
+		r->lease = NULL;
+	}
 	if (sd_self_id == r->origin) {
 		r->defer.fn = done_deferred;
 		shard_defer(shard_self(), &r->defer);
@@ -133,7 +138,7 @@ static void retry_fire(struct shard_timer *t)
  * view the shard has a moment later (the control plane installs a new one after a failure).
  * Returns false when the request has retried long enough.
  */
-static bool retry_later(struct gw_req *r, int res)
+static bool retry_after(struct gw_req *r, int res, unsigned ms)
 {
 	if (r->from_peer || !retryable(res) || guard_clock_ms() - r->t0 >= GW_RETRY_MS)
 		return false;
@@ -142,9 +147,18 @@ static bool retry_later(struct gw_req *r, int res)
 	r->fan = NULL;
 	cluster_view_put(r->view);
 	r->view = NULL;
+	if (r->lease) {
+		vdi_share_put(r->lease);
+		r->lease = NULL;
+	}
 	r->retry.fn = retry_fire;
-	shard_timer_start(&r->retry, GW_RETRY_STEP_MS);
+	shard_timer_start(&r->retry, ms);
 	return true;
+}
+
+static bool retry_later(struct gw_req *r, int res)
+{
+	return retry_after(r, res, GW_RETRY_STEP_MS);
 }
 
 /* A failure the caller sees: epoch and transport codes become -EIO (why names the node). */
@@ -286,6 +300,18 @@ static void prim_back(void *arg)
 	write_done(r, res, r->err_node);
 }
 
+static void prim_to_gateway(struct gw_req *r)
+{
+	/* The owning shard is often the gateway's own: no message, no extra loop pass. */
+	if (r->gw_shard == sd_self_id) {
+		prim_back(r);
+		return;
+	}
+	r->msg.fn = prim_back;
+	r->msg.arg = r;
+	msg_send(r->gw_shard, &r->msg);
+}
+
 static void prim_one(struct gw_req *r, int res, int node)
 {
 	/* A PUNCH or REMOVE where a holder has no copy: nothing to do there. */
@@ -306,14 +332,9 @@ static void prim_one(struct gw_req *r, int res, int node)
 	if (--r->pending)
 		return;
 	rl_release(&rlock, &r->lock);
-	/* The owning shard is often the gateway's own: no message, no extra loop pass. */
-	if (r->gw_shard == sd_self_id) {
-		prim_back(r);
-		return;
-	}
-	r->msg.fn = prim_back;
-	r->msg.arg = r;
-	msg_send(r->gw_shard, &r->msg);
+	if (r->lease)
+		__atomic_sub_fetch(&r->lease->seq_inflight, 1, __ATOMIC_SEQ_CST);
+	prim_to_gateway(r);
 }
 
 static void prim_local_done(struct obj_req *o)
@@ -339,27 +360,34 @@ static void prim_peer_done(struct peer_req *p)
 static void prim_apply(struct gw_req *r)
 {
 	const struct cluster_view *v = r->view;
-	int k = 0;
+	int k = 0, remote = 0;
 
+	/* The lease holder orders writes to objects it may not hold: then every copy is remote. */
+	for (int i = 0; i < r->nr; i++)
+		remote += r->idx[i] != v->self;
 	r->pending = r->nr;
 	r->err = 0;
 	r->noent = 0;
-	r->fan = r->nr - 1 <= GW_INLINE_FANOUT ? r->inline_fan
-					       : calloc((size_t)r->nr - 1, sizeof(*r->fan));
+	r->fan = remote <= GW_INLINE_FANOUT ? r->inline_fan
+					    : calloc((size_t)remote, sizeof(*r->fan));
 	if (!r->fan) {
 		r->pending = 1;
 		prim_one(r, -ENOMEM, v->self);
 		return;
 	}
+	/* The other holders first, on their way before this node's copy blocks the shard. */
 	for (int i = 0; i < r->nr; i++) {
-		if (r->idx[i] == v->self) {
-			submit_local(r, prim_local_done);
-		} else {
+		if (r->idx[i] != v->self) {
 			struct peer_req *p = &r->fan[k++];
 
 			fill_peer(r, p, r->idx[i], wire_flags(r), prim_peer_done);
 			peer_submit(p);
 		}
+	}
+	if (remote < r->nr) {
+		if (remote)
+			shard_submit_now(shard_self());
+		submit_local(r, prim_local_done);
 	}
 }
 
@@ -368,10 +396,33 @@ static void prim_granted(struct rl_entry *e)
 	prim_apply(container_of(e, struct gw_req, lock));
 }
 
+/* Back to the gateway shard, unordered: the lease is being given back (vdi_lease.h). */
+static void prim_refuse(struct gw_req *r)
+{
+	r->err = -ESTALE;
+	r->err_node = r->view->self;
+	r->noent = 0;
+	prim_to_gateway(r);
+}
+
 /* On the shard owning the object: wait for overlapping writes ahead of this one. */
 static void prim_start(void *arg)
 {
 	struct gw_req *r = arg;
+
+	if (r->lease) {
+		uint64_t now = guard_clock_ms();
+
+		/* In, then look: the control thread sets releasing, then looks at the count. */
+		__atomic_add_fetch(&r->lease->seq_inflight, 1, __ATOMIC_SEQ_CST);
+		if (__atomic_load_n(&r->lease->releasing, __ATOMIC_SEQ_CST)) {
+			__atomic_sub_fetch(&r->lease->seq_inflight, 1, __ATOMIC_SEQ_CST);
+			prim_refuse(r);
+			return;
+		}
+		if (now - __atomic_load_n(&r->lease->seq_last_ms, __ATOMIC_RELAXED) >= 100)
+			__atomic_store_n(&r->lease->seq_last_ms, now, __ATOMIC_RELAXED);
+	}
 
 	r->lock = (struct rl_entry){ .oid = r->oid,
 				     .start = r->op == GW_REMOVE ? 0 : r->offset,
@@ -385,7 +436,65 @@ static void fwd_done(struct peer_req *p)
 {
 	struct gw_req *r = p->priv;
 
-	write_done(r, p->result, r->idx[0]);
+	write_done(r, p->result, r->seq_node);
+}
+
+/* This node orders the write: on the shard that owns the object here. */
+static void order_here(struct gw_req *r)
+{
+	int owner = shard_of_oid(r->oid, shard_count());
+
+	if (owner == sd_self_id) {
+		prim_start(r);
+		return;
+	}
+	r->msg.fn = prim_start;
+	r->msg.arg = r;
+	msg_send(owner, &r->msg);
+}
+
+static void forward(struct gw_req *r, int node)
+{
+	r->seq_node = node;
+	fill_peer(r, &r->peer, node, wire_flags(r) | PEER_F_FORWARD, fwd_done);
+	peer_submit(&r->peer);
+}
+
+/*
+ * A data object with several holders in sdcluster: ordered by the holder of its VDI's write
+ * lease; this node asks for the lease when nobody holds it, and tries again in a moment.
+ */
+static void do_write_leased(struct gw_req *r)
+{
+	const struct cluster_view *v = r->view;
+	struct vdi_share *sh = export_table_find_vid(export_table_current(), oid_to_vid(r->oid));
+	uint64_t w = sh ? __atomic_load_n(&sh->writer, __ATOMIC_SEQ_CST) : 0;
+
+	if (!sh) {
+		/* Not known here yet (its creation not applied), or deleted. */
+		if (!retry_later(r, -EL2NSYNC))
+			give_up(r, -EL2NSYNC, v->self);
+		return;
+	}
+	if (w && w == v->raft_ids[v->self]) {
+		vdi_share_get(sh);
+		r->lease = sh;
+		order_here(r);
+		return;
+	}
+	if (r->from_peer) {
+		fail(r, -ESTALE, v->self, "this node does not hold the VDI's write lease");
+		return;
+	}
+	for (int i = 0; w && i < v->ring.nr_nodes; i++) {
+		if (v->raft_ids[i] == w) {
+			forward(r, i);
+			return;
+		}
+	}
+	vdi_lease_want(sh);
+	if (!retry_after(r, -EL2NSYNC, GW_LEASE_STEP_MS))
+		give_up(r, -EL2NSYNC, v->self);
 }
 
 static void do_write(struct gw_req *r)
@@ -398,21 +507,14 @@ static void do_write(struct gw_req *r)
 	}
 	if (r->nr == 1 && r->idx[0] == v->self) {
 		direct(r);
+	} else if (r->nr > 1 && v->raft_ids && oid_is_data(r->oid)) {
+		do_write_leased(r);
 	} else if (r->idx[0] == v->self) {
-		int owner = shard_of_oid(r->oid, shard_count());
-
-		if (owner == sd_self_id) {
-			prim_start(r);
-			return;
-		}
-		r->msg.fn = prim_start;
-		r->msg.arg = r;
-		msg_send(owner, &r->msg);
+		order_here(r);
 	} else if (r->from_peer) {
 		fail(r, -ESTALE, v->self, "this node is not the object's primary");
 	} else {
-		fill_peer(r, &r->peer, r->idx[0], wire_flags(r) | PEER_F_FORWARD, fwd_done);
-		peer_submit(&r->peer);
+		forward(r, r->idx[0]);
 	}
 }
 
@@ -585,6 +687,7 @@ static void init(struct gw_req *r)
 	r->result = 0;
 	r->defer.queued = false;
 	r->retry.armed = false;
+	r->lease = NULL;
 	r->t0 = guard_clock_ms();
 }
 

@@ -151,6 +151,11 @@ static void submit(struct shard *s)
 	}
 }
 
+void shard_submit_now(struct shard *s)
+{
+	submit(s);
+}
+
 static void report_start(int err)
 {
 	pthread_mutex_lock(&start_lock);

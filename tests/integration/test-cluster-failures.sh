@@ -54,9 +54,13 @@ dogn 1 cluster format -c 3 >/dev/null || fail "format"
 dogn 0 vdi create disk 64M || fail "create"
 for i in $(seq 0 $((N - 1))); do until_ok 5 serving "$i" $N; done
 
+# Node 2 writes first, so it takes the VDI's write lease (vdi_lease.h) and orders every write
+# below, also those through other nodes, until it is killed.
+nbdsh -u "$(uri 2)" -c 'h.pwrite(b"x" * 4096, 60 << 20); h.flush()' || fail "write through node 2"
+
 # Four connections write the same blocks at once, through two nodes: one order per object.
 for c in 0 1 2 3; do
-	nbdsh -u "$(uri $((c % 2)))" -c "
+	nbdsh -u "$(uri $((1 + c % 2)))" -c "
 import os
 for r in range(40):
     for off in range(0, 8 << 20, 1 << 20):
@@ -67,7 +71,8 @@ done
 wait || fail "concurrent writers"
 holders_agree 3
 
-# SIGKILL node 2 while fio writes through node 0 and then verifies every block.
+# SIGKILL node 2, the lease holder, while fio writes through node 0 and then verifies every
+# block: node 0's writes wait until node 2 is removed, then node 0 takes the lease.
 fio --name=verify --ioengine=nbd --uri="$(uri 0)" --rw=randwrite --bs=4k --iodepth=8 \
 	--size=16M --offset=16M --verify=crc32c --verify_fatal=1 --do_verify=1 --runtime=7 \
 	--time_based --output="$SCRATCH/fio.out" >/dev/null 2>&1 &

@@ -2,7 +2,7 @@
  * Inbound peer connections on a shard: frames are read through the shard's ring, validated
  * (peer_wire.h) against this node's view, executed, and answered in any order (the requester
  * matches replies by req_id). A plain request runs on this node's copy (obj_submit, which goes
- * to the owning shard); a FORWARD makes this node the primary (gw_submit_primary); a FLUSH runs
+ * to the owning shard); a FORWARD makes this node order the write (gw_submit_primary); a FLUSH runs
  * the local barrier.
  *
  * Bounded like NBD (docs/limits.md): each request is charged its structure and payload or read

@@ -28,6 +28,7 @@
 #include "../sys.h"
 #include "inode_sync.h"
 #include "link.h"
+#include "vdi_lease.h"
 #include "../raft/raft_node.h"
 #include "sm.h"
 
@@ -137,8 +138,18 @@ static void publish_view(void)
 	}
 	free(nodes);
 	free(shards);
-	if (v)
+	if (v) {
 		v->ready = synced && !fenced;
+		v->raft_ids = calloc((size_t)v->ring.nr_nodes + 1, sizeof(*v->raft_ids));
+		for (int i = 0; v->raft_ids && i < v->ring.nr_nodes; i++)
+			for (int j = 0; j < sys.nr_members; j++)
+				if (!node_id_cmp(&sys.members[j].node.nid, &v->ring.nodes[i].nid))
+					v->raft_ids[i] = sys.members[j].raft_id;
+		if (!v->raft_ids) {
+			cluster_view_put(v);
+			v = NULL;
+		}
+	}
 	if (v && sys.cfg.ctime && !(v->history = sm_history_new())) {
 		cluster_view_put(v);
 		v = NULL;
@@ -1134,6 +1145,7 @@ int sdcluster_start(const struct sdcluster_opts *o, struct evloop *lp, char *err
 	__atomic_store_n(&obj_check_hook, obj_check, __ATOMIC_RELEASE);
 	evloop_timer_init(&tick_timer, tick, NULL);
 	evloop_timer_start(loop, &tick_timer, SDC_TICK_MS, SDC_TICK_MS);
+	vdi_lease_start(loop, my_id);
 	publish_view();
 	log_notice("sdcluster: raft id %016" PRIx64 " on %s, %s", my_id, raft_addr,
 		   !fresh	   ? "rejoining with its state"
@@ -1153,6 +1165,7 @@ void sdcluster_stop(void)
 
 	stopping = true;
 	inode_sync_stop();
+	vdi_lease_stop();
 	evloop_timer_stop(loop, &tick_timer);
 	syncs_check(NULL); /* stopping: every waiter goes on now */
 	while (proposals) {

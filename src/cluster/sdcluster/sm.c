@@ -11,6 +11,7 @@
 
 #include "../../core/atomic_file.h"
 #include "../../core/byteorder.h"
+#include "../../core/conn_guard.h"
 #include "../../core/inode.h"
 #include "../../core/log.h"
 #include "../../core/oid.h"
@@ -354,6 +355,10 @@ static int apply_leave(const Sdcl__Member *msg, uint64_t time)
 		if (sys.members[i].raft_id != msg->raft_id)
 			continue;
 		members_remove(i);
+		/* Its writes in flight carry the old epoch: holders refuse them from now on. */
+		for (int j = 0; j < sys.vdis.nr; j++)
+			if (sys.vdis.v[j]->writer == msg->raft_id)
+				vdi_set_writer(sys.vdis.v[j], 0);
 		new_epoch(time);
 		if (hooks) {
 			hooks->member_left(msg->raft_id);
@@ -499,6 +504,42 @@ static int apply_map(uint64_t index, const Sdcl__MapChange *m)
 	return SD_RES_SUCCESS;
 }
 
+static bool is_member(uint64_t raft_id)
+{
+	for (int i = 0; i < sys.nr_members; i++)
+		if (sys.members[i].raft_id == raft_id)
+			return true;
+	return false;
+}
+
+/* The write lease (vdi_lease.h): one holder at a time, a member. */
+static int apply_lease(const Sdcl__VdiLease *l)
+{
+	struct vdi *v = live_vdi(l->vid);
+
+	if (!v)
+		return SD_RES_NO_VDI;
+	if (!l->acquire) {
+		if (v->writer == l->holder) {
+			log_debug("VDI %s: write lease given back by %016" PRIx64, v->hdr.name,
+				  l->holder);
+			vdi_set_writer(v, 0);
+		}
+		return SD_RES_SUCCESS;
+	}
+	if (v->writer && v->writer != l->holder && is_member(v->writer))
+		return SD_RES_VDI_LOCKED;
+	if (!is_member(l->holder))
+		return SD_RES_INVALID_PARMS;
+	/* The new holder's idle time counts from now, not from its last lease. */
+	if (v->share && v->writer != l->holder)
+		__atomic_store_n(&v->share->seq_last_ms, guard_clock_ms(), __ATOMIC_RELAXED);
+	if (v->writer != l->holder)
+		log_debug("VDI %s: write lease taken by %016" PRIx64, v->hdr.name, l->holder);
+	vdi_set_writer(v, l->holder);
+	return SD_RES_SUCCESS;
+}
+
 /* Idempotence: (origin, seq) pairs already applied. */
 static bool seen(uint64_t origin, uint64_t seq)
 {
@@ -563,6 +604,9 @@ int sm_apply(void *ctx, uint64_t index, const void *data, size_t len)
 		break;
 	case SDCL__COMMAND__OP_MAP:
 		ret = apply_map(index, c->map);
+		break;
+	case SDCL__COMMAND__OP_LEASE:
+		ret = apply_lease(c->lease);
 		break;
 	case SDCL__COMMAND__OP_SHUTDOWN:
 		/* Not state: a restart of every node after it serves again. */
@@ -646,6 +690,7 @@ static Sdcl__Vdi *vdi_msg(struct snap_arena *a, const struct vdi *v)
 		put_le32(map + 4 * i, v->map[i]);
 	m->map.data = map;
 	m->map.len = (size_t)v->map_len * 4;
+	m->writer = v->writer;
 	m->attrs = arena_alloc(a, sizeof(*m->attrs) * (size_t)v->nr_kv);
 	if (!m->attrs)
 		return NULL;
@@ -748,6 +793,7 @@ static struct vdi *vdi_from_msg(const Sdcl__Vdi *m)
 	}
 	for (uint32_t i = 0; i < v->map_len; i++)
 		vdi_map_set(v, i, get_le32(m->map.data + 4 * i));
+	v->writer = m->writer;
 	for (size_t i = 0; i < m->n_attrs; i++) {
 		char err[128];
 

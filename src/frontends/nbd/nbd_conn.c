@@ -96,6 +96,16 @@ static void kick(struct nbd_conn *c, bool resume)
 	shard_defer(shard_self(), &c->kick);
 }
 
+void nbd_conn_export_synced(struct nbd_conn *c)
+{
+	c->export_syncing = false;
+	c->export_synced = true;
+	if (c->state == NBD_CONN_CLOSING)
+		maybe_free(c);
+	else
+		kick(c, true);
+}
+
 static void conn_release(struct nbd_conn *c, uint32_t bytes)
 {
 	guard_release(&c->guard, bytes);
@@ -229,7 +239,8 @@ static void conn_free(struct nbd_conn *c)
 /* Frees the connection once nothing refers to it any more. */
 static void maybe_free(struct nbd_conn *c)
 {
-	if (c->state != NBD_CONN_CLOSING || c->recv_busy || c->send_busy || c->kicking)
+	if (c->state != NBD_CONN_CLOSING || c->recv_busy || c->send_busy || c->kicking ||
+	    c->export_syncing)
 		return;
 	/* Only now: a receive in flight may still be filling the payload buffer. */
 	if (c->rx_cmd) {
@@ -586,6 +597,14 @@ static bool handle_option(struct nbd_conn *c)
 	if (c->rlen - c->rpos < NBD_OPTION_HDR_SIZE + opt.length)
 		return false;
 	ret = nbd_neg_option(&c->neg, &opt, c->rbuf + c->rpos + NBD_OPTION_HDR_SIZE, &out, &ops);
+	if (c->export_miss) {
+		/* Not known here yet: the option waits, unanswered, while this node catches up. */
+		c->export_miss = false;
+		nbd_buf_free(&out);
+		c->paused = c->export_syncing = true;
+		nbd_export_sync(c);
+		return false;
+	}
 	c->rpos += NBD_OPTION_HDR_SIZE + opt.length;
 	c->rx_completed = true;
 	if (queue_buf(c, &out)) {

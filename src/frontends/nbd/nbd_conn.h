@@ -77,6 +77,13 @@ struct nbd_conn {
 	bool want_resume;	 /* kick: try reading again */
 	bool kicking;		 /* kick_run is using it: not freed meanwhile */
 	bool rx_completed;	 /* a request or option was received whole in this parse */
+	/*
+	 * sdcluster: an export not found here may be a VDI another node has just created. The
+	 * option is put back and this node first catches up with the leader (export_syncing: a
+	 * message is out, the connection is not freed), then looks once more (export_synced).
+	 */
+	bool export_miss, export_syncing, export_synced;
+	struct sd_msg sync_msg;
 
 	/* Input: rbuf[rpos..rlen) is received but not parsed yet. */
 	uint8_t *rbuf;
@@ -133,5 +140,9 @@ void nbd_payload_free(void *p, uint32_t len);
 int nbd_export_lookup(void *ctx, const char *name, struct nbd_export_info *info, char *msg,
 		      size_t msglen);
 void nbd_export_list(void *ctx, void (*emit)(void *arg, const char *name), void *arg);
+/* Catches this node up with the cluster's VDI table, then calls nbd_conn_export_synced(c). */
+void nbd_export_sync(struct nbd_conn *c);
+/* nbd_conn.c: on c's shard, the catch-up is done. */
+void nbd_conn_export_synced(struct nbd_conn *c);
 
 #endif

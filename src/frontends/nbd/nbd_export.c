@@ -2,15 +2,25 @@
 #include <errno.h>
 #include <stdio.h>
 
+#include "../../cluster/cluster_view.h"
+#include "../../cluster/sdcluster/sdcluster.h"
 #include "../../cluster/vdi_share.h"
 #include "nbd_conn.h"
 
 #define NBD_PREF_BLOCK 4096u
 
+/* A multi-node sdcluster (members carry raft ids): another node may know a VDI this one not yet. */
+static bool may_lag(void)
+{
+	const struct cluster_view *v = cluster_view_current();
+
+	return v && v->raft_ids && v->ring.nr_nodes > 1;
+}
+
 int nbd_export_lookup(void *ctx, const char *name, struct nbd_export_info *info, char *msg,
 		      size_t msglen)
 {
-	const struct nbd_conn *c = ctx;
+	struct nbd_conn *c = ctx;
 	const struct export_table *t = export_table_current();
 	struct vdi_share *sh;
 
@@ -22,6 +32,8 @@ int nbd_export_lookup(void *ctx, const char *name, struct nbd_export_info *info,
 	}
 	sh = export_table_find(t, name);
 	if (!sh) {
+		if (!c->export_synced && may_lag())
+			c->export_miss = true;
 		snprintf(msg, msglen, "no VDI named '%s' on this cluster", name);
 		return -ENOENT;
 	}
@@ -49,4 +61,31 @@ void nbd_export_list(void *ctx, void (*emit)(void *arg, const char *name), void 
 	(void)ctx;
 	for (int i = 0; t && i < t->nr; i++)
 		emit(arg, t->e[i]->name);
+}
+
+static void synced_on_shard(void *arg)
+{
+	nbd_conn_export_synced(arg);
+}
+
+static void sync_done(void *arg, bool caught_up)
+{
+	struct nbd_conn *c = arg;
+
+	(void)caught_up; /* without a leader, what this node knows has to do */
+	c->sync_msg.fn = synced_on_shard;
+	c->sync_msg.arg = c;
+	msg_send(c->shard_id, &c->sync_msg);
+}
+
+static void sync_on_control(void *arg)
+{
+	sdcluster_sync(sync_done, arg);
+}
+
+void nbd_export_sync(struct nbd_conn *c)
+{
+	c->sync_msg.fn = sync_on_control;
+	c->sync_msg.arg = c;
+	msg_send(msg_mesh_size() - 1, &c->sync_msg); /* the control thread comes after the shards */
 }
