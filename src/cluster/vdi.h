@@ -33,7 +33,8 @@ struct vdi {
 	int nr_attrs;
 	struct vdi_kv *kv; /* sdcluster attributes, owned */
 	int nr_kv;
-	uint64_t writer; /* sdcluster: raft id of the write lease's holder, 0: none */
+	uint64_t writer;	 /* sdcluster: raft id of the write lease's holder, 0: none */
+	bool lease_release_busy; /* this node's release of the lease is being proposed */
 };
 
 struct vdi_table {

@@ -101,9 +101,14 @@ static void released(void *arg, const struct sdc_outcome *o)
 {
 	struct vdi *v = live_vdi((uint32_t)(uintptr_t)arg);
 
-	/* Applied: vdi_set_writer cleared `releasing`. Not applied: this node still holds it. */
-	if (o->result && v && v->share && v->writer == self_id)
-		__atomic_store_n(&v->share->releasing, 0, __ATOMIC_SEQ_CST);
+	/*
+	 * Applied: vdi_set_writer cleared `releasing`. Reported failed: it may still commit (at a
+	 * leader change), so this node goes on refusing to order writes, and the next check
+	 * proposes the release again; it is idempotent.
+	 */
+	if (v)
+		v->lease_release_busy = false;
+	(void)o;
 }
 
 /* Gives back the leases this node has not used for LEASE_IDLE_MS. */
@@ -118,9 +123,14 @@ static void check(void *arg)
 		struct vdi *v = sys.vdis.v[i];
 		struct vdi_share *sh = v->share;
 
-		if (!sh || v->writer != self_id || !v->hdr.name[0] ||
-		    __atomic_load_n(&sh->releasing, __ATOMIC_SEQ_CST) ||
-		    now - __atomic_load_n(&sh->seq_last_ms, __ATOMIC_RELAXED) < LEASE_IDLE_MS)
+		if (!sh || v->writer != self_id || !v->hdr.name[0] || v->lease_release_busy)
+			continue;
+		if (__atomic_load_n(&sh->releasing, __ATOMIC_SEQ_CST)) {
+			v->lease_release_busy = true; /* the last release was reported failed */
+			propose(v->hdr.vdi_id, false, released);
+			continue;
+		}
+		if (now - __atomic_load_n(&sh->seq_last_ms, __ATOMIC_RELAXED) < LEASE_IDLE_MS)
 			continue;
 		/* Shards count a write in, then look at releasing: one of the two sees the other.
 		 */
@@ -129,6 +139,7 @@ static void check(void *arg)
 			__atomic_store_n(&sh->releasing, 0, __ATOMIC_SEQ_CST);
 			continue;
 		}
+		v->lease_release_busy = true;
 		propose(v->hdr.vdi_id, false, released);
 	}
 }
