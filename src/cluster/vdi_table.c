@@ -128,6 +128,8 @@ struct vdi *vdi_find_name(const struct vdi_table *t, const char *name)
 
 void vdi_set_writer(struct vdi *v, uint64_t raft_id)
 {
+	if (v->writer == raft_id)
+		return;
 	v->writer = raft_id;
 	if (v->share) {
 		__atomic_store_n(&v->share->writer, raft_id, __ATOMIC_SEQ_CST);

@@ -49,6 +49,9 @@ enum gw_op {
 
 #define GW_F_CREATE 0x1 /* the object may be created (WRITE, ZERO) */
 #define GW_F_SYNC   0x2 /* durable on every holder before done (FUA) */
+/* Retried within the epoch it started in only: -ESTALE once the epoch changes (a write whose
+ * content may be outdated in the next one). */
+#define GW_F_ONE_EPOCH 0x4
 
 #define GW_RETRY_MS	 15000 /* how long epoch changes and unreachable holders are retried */
 #define GW_RETRY_STEP_MS 100
@@ -73,7 +76,8 @@ struct gw_req {
 	/* Private to the gateway. */
 	struct cluster_view *view;
 	int origin, gw_shard, nr, idx[SD_MAX_COPIES];
-	int seq_node; /* the node a FORWARD went to */
+	int seq_node;	 /* the node a FORWARD went to */
+	uint32_t epoch0; /* GW_F_ONE_EPOCH: the epoch of the first try */
 	int next, pending, err, err_node, noent;
 	bool from_peer;		 /* a FORWARD from another gateway: this node orders the write */
 	struct vdi_share *lease; /* ordered here under the VDI's write lease: a reference */

@@ -413,14 +413,24 @@ static void prim_start(void *arg)
 	if (r->lease) {
 		uint64_t now = guard_clock_ms();
 
-		/* In, then look: the control thread sets releasing, then looks at the count. */
+		/*
+		 * In, then look: the control thread sets releasing, then looks at the count. The
+		 * lease may also have gone while this request travelled from the gateway shard
+		 * (given back and taken by another node): the holder is looked at again, after the
+		 * count, since a release stores the new holder before it clears releasing.
+		 */
 		__atomic_add_fetch(&r->lease->seq_inflight, 1, __ATOMIC_SEQ_CST);
-		if (__atomic_load_n(&r->lease->releasing, __ATOMIC_SEQ_CST)) {
+		if (__atomic_load_n(&r->lease->releasing, __ATOMIC_SEQ_CST) ||
+		    __atomic_load_n(&r->lease->writer, __ATOMIC_SEQ_CST) !=
+			    r->view->raft_ids[r->view->self] ||
+		    vdi_share_deleted(r->lease)) {
 			__atomic_sub_fetch(&r->lease->seq_inflight, 1, __ATOMIC_SEQ_CST);
 			prim_refuse(r);
 			return;
 		}
-		if (now - __atomic_load_n(&r->lease->seq_last_ms, __ATOMIC_RELAXED) >= 100)
+		/* Only this node's own clients keep the lease here: forwarders may take it over. */
+		if (!r->from_peer &&
+		    now - __atomic_load_n(&r->lease->seq_last_ms, __ATOMIC_RELAXED) >= 100)
 			__atomic_store_n(&r->lease->seq_last_ms, now, __ATOMIC_RELAXED);
 	}
 
@@ -614,12 +624,25 @@ static void start(struct gw_req *r)
 	}
 	cluster_view_get(v);
 	r->view = v;
+	if (r->flags & GW_F_ONE_EPOCH) {
+		if (!r->epoch0)
+			r->epoch0 = v->epoch;
+		if (v->epoch != r->epoch0) {
+			finish(r, -ESTALE); /* its content may be outdated in the new epoch */
+			return;
+		}
+	}
 	if (r->from_peer && v->epoch != r->peer_epoch) {
 		finish(r, v->epoch > r->peer_epoch ? -ESTALE : -EL2NSYNC);
 		return;
 	}
 	if (!v->epoch || v->self < 0) {
 		fail(r, -EIO, -1, "this node is not a member of a formatted cluster");
+		return;
+	}
+	if (r->from_peer && !v->ready && is_write(r)) {
+		/* Catching up: its state (a write lease, say) may be an old one. */
+		finish(r, -EL2NSYNC);
 		return;
 	}
 	if (!r->from_peer && !v->ready) {
@@ -688,6 +711,7 @@ static void init(struct gw_req *r)
 	r->defer.queued = false;
 	r->retry.armed = false;
 	r->lease = NULL;
+	r->epoch0 = 0;
 	r->t0 = guard_clock_ms();
 }
 

@@ -73,7 +73,8 @@ bool obj_fenced(uint64_t oid)
 	uint32_t vid;
 	int i;
 
-	if (!nr_fenced || !oid_is_data(oid))
+	/* Data and inode objects: a late inode write must not bring a deleted VDI back. */
+	if (!nr_fenced || !(oid_is_data(oid) || oid_is_inode(oid)))
 		return false;
 	vid = oid_to_vid(oid);
 	i = lower_bound(vid);

@@ -16,7 +16,7 @@
 /* Control thread: fences (or unfences, for a reused id) vid on every shard; returns once done. */
 int obj_fence_set(uint32_t vid, bool fenced);
 
-/* On a shard: whether the object belongs to a fenced VDI (data objects only). */
+/* On a shard: whether the object belongs to a fenced VDI (its data and inode objects). */
 bool obj_fenced(uint64_t oid);
 
 /* On a shard: forgets every fence (a format forgets every VDI) and frees its copy. */

@@ -147,7 +147,7 @@ static void write_done(struct gw_req *g)
 		if (pend[i].vid == w->vid)
 			pend[i].busy = false;
 	/* A VDI deleted meanwhile refuses the write (its id is fenced): nothing to say. */
-	if (g->result < 0 && v && v->hdr.name[0])
+	if (g->result < 0 && v && v->hdr.name[0] && g->result != -ESTALE && g->result != -EL2NSYNC)
 		log_warn("the inode object %016" PRIx64 " of VDI %s was not written: %s%s%s; it is "
 			 "written again at the next epoch",
 			 g->oid, v->hdr.name, strerror(-g->result), g->why[0] ? ": " : "", g->why);
@@ -193,8 +193,12 @@ static struct inode_write *next_write(struct pending *p, const struct vdi *v)
 			p->first += n;
 	}
 	w->vid = v->hdr.vdi_id;
+	/*
+	 * No retries across epochs: after an epoch change this node may no longer be the one to
+	 * write, and its content could land after the new writer's; the view change rewrites it.
+	 */
 	w->g = (struct gw_req){ .op = GW_WRITE,
-				.flags = GW_F_CREATE,
+				.flags = GW_F_CREATE | GW_F_ONE_EPOCH,
 				.copies = copies_of(v),
 				.oid = vid_to_vdi_oid(v->hdr.vdi_id),
 				.offset = offset,

@@ -26,8 +26,13 @@
 #define SM_EFFECTS_FILE "sm-effects"
 #define SM_MAX_ORIGINS	256
 
+/*
+ * The commands of one origin already applied: the highest seq, and which of the 63 below it
+ * (bit k: seq - k). Two proposals of one node may commit out of order across a leader change;
+ * a window, not only the highest, keeps the earlier one from being taken for a duplicate.
+ */
 struct applied {
-	uint64_t origin, seq;
+	uint64_t origin, seq, window;
 };
 
 static const struct sm_hooks *hooks;
@@ -527,15 +532,16 @@ static int apply_lease(const Sdcl__VdiLease *l)
 		}
 		return SD_RES_SUCCESS;
 	}
-	if (v->writer && v->writer != l->holder && is_member(v->writer))
+	if (v->writer == l->holder)
+		return SD_RES_SUCCESS; /* held already: nothing changes, `releasing` included */
+	if (v->writer && is_member(v->writer))
 		return SD_RES_VDI_LOCKED;
 	if (!is_member(l->holder))
 		return SD_RES_INVALID_PARMS;
 	/* The new holder's idle time counts from now, not from its last lease. */
-	if (v->share && v->writer != l->holder)
+	if (v->share)
 		__atomic_store_n(&v->share->seq_last_ms, guard_clock_ms(), __ATOMIC_RELAXED);
-	if (v->writer != l->holder)
-		log_debug("VDI %s: write lease taken by %016" PRIx64, v->hdr.name, l->holder);
+	log_debug("VDI %s: write lease taken by %016" PRIx64, v->hdr.name, l->holder);
 	vdi_set_writer(v, l->holder);
 	return SD_RES_SUCCESS;
 }
@@ -548,19 +554,30 @@ static bool seen(uint64_t origin, uint64_t seq)
 	if (!origin)
 		return false;
 	for (int i = 0; i < nr_applied; i++) {
-		if (applied[i].origin == origin) {
-			if (seq <= applied[i].seq)
-				return true;
-			applied[i].seq = seq;
+		struct applied *a = &applied[i];
+
+		if (a->origin == origin) {
+			uint64_t d;
+
+			if (seq > a->seq) {
+				d = seq - a->seq;
+				a->window = (d >= 64 ? 0 : a->window << d) | 1;
+				a->seq = seq;
+				return false;
+			}
+			d = a->seq - seq;
+			if (d >= 64 || (a->window >> d & 1))
+				return true; /* older than the window: long since answered */
+			a->window |= (uint64_t)1 << d;
 			return false;
 		}
-		if (applied[i].seq < applied[oldest].seq)
+		if (a->seq < applied[oldest].seq)
 			oldest = i;
 	}
 	if (nr_applied < SM_MAX_ORIGINS)
-		applied[nr_applied++] = (struct applied){ origin, seq };
+		applied[nr_applied++] = (struct applied){ origin, seq, 1 };
 	else
-		applied[oldest] = (struct applied){ origin, seq };
+		applied[oldest] = (struct applied){ origin, seq, 1 };
 	return false;
 }
 
@@ -766,6 +783,7 @@ int sm_snapshot(void *ctx, void **out, size_t *out_len)
 		sdcl__applied__init(ap);
 		ap->origin = applied[i].origin;
 		ap->seq = applied[i].seq;
+		ap->window = applied[i].window;
 		st.applied[st.n_applied++] = ap;
 	}
 	len = sdcl__state__get_packed_size(&st);
@@ -807,14 +825,46 @@ static struct vdi *vdi_from_msg(const Sdcl__Vdi *m)
 	return v;
 }
 
+/*
+ * A VDI that lives on through a snapshot install keeps its share: open NBD connections go on
+ * serving it, and writes in flight under its write lease stay counted (vdi_lease.h).
+ */
+static void share_carry_over(struct vdi *v, struct vdi_share **old, int nr_old)
+{
+	for (int i = 0; i < nr_old; i++) {
+		struct vdi_share *sh = old[i];
+
+		if (!sh || sh->vid != v->hdr.vdi_id || sh->read_only != (v->hdr.snap_ctime != 0))
+			continue;
+		old[i] = NULL;
+		v->share = sh;
+		sh->copies = v->hdr.nr_copies ? v->hdr.nr_copies : 1;
+		__atomic_store_n(&sh->size, v->hdr.vdi_size, __ATOMIC_RELEASE);
+		vdi_share_publish_map(v, 0, v->map_len ? v->map_len - 1 : 0);
+		if (__atomic_load_n(&sh->writer, __ATOMIC_SEQ_CST) != v->writer) {
+			__atomic_store_n(&sh->writer, v->writer, __ATOMIC_SEQ_CST);
+			__atomic_store_n(&sh->releasing, 0, __ATOMIC_SEQ_CST);
+		}
+		return;
+	}
+}
+
 int sm_restore(void *ctx, const void *data, size_t len)
 {
 	Sdcl__State *st = sdcl__state__unpack(NULL, len, data);
-	int ret = -EINVAL;
+	struct vdi_share **old = NULL;
+	int nr_old = 0, ret = -EINVAL;
 
 	(void)ctx;
 	if (!st || !st->cfg)
 		goto out;
+	old = calloc((size_t)sys.vdis.nr + 1, sizeof(*old));
+	for (int i = 0; old && i < sys.vdis.nr; i++) {
+		if (sys.vdis.v[i]->share && sys.vdis.v[i]->hdr.name[0]) {
+			old[nr_old++] = sys.vdis.v[i]->share;
+			sys.vdis.v[i]->share = NULL;
+		}
+	}
 	vdi_table_clear(&sys.vdis);
 	epochs_clear();
 	sys.nr_members = 0;
@@ -828,6 +878,8 @@ int sm_restore(void *ctx, const void *data, size_t len)
 	for (size_t i = 0; i < st->n_vdis; i++) {
 		struct vdi *v = vdi_from_msg(st->vdis[i]);
 
+		if (v && v->hdr.name[0])
+			share_carry_over(v, old, nr_old);
 		if (!v || vdi_table_insert(&sys.vdis, v)) {
 			vdi_free(v);
 			goto out;
@@ -857,8 +909,11 @@ int sm_restore(void *ctx, const void *data, size_t len)
 		epoch_log_write(sys.dir, &epochs[nr_epochs - 1]);
 	}
 	for (size_t i = 0; i < st->n_applied && i < SM_MAX_ORIGINS; i++)
-		applied[nr_applied++] =
-			(struct applied){ st->applied[i]->origin, st->applied[i]->seq };
+		applied[nr_applied++] = (struct applied){
+			st->applied[i]->origin, st->applied[i]->seq,
+			/* A snapshot of an older sheep: only the highest is known. */
+			st->applied[i]->window ? st->applied[i]->window : 1
+		};
 	if (st->cfg->ctime != local_ctime && local_ctime) {
 		char err[512];
 
@@ -883,6 +938,14 @@ int sm_restore(void *ctx, const void *data, size_t len)
 		hooks->members_changed();
 	ret = 0;
 out:
+	/* VDIs the snapshot no longer has: their readers see them deleted. */
+	for (int i = 0; i < nr_old; i++) {
+		if (old[i]) {
+			__atomic_store_n(&old[i]->deleted, 1, __ATOMIC_RELEASE);
+			vdi_share_put(old[i]);
+		}
+	}
+	free(old);
 	if (ret)
 		log_err("the cluster state snapshot is corrupt (%zu bytes)", len);
 	if (st)

@@ -77,7 +77,8 @@ static void kick_run(struct shard_defer *d)
 
 	/* Pinned: parsing may close it, and a paused connection has no I/O in flight to wait on. */
 	c->kicking = true;
-	if (c->want_resume && c->state != NBD_CONN_CLOSING) {
+	/* An option waiting for the catch-up stays unparsed until it is back (want_resume kept). */
+	if (c->want_resume && c->state != NBD_CONN_CLOSING && !c->export_syncing) {
 		c->want_resume = false;
 		c->paused = false;
 		guard_set_time(&pool, guard_clock_ms());
