@@ -20,6 +20,7 @@ struct cluster_member {
 	uint64_t raft_id;
 	uint16_t shards;
 	uint16_t cluster_port;
+	uint32_t recovered; /* the last epoch whose recovery it finished */
 };
 
 struct sheep_sys {

@@ -26,6 +26,7 @@ enum obj_op_type {
 	OBJ_ALLOC,    /* reserve [0, length) on disk (preallocation) */
 	OBJ_ZERO,     /* zero [offset, offset + length), keeping the space allocated */
 	OBJ_PREFETCH, /* advise the kernel to read [offset, offset + length) ahead */
+	OBJ_RECOVER,  /* cluster: make this node's copy current (the check pulls it), no I/O */
 };
 
 #define OBJ_F_CREATE 0x1 /* write/alloc: create the object if missing */

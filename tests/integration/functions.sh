@@ -176,3 +176,34 @@ dogn() { # i dog-arguments...: dog against node i
 	shift
 	"$DOG_BIN" "$@" -p "${PORTS[$i]}"
 }
+
+# Whether two object files hold the same bytes, reading past the end of a file as zeros (a copy
+# pulled by a returning node may end at another block than the one it replaced).
+same_object() {
+	python3 -c "
+import sys
+a, b = (open(f, 'rb').read() for f in sys.argv[1:3])
+n = max(len(a), len(b))
+sys.exit(a.ljust(n, b'\\0') != b.ljust(n, b'\\0'))" "$1" "$2"
+}
+# copies_agree COPIES NODE...: every data object found on those nodes ($SCRATCH/n<i>) is on
+# exactly COPIES of them, with the same bytes; says what is wrong and returns 1 otherwise.
+copies_agree() {
+	local want=$1 f i n=0 holders
+	shift
+	for f in $(for i in "$@"; do ls "$SCRATCH/n$i/obj"; done | grep -E '^00' | sort -u); do
+		holders=()
+		for i in "$@"; do
+			[ -f "$SCRATCH/n$i/obj/$f" ] && holders+=("$SCRATCH/n$i/obj/$f")
+		done
+		if [ ${#holders[@]} -ne "$want" ]; then
+			echo "object $f is on ${#holders[@]} nodes, not $want: ${holders[*]}"
+			return 1
+		fi
+		for h in "${holders[@]:1}"; do
+			same_object "${holders[0]}" "$h" || { echo "the copies of $f differ ($h)"; return 1; }
+		done
+		n=$((n + 1))
+	done
+	[ $n -gt 0 ] || { echo "no data objects"; return 1; }
+}

@@ -21,30 +21,10 @@ uri() { echo "nbd://127.0.0.1:${NBDP[$1]}/disk"; }
 serving() { # i count: node i lists count members, serves changes, knows the VDI
 	[ "$(dogn "$1" node list -r | wc -l)" -eq "$2" ] && ! dogn "$1" cluster info | grep -q halted
 }
-# The same object: the same bytes, reading past the end of a file as zeros (a copy pulled by a
-# returning node may end at another block than the one it replaced).
-same_object() {
-	python3 -c "
-import sys
-a, b = (open(f, 'rb').read() for f in sys.argv[1:3])
-n = max(len(a), len(b))
-sys.exit(a.ljust(n, b'\\0') != b.ljust(n, b'\\0'))" "$1" "$2"
-}
-# Every data object of the VDI is on exactly `copies` nodes, the same bytes on each.
+# Every data object on exactly `copies` nodes, the same bytes on each (copies_agree).
 holders_agree() { # copies
-	local f i n=0 holders
-	for f in $(cd "$SCRATCH" && ls n*/obj | grep -E '^00' | sort -u); do
-		holders=()
-		for i in $(seq 0 $((N - 1))); do
-			[ -f "$SCRATCH/n$i/obj/$f" ] && holders+=("$SCRATCH/n$i/obj/$f")
-		done
-		[ ${#holders[@]} -eq "$1" ] || fail "object $f is on ${#holders[@]} nodes, not $1"
-		for h in "${holders[@]:1}"; do
-			same_object "${holders[0]}" "$h" || fail "the copies of $f differ ($h)"
-		done
-		n=$((n + 1))
-	done
-	[ $n -gt 0 ] || fail "no data objects"
+	local why
+	why=$(copies_agree "$1" $(seq 0 $((N - 1)))) || fail "$why"
 }
 
 start_node1 0

@@ -25,6 +25,7 @@
 #include "../../io/obj_io.h"
 #include "../cluster_view.h"
 #include "../obj_check.h"
+#include "../recovery/recovery.h"
 #include "../sys.h"
 #include "inode_sync.h"
 #include "link.h"
@@ -156,8 +157,10 @@ static void publish_view(void)
 	}
 	if (!v || cluster_view_publish(v))
 		log_err("out of memory publishing epoch %u to the shards", sys.cfg.epoch);
-	else
+	else {
 		inode_sync_view_changed();
+		recovery_view_changed();
+	}
 }
 
 static bool self_is_member(void)
@@ -252,7 +255,8 @@ static const struct sm_hooks hooks = { .members_changed = on_members_changed,
 				       .member_left = on_member_left,
 				       .shutdown = on_shutdown,
 				       .vdi_header_changed = inode_sync_header,
-				       .vdi_map_changed = inode_sync_map };
+				       .vdi_map_changed = inode_sync_map,
+				       .recovered = recovery_all_done };
 
 /* Proposals */
 
@@ -1146,6 +1150,10 @@ int sdcluster_start(const struct sdcluster_opts *o, struct evloop *lp, char *err
 	evloop_timer_init(&tick_timer, tick, NULL);
 	evloop_timer_start(loop, &tick_timer, SDC_TICK_MS, SDC_TICK_MS);
 	vdi_lease_start(loop, my_id);
+	if ((ret = recovery_start(loop, my_id))) {
+		snprintf(err, errlen, "cannot start recovery: %s", strerror(-ret));
+		return ret;
+	}
 	publish_view();
 	log_notice("sdcluster: raft id %016" PRIx64 " on %s, %s", my_id, raft_addr,
 		   !fresh	   ? "rejoining with its state"
@@ -1166,6 +1174,7 @@ void sdcluster_stop(void)
 	stopping = true;
 	inode_sync_stop();
 	vdi_lease_stop();
+	recovery_stop();
 	evloop_timer_stop(loop, &tick_timer);
 	syncs_check(NULL); /* stopping: every waiter goes on now */
 	while (proposals) {

@@ -217,6 +217,7 @@ void sm_member_to_msg(const struct cluster_member *m, Sdcl__Member *msg, uint8_t
 	msg->shards = m->shards;
 	msg->raft_id = m->raft_id;
 	msg->cluster_port = m->cluster_port;
+	msg->recovered = m->recovered;
 }
 
 int sm_member_from_msg(const Sdcl__Member *msg, struct cluster_member *m)
@@ -233,6 +234,7 @@ int sm_member_from_msg(const Sdcl__Member *msg, struct cluster_member *m)
 	m->shards = (uint16_t)msg->shards;
 	m->raft_id = msg->raft_id;
 	m->cluster_port = (uint16_t)msg->cluster_port;
+	m->recovered = msg->recovered;
 	return 0;
 }
 
@@ -546,6 +548,25 @@ static int apply_lease(const Sdcl__VdiLease *l)
 	return SD_RES_SUCCESS;
 }
 
+/*
+ * A node finished recovering epoch e. Once every member of the latest epoch has, no node needs
+ * a copy it does not hold in that epoch any more: each may remove them (recovery.h).
+ */
+static int apply_recovered(uint64_t index, const Sdcl__RecoveryDone *r)
+{
+	bool all = true;
+
+	for (int i = 0; i < sys.nr_members; i++) {
+		if (sys.members[i].raft_id == r->holder && r->epoch <= sys.cfg.epoch &&
+		    r->epoch > sys.members[i].recovered)
+			sys.members[i].recovered = r->epoch;
+		all &= sys.members[i].recovered == sys.cfg.epoch;
+	}
+	if (all && r->epoch == sys.cfg.epoch && effects_due(index) && hooks)
+		hooks->recovered(sys.cfg.epoch);
+	return SD_RES_SUCCESS;
+}
+
 /* Idempotence: (origin, seq) pairs already applied. */
 static bool seen(uint64_t origin, uint64_t seq)
 {
@@ -624,6 +645,9 @@ int sm_apply(void *ctx, uint64_t index, const void *data, size_t len)
 		break;
 	case SDCL__COMMAND__OP_LEASE:
 		ret = apply_lease(c->lease);
+		break;
+	case SDCL__COMMAND__OP_RECOVERED:
+		ret = apply_recovered(index, c->recovered);
 		break;
 	case SDCL__COMMAND__OP_SHUTDOWN:
 		/* Not state: a restart of every node after it serves again. */

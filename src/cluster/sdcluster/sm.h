@@ -35,6 +35,8 @@ struct sm_hooks {
 	void (*vdi_header_changed)(uint32_t vid);
 	/* Map entries [first, last] of a VDI changed. */
 	void (*vdi_map_changed)(uint32_t vid, uint32_t first, uint32_t last);
+	/* Every member has recovered the latest epoch (once per epoch, not on replays). */
+	void (*recovered)(uint32_t epoch);
 };
 
 /* Loads DIR/sm-effects. Returns 0 or -errno. */

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <sys/statvfs.h>
 
+#include "../../cluster/cluster_view.h"
+#include "../../cluster/recovery/recovery.h"
 #include "../../cluster/sdcluster/sdcluster.h"
 #include "../../cluster/sdcluster/sm.h"
 #include "../../cluster/sys.h"
@@ -229,19 +231,33 @@ static void op_node_info(struct reply *r)
 }
 
 /*
- * The nodes of the current epoch that are recovering objects, in node-list order. Recovery
- * (issue 8) does not exist yet, so the list is empty: `dog node recovery` prints its header only,
- * which is what scripts wait for.
+ * This node, if it is recovering objects (recovery.h): dog asks every node and prints those in
+ * recovery, in node-list order. None: `dog node recovery` prints its header only, which is what
+ * scripts wait for.
  */
 static void op_node_recovery(struct reply *r)
 {
 	Sdctl__NodeRecoveryRsp *nr = ralloc(r, sizeof(*nr));
+	const struct cluster_view *v = cluster_view_latest();
+	uint64_t done, total;
+	uint32_t epoch;
 
 	if (!nr)
 		return fail(r, SD_RES_NO_MEM, "out of memory");
 	sdctl__node_recovery_rsp__init(nr);
 	r->rsp.body_case = SDCTL__RESPONSE__BODY_NODE_RECOVERY;
 	r->rsp.node_recovery = nr;
+	if (!sys.clustered || !v || v->self < 0 || !recovery_progress(&epoch, &done, &total))
+		return;
+	if (!(nr->nodes = ralloc(r, sizeof(*nr->nodes))) ||
+	    !(nr->nodes[0] = ralloc(r, sizeof(**nr->nodes))))
+		return fail(r, SD_RES_NO_MEM, "out of memory");
+	sdctl__node_recovery__init(nr->nodes[0]);
+	nr->nodes[0]->id = (uint32_t)v->self;
+	nr->nodes[0]->node = node_msg(r, &sys.self);
+	nr->nodes[0]->nr_finished = done;
+	nr->nodes[0]->nr_total = total;
+	nr->n_nodes = 1;
 }
 
 static Sdctl__VdiInfo *vdi_info_msg(struct reply *r, const struct vdi *v)
