@@ -8,7 +8,7 @@
  * anywhere (every node asked answered that it has none) means there is no object; one that
  * cannot reach a current copy fails the operations with -EIO: never stale data, never zeros.
  *
- * Known limits, for issue 8's background recovery: pulls run only on demand, write the file with
+ * Known limits: pulls (on demand, and by background recovery, recovery.h) write the file with
  * blocking calls on the shard, and a copy older than the history window (EH_MAX epochs) is pulled
  * again.
  */
