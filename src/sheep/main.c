@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../cluster/recovery/recovery.h"
 #include "../cluster/sdcluster/sdcluster.h"
 #include "../cluster/sys.h"
 #include "../core/atomic_file.h"
@@ -303,6 +304,9 @@ int main(int argc, char **argv)
 
 		for (int i = 0; i < o.nr_seeds; i++)
 			seed_parse(o.seeds[i], &so.seeds[so.nr_seeds++]);
+		/* This node's own; a cluster-wide set-throttle in the log overrides it. */
+		if (o.recovery_set)
+			recovery_set_throttle(o.recovery_max, o.recovery_interval);
 		if (sdcluster_start(&so, ctl_loop(), err, sizeof(err)))
 			startup_fail("%s", err);
 	}

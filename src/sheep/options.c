@@ -64,6 +64,7 @@ static const struct option long_opts[] = {
 	{ "dpdk-queues", required_argument, NULL, OPT_DPDK_QUEUES },
 	{ "shards", required_argument, NULL, OPT_SHARDS },
 	{ "limits", required_argument, NULL, OPT_LIMITS },
+	{ "recovery", required_argument, NULL, 'R' },
 	{ "foreground", no_argument, NULL, 'f' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, OPT_VERSION },
@@ -94,6 +95,12 @@ static void usage(void)
 	       "      --seed HOST:PORT      sdcluster: a member to ask for joining (its client\n"
 	       "                            port, -p); repeat for more. Not needed on restart\n"
 	       "      --cluster-port PORT   sdcluster: the Raft port (default: -p PORT + 1)\n"
+	       "  -R, --recovery max=N,interval=MS\n"
+	       "                            sdcluster: recover at most N objects per MS\n"
+	       "                            milliseconds after a membership change, to spare\n"
+	       "                            client I/O (both 0, the default: as fast as it can);\n"
+	       "                            'dog node recovery set-throttle' changes it for the\n"
+	       "                            whole cluster\n"
 	       "      --shards N            I/O threads, one per core (default: every online CPU,\n"
 	       "                            pinned). Fewer shards than CPUs leaves clients on the\n"
 	       "                            same machine (QEMU) a core, and shards then spin "
@@ -161,6 +168,38 @@ static int parse_num(const char *s, unsigned long long min, unsigned long long m
 	return 0;
 }
 
+/* -R max=N,interval=MS, as the original: both 0 (no throttle) or both set. */
+static int parse_recovery(const char *arg, struct sheep_options *o)
+{
+	char buf[128], *save = NULL;
+	unsigned long long v;
+	bool max_set = false, interval_set = false;
+
+	if (snprintf(buf, sizeof(buf), "%s", arg) >= (int)sizeof(buf))
+		goto bad;
+	for (char *kv = strtok_r(buf, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+		if (!strncmp(kv, "max=", 4) && !parse_num(kv + 4, 0, UINT32_MAX, &v)) {
+			o->recovery_max = (uint32_t)v;
+			max_set = true;
+		} else if (!strncmp(kv, "interval=", 9) && !parse_num(kv + 9, 0, UINT32_MAX, &v)) {
+			o->recovery_interval = (uint32_t)v;
+			interval_set = true;
+		} else {
+			goto bad;
+		}
+	}
+	if (!max_set || !interval_set || !o->recovery_max != !o->recovery_interval)
+		goto bad;
+	o->recovery_set = true;
+	return 0;
+bad:
+	fprintf(stderr,
+		"Invalid recovery throttle '%s': use max=N,interval=MS (N objects per MS "
+		"milliseconds, both 0 for no throttle)\n",
+		arg);
+	return -1;
+}
+
 static int not_yet(const char *opt)
 {
 	fprintf(stderr, "%s is not available in this version of sheep yet; start without it\n",
@@ -219,7 +258,7 @@ int sheep_parse_options(int argc, char **argv, struct sheep_options *o)
 	o->cluster_driver = "local";
 	o->limits = (struct conn_limits)CONN_LIMITS_DEFAULT;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "b:p:gc:z:v:j:wl:fh", long_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "b:p:gc:z:v:j:wl:fhR:", long_opts, NULL)) != -1) {
 		switch (c) {
 		case 'b':
 			o->bind_addr = optarg;
@@ -285,6 +324,10 @@ int sheep_parse_options(int argc, char **argv, struct sheep_options *o)
 				return -1;
 			}
 			o->shards = (int)v;
+			break;
+		case 'R':
+			if (parse_recovery(optarg, o))
+				return -1;
 			break;
 		case OPT_LIMITS: {
 			char err[256];

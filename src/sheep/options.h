@@ -28,6 +28,9 @@ struct sheep_options {
 	uint16_t nbd_port;	   /* 0: no NBD over TCP */
 	const char *nbd_socket;	   /* NULL: no NBD Unix socket */
 	struct conn_limits limits; /* what clients may make sheep hold (--limits) */
+	/* -R: recovery throttle, max objects per interval ms (recovery_set: given) */
+	uint32_t recovery_max, recovery_interval;
+	bool recovery_set;
 };
 
 /*

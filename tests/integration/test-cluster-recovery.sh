@@ -39,7 +39,12 @@ check_image() { # node
 	cmp "$SCRATCH/img" "$SCRATCH/expect" || fail "node $1 serves other bytes than written"
 }
 
-start_node 0
+for bad in max=1 max=0,interval=5 max=x,interval=1 speed=3; do
+	expect_exit 1 "$SHEEP" -R "$bad" "$SCRATCH/bad"
+	expect_stderr "^Invalid recovery throttle '$bad': use max=N,interval=MS"
+done
+
+start_node 0 -R max=64,interval=100
 start_node 1 --seed "127.0.0.1:${PORTS[0]}"
 start_node 2 --seed "127.0.0.1:${PORTS[0]}"
 for i in 0 1 2; do until_ok 20 serving $i 3; done
@@ -61,9 +66,26 @@ dd if="$SCRATCH/b" of="$SCRATCH/expect" bs=1M seek=20 conv=notrunc status=none
 wait_recovered "after node 2 left" 0 1
 grep -q "recovery: epoch [0-9]* done" "$SCRATCH/n0/sheep.log" || fail "node 0 logged no recovery"
 
-# Node 2 is back: it takes its share again, including what was written while it was away.
+# Node 2 is back with recovery paused: every node is listed in recovery (at 0%) and node 2 lacks
+# its share, until recovery is enabled again (throttled: 2 objects per 50 ms). Bad throttles
+# are refused.
+dogn 0 cluster recover disable || fail "recover disable"
+dogn 1 cluster info | grep -q "^Cluster status: running, auto-recovery disabled" ||
+	fail "cluster info on node 1 does not say recovery is disabled: $(dogn 1 cluster info)"
 start_node 2
 for i in 0 1 2; do until_ok 20 serving $i 3; done
+sleep 2
+dogn 0 node recovery | grep -q "^ *[0-9]   127.0.0.1:${PORTS[2]} .* 0.0%$" ||
+	fail "node 2 is not listed in recovery while it is paused: $(dogn 0 node recovery)"
+! copies_agree 2 0 1 2 >/dev/null || fail "objects moved while recovery was disabled"
+expect_exit 64 "$DOG_BIN" node recovery set-throttle 0 5 -p "${PORTS[0]}"
+grep -qx "Invalid interval max (0), interval (5)" "$SCRATCH/stderr" || fail "$(cat "$SCRATCH/stderr")"
+expect_exit 64 "$DOG_BIN" node recovery set-throttle 4294967296 5 -p "${PORTS[0]}"
+grep -qx "Invalid max (4294967296)" "$SCRATCH/stderr" || fail "$(cat "$SCRATCH/stderr")"
+dogn 1 node recovery set-throttle 2 50 || fail "set-throttle"
+[ "$(dogn 2 node recovery get-throttle 2>&1)" = "max (2), interval (50)" ] ||
+	fail "get-throttle on node 2: $(dogn 2 node recovery get-throttle 2>&1)"
+dogn 2 cluster recover enable || fail "recover enable"
 wait_recovered "after node 2 came back" 0 1 2
 [ -n "$(ls "$SCRATCH/n2/obj" | grep -E '^00')" ] || fail "node 2 holds nothing after its return"
 grep -q "pulled object" "$SCRATCH/n2/sheep.log" 2>/dev/null ||

@@ -165,6 +165,23 @@ static int cluster_shutdown(int argc, char **argv)
 	return ret;
 }
 
+static int cluster_recover(int argc, char **argv)
+{
+	if (argc == 1 && !strcmp(argv[0], "enable"))
+		return dog_recovery_ctl(SDCTL__RECOVERY_CTL_REQ__WHAT__ENABLE,
+					"Failed to enable recovery");
+	if (argc == 1 && !strcmp(argv[0], "disable"))
+		return dog_recovery_ctl(SDCTL__RECOVERY_CTL_REQ__WHAT__DISABLE,
+					"Failed to disable recovery");
+	if (argc == 1 && !strcmp(argv[0], "force")) {
+		fprintf(stderr, "dog cluster recover force is not supported yet: a cluster serves "
+				"as soon as a majority of its Raft voters is back\n");
+		return EXIT_FAIL;
+	}
+	fprintf(stderr, "Usage: dog cluster recover enable|disable\n");
+	return EXIT_USAGE;
+}
+
 const struct subcommand cluster_cmds[] = {
 	{ "info", "", "rv", "show cluster information",
 	  "  -r, --raw             raw output for scripts (no headers, unix times)\n"
@@ -196,5 +213,13 @@ const struct subcommand cluster_cmds[] = {
 	  "node cut off from the others refuses it. Prints nothing on success; on failure the\n"
 	  "reason and 'failed to execute request', exit 1. To stop one node, use\n"
 	  "'dog node kill'.\n" },
+	{ "recover", "enable|disable", "", "pause or resume the recovery of objects", "", 1, 1,
+	  cluster_recover,
+	  "After a change of members each node copies the objects it now holds and lacks\n"
+	  "(dog node recovery shows the progress). 'disable' pauses that on every node, for\n"
+	  "example while more nodes are being added, so objects do not move twice; clients\n"
+	  "are still served, and an object a client asks for is still fetched at once.\n"
+	  "'enable' resumes it. The setting holds for the whole cluster and survives\n"
+	  "restarts; 'dog cluster info' shows it as 'auto-recovery enabled|disabled'.\n" },
 	{ NULL, NULL, NULL, NULL, NULL, 0, 0, NULL },
 };

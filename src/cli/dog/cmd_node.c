@@ -3,6 +3,7 @@
  * -p); info and kill then talk to each listed node at its own address, as the original did, so
  * any member of a multi-node cluster can be asked.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -277,14 +278,83 @@ static void print_recovery(const Sdctl__NodeRecoveryRsp *nr)
 	}
 }
 
+/* A recovery setting through the node dog talks to; the cluster applies it everywhere. */
+static int recovery_ctl(Sdctl__RecoveryCtlReq__What what, uint32_t max, uint64_t interval,
+			const char *fail_what)
+{
+	Sdctl__Request req = SDCTL__REQUEST__INIT;
+	Sdctl__RecoveryCtlReq rc = SDCTL__RECOVERY_CTL_REQ__INIT;
+	Sdctl__Response *rsp;
+	int ret;
+
+	rc.what = what;
+	rc.max = max;
+	rc.interval_ms = interval;
+	req.op_case = SDCTL__REQUEST__OP_RECOVERY_CTL;
+	req.recovery_ctl = &rc;
+	rsp = dog_call(&req);
+	if (!rsp)
+		return EXIT_SYSFAIL;
+	ret = dog_result(rsp, fail_what);
+	if (!ret && what == SDCTL__RECOVERY_CTL_REQ__WHAT__GET &&
+	    !(ret = dog_expect(rsp, SDCTL__RESPONSE__BODY_RECOVERY_CTL)))
+		/* On stderr, as the original's informational output. */
+		fprintf(stderr, "max (%u), interval (%" PRIu64 ")\n", rsp->recovery_ctl->max,
+			rsp->recovery_ctl->interval_ms);
+	sdctl__response__free_unpacked(rsp, NULL);
+	return ret;
+}
+
+int dog_recovery_ctl(Sdctl__RecoveryCtlReq__What what, const char *fail_what)
+{
+	return recovery_ctl(what, 0, 0, fail_what);
+}
+
+static int set_throttle(int argc, char **argv)
+{
+	char *end;
+	long long max, interval;
+
+	if (argc != 3) {
+		fprintf(stderr, "Usage: dog node recovery set-throttle <max> <interval>\n");
+		return EXIT_USAGE;
+	}
+	errno = 0;
+	max = strtoll(argv[1], &end, 10);
+	if (errno || *end || !*argv[1] || max < 0 || max > UINT32_MAX) {
+		fprintf(stderr, "Invalid max (%s)\n", argv[1]);
+		return EXIT_USAGE;
+	}
+	errno = 0;
+	interval = strtoll(argv[2], &end, 10);
+	if (errno || *end || !*argv[2] || interval < 0 || interval > UINT32_MAX) {
+		fprintf(stderr, "Invalid interval (%s)\n", argv[2]);
+		return EXIT_USAGE;
+	}
+	if (!max != !interval) {
+		fprintf(stderr, "Invalid interval max (%lld), interval (%lld)\n", max, interval);
+		return EXIT_USAGE;
+	}
+	return recovery_ctl(SDCTL__RECOVERY_CTL_REQ__WHAT__SET_THROTTLE, (uint32_t)max,
+			    (uint64_t)interval, "Failed to set the recovery throttle");
+}
+
 /* Each node answers for itself: asked one after the other, in node-list order. */
 static int node_recovery(int argc, char **argv)
 {
 	Sdctl__Response *nl;
 	int ret, failed = 0;
 
-	(void)argc;
-	(void)argv;
+	if (argc && !strcmp(argv[0], "set-throttle"))
+		return set_throttle(argc, argv);
+	if (argc == 1 && !strcmp(argv[0], "get-throttle"))
+		return recovery_ctl(SDCTL__RECOVERY_CTL_REQ__WHAT__GET, 0, 0,
+				    "Failed to get the recovery throttle");
+	if (argc && (argc != 1 || strcmp(argv[0], "info"))) {
+		fprintf(stderr, "Usage: dog node recovery [info|set-throttle <max> <interval>|"
+				"get-throttle]\n");
+		return EXIT_USAGE;
+	}
 	nl = dog_node_list(&ret);
 	if (!nl)
 		return ret;
@@ -353,10 +423,11 @@ const struct subcommand node_cmds[] = {
 	  "not answer (within 10 s) is named on stderr and left out of the totals; dog still\n"
 	  "prints the others and exits 2. Raw output (-r): 'ID SIZE USED AVAIL USE%' per node and\n"
 	  "'Total SIZE USED AVAIL USE% VIRTUAL' in bytes.\n" },
-	{ "recovery", "", "r", "show recovery information of nodes",
+	{ "recovery", "[info|set-throttle <max> <interval>|get-throttle]", "r",
+	  "show recovery information of nodes, or set or show the recovery throttle",
 	  "  -r, --raw             raw output for scripts (no header; 'ID HOST:PORT VNODES\n"
 	  "                        ZONE FINISHED TOTAL' per node)\n",
-	  0, 0, node_recovery,
+	  0, 3, node_recovery,
 	  "Lists the nodes that are copying objects to themselves after a change of members\n"
 	  "(an epoch change), with their progress. When no node is recovering it prints only\n"
 	  "its two header lines, so scripts can wait for recovery by counting lines:\n"
@@ -367,6 +438,11 @@ const struct subcommand node_cmds[] = {
 	  "them; the progress is the share of those objects checked so far. Clients are\n"
 	  "served meanwhile. Once every node has finished, copies a node no longer holds are\n"
 	  "removed. Every node is asked; one that does not answer is reported on stderr and\n"
-	  "the exit status is 1.\n" },
+	  "the exit status is 1.\n"
+	  "set-throttle <max> <interval>: every node recovers at most <max> objects per\n"
+	  "<interval> milliseconds, to spare client I/O (both 0: no throttle, the default).\n"
+	  "It holds for the whole cluster, also for nodes that join later; 'sheep -R'\n"
+	  "sets a node's own until then. get-throttle prints the throttle of the node dog\n"
+	  "talks to as 'max (N), interval (MS)' on stderr, as the original does.\n" },
 	{ NULL, NULL, NULL, NULL, NULL, 0, 0, NULL, NULL },
 };

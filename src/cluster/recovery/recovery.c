@@ -29,13 +29,22 @@ static uint32_t plan_epoch, plan_gen;
 static bool plan_active, need_report, report_busy;
 static uint64_t retry_at;
 static bool enabled = true;
-static uint32_t thr_max = RECOVERY_MAX_DEFAULT, thr_interval;
+/* max objects per interval_ms; both 0: no throttle (RECOVERY_MAX_DEFAULT at once). */
+static uint32_t thr_max, thr_interval;
 
 static void configure(void)
 {
-	uint32_t per_shard = thr_max / (uint32_t)(nr_shards ? nr_shards : 1);
+	uint32_t max = thr_max ? thr_max : RECOVERY_MAX_DEFAULT;
+	uint32_t per_shard = max / (uint32_t)(nr_shards ? nr_shards : 1);
 
 	recovery_worker_configure(enabled, per_shard ? per_shard : 1, thr_interval);
+}
+
+void recovery_get(uint32_t *max, uint32_t *interval_ms, bool *on)
+{
+	*max = thr_max;
+	*interval_ms = thr_interval;
+	*on = enabled;
 }
 
 void recovery_set_enabled(bool on)
@@ -50,8 +59,12 @@ void recovery_set_enabled(bool on)
 
 void recovery_set_throttle(uint32_t max, uint32_t interval_ms)
 {
-	thr_max = max ? max : 1;
-	thr_interval = interval_ms;
+	if (max && (max != thr_max || interval_ms != thr_interval))
+		log_notice("recovery throttle: %u objects per %u ms", max, interval_ms);
+	else if (!max && thr_max)
+		log_notice("recovery throttle: none");
+	thr_max = max;
+	thr_interval = max ? interval_ms : 0;
 	if (running)
 		configure();
 }

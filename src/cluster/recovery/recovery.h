@@ -48,9 +48,14 @@ void recovery_view_changed(void);
 void recovery_all_done(uint32_t epoch);
 /* This node's progress: false when it has nothing left to do. */
 bool recovery_progress(uint32_t *epoch, uint64_t *done, uint64_t *total);
-/* `dog cluster recover enable|disable` and `-R max=N,interval=MS`. */
+/*
+ * `dog cluster recover enable|disable`, and the throttle of `-R max=N,interval=MS` and `dog node
+ * recovery set-throttle`: at most max objects started per interval_ms (both 0: no throttle).
+ * Any thread before recovery_start; the control thread after.
+ */
 void recovery_set_enabled(bool on);
 void recovery_set_throttle(uint32_t max, uint32_t interval_ms);
+void recovery_get(uint32_t *max, uint32_t *interval_ms, bool *on);
 
 /* recovery_worker.c, on the shards. */
 /* Shard: replaces its queue with l (message from the control thread). */

@@ -233,6 +233,14 @@ static void on_member_left(uint64_t raft_id)
 			 SDC_DEAD_MS / 1000);
 }
 
+static void on_recovery_ctl(const Sdcl__RecoveryCtl *r)
+{
+	if (r->set_throttle)
+		recovery_set_throttle(r->max, r->interval_ms);
+	if (r->set_enabled)
+		recovery_set_enabled(r->enabled);
+}
+
 static struct evloop_timer stop_timer;
 
 static void stop_now(void *arg)
@@ -256,7 +264,8 @@ static const struct sm_hooks hooks = { .members_changed = on_members_changed,
 				       .shutdown = on_shutdown,
 				       .vdi_header_changed = inode_sync_header,
 				       .vdi_map_changed = inode_sync_map,
-				       .recovered = recovery_all_done };
+				       .recovered = recovery_all_done,
+				       .recovery_ctl = on_recovery_ctl };
 
 /* Proposals */
 

@@ -42,6 +42,8 @@ static struct epoch_entry *epochs;
 static int nr_epochs;
 static struct applied applied[SM_MAX_ORIGINS];
 static int nr_applied;
+/* The cluster's recovery settings, as dog last set them (unset parts: each node's own). */
+static Sdcl__RecoveryCtl rec_ctl = SDCL__RECOVERY_CTL__INIT;
 /*
  * When this node applied each epoch, by its own clock (epoch_history.h): kept in
  * DIR/epoch-times, one "EPOCH NANOSECONDS" line per epoch, so that a restart, which applies the
@@ -158,6 +160,7 @@ int sm_init(const struct sm_hooks *h)
 	long n;
 
 	hooks = h;
+	sdcl__recovery_ctl__init(&rec_ctl);
 	etimes_load();
 	local_ctime = sys.cfg.ctime;
 	/* The log says what the cluster is: a replay must not see a format it has not reached. */
@@ -567,6 +570,21 @@ static int apply_recovered(uint64_t index, const Sdcl__RecoveryDone *r)
 	return SD_RES_SUCCESS;
 }
 
+static void recovery_ctl_merge(const Sdcl__RecoveryCtl *r)
+{
+	if (r->set_throttle) {
+		rec_ctl.set_throttle = true;
+		rec_ctl.max = r->max;
+		rec_ctl.interval_ms = r->interval_ms;
+	}
+	if (r->set_enabled) {
+		rec_ctl.set_enabled = true;
+		rec_ctl.enabled = r->enabled;
+	}
+	if (hooks)
+		hooks->recovery_ctl(&rec_ctl);
+}
+
 /* Idempotence: (origin, seq) pairs already applied. */
 static bool seen(uint64_t origin, uint64_t seq)
 {
@@ -648,6 +666,10 @@ int sm_apply(void *ctx, uint64_t index, const void *data, size_t len)
 		break;
 	case SDCL__COMMAND__OP_RECOVERED:
 		ret = apply_recovered(index, c->recovered);
+		break;
+	case SDCL__COMMAND__OP_RECOVERY_CTL:
+		recovery_ctl_merge(c->recovery_ctl);
+		ret = SD_RES_SUCCESS;
 		break;
 	case SDCL__COMMAND__OP_SHUTDOWN:
 		/* Not state: a restart of every node after it serves again. */
@@ -767,6 +789,7 @@ int sm_snapshot(void *ctx, void **out, size_t *out_len)
 	cfg.strict = sys.cfg.strict;
 	st.cfg = &cfg;
 	st.epoch = sys.cfg.epoch;
+	st.recovery = &rec_ctl;
 	st.n_members = (size_t)sys.nr_members;
 	st.members = members_msg(&a, sys.members, sys.nr_members);
 	st.vdis = arena_alloc(&a, sizeof(*st.vdis) * (size_t)sys.vdis.nr);
@@ -954,6 +977,9 @@ int sm_restore(void *ctx, const void *data, size_t len)
 	snprintf(sys.cfg.store, sizeof(sys.cfg.store), "%s", st->cfg->store);
 	sys.cfg.recycle_vid = st->cfg->recycle_vid;
 	sys.cfg.strict = st->cfg->strict;
+	sdcl__recovery_ctl__init(&rec_ctl);
+	if (st->recovery)
+		recovery_ctl_merge(st->recovery);
 	sys.cfg.epoch = st->epoch;
 	if (sys.cfg.ctime && (ret = config_save(sys.dir, &sys.cfg)))
 		log_err("cannot save %s/config: %s", sys.dir, strerror(-ret));

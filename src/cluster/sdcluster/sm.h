@@ -37,6 +37,8 @@ struct sm_hooks {
 	void (*vdi_map_changed)(uint32_t vid, uint32_t first, uint32_t last);
 	/* Every member has recovered the latest epoch (once per epoch, not on replays). */
 	void (*recovered)(uint32_t epoch);
+	/* The cluster's recovery settings changed (their set_* parts say which apply). */
+	void (*recovery_ctl)(const Sdcl__RecoveryCtl *r);
 };
 
 /* Loads DIR/sm-effects. Returns 0 or -errno. */

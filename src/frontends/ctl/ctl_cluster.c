@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../../cluster/recovery/recovery.h"
 #include "../../cluster/sdcluster/sdcluster.h"
 #include "../../cluster/sys.h"
 #include "../../core/inode.h"
@@ -527,6 +528,50 @@ static void op_shutdown(struct reply *r, struct ctl_call *call)
 	propose(r, call, &cmd, PEND_PLAIN, "shutdown", "the cluster");
 }
 
+/* dog node recovery set-throttle|get-throttle, dog cluster recover enable|disable. */
+static void op_recovery_ctl(struct reply *r, const Sdctl__RecoveryCtlReq *q, struct ctl_call *call)
+{
+	Sdcl__Command cmd = SDCL__COMMAND__INIT;
+	Sdcl__RecoveryCtl rc = SDCL__RECOVERY_CTL__INIT;
+	Sdctl__RecoveryCtlRsp *rsp;
+	uint32_t interval;
+	bool on;
+
+	if (!q)
+		return fail(r, SD_RES_INVALID_PARMS, "recovery request without parameters");
+	switch (q->what) {
+	case SDCTL__RECOVERY_CTL_REQ__WHAT__GET:
+		if (!(rsp = ralloc(r, sizeof(*rsp))))
+			return fail(r, SD_RES_NO_MEM, "out of memory");
+		sdctl__recovery_ctl_rsp__init(rsp);
+		recovery_get(&rsp->max, &interval, &on);
+		rsp->interval_ms = interval;
+		rsp->enabled = on;
+		r->rsp.body_case = SDCTL__RESPONSE__BODY_RECOVERY_CTL;
+		r->rsp.recovery_ctl = rsp;
+		return;
+	case SDCTL__RECOVERY_CTL_REQ__WHAT__SET_THROTTLE:
+		if (!q->max != !q->interval_ms || q->interval_ms > UINT32_MAX)
+			return fail(r, SD_RES_INVALID_PARMS,
+				    "Invalid interval max (%u), interval (%" PRIu64 ")", q->max,
+				    q->interval_ms);
+		rc.set_throttle = true;
+		rc.max = q->max;
+		rc.interval_ms = (uint32_t)q->interval_ms;
+		break;
+	case SDCTL__RECOVERY_CTL_REQ__WHAT__ENABLE:
+	case SDCTL__RECOVERY_CTL_REQ__WHAT__DISABLE:
+		rc.set_enabled = true;
+		rc.enabled = q->what == SDCTL__RECOVERY_CTL_REQ__WHAT__ENABLE;
+		break;
+	default:
+		return fail(r, SD_RES_INVALID_PARMS, "unknown recovery request %d", (int)q->what);
+	}
+	cmd.op_case = SDCL__COMMAND__OP_RECOVERY_CTL;
+	cmd.recovery_ctl = &rc;
+	propose(r, call, &cmd, PEND_PLAIN, "recovery setting", "the cluster");
+}
+
 bool ctl_cluster_op(struct reply *r, const Sdctl__Request *q, struct ctl_call *call)
 {
 	struct pend *p;
@@ -537,6 +582,9 @@ bool ctl_cluster_op(struct reply *r, const Sdctl__Request *q, struct ctl_call *c
 		return true;
 	case SDCTL__REQUEST__OP_CLUSTER_SHUTDOWN:
 		op_shutdown(r, call);
+		return true;
+	case SDCTL__REQUEST__OP_RECOVERY_CTL:
+		op_recovery_ctl(r, q->recovery_ctl, call);
 		return true;
 	case SDCTL__REQUEST__OP_VDI_CREATE:
 		op_create(r, q->vdi_create, call);

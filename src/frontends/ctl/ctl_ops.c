@@ -138,6 +138,13 @@ static void op_cluster_info(struct reply *r)
 	ci->copy_policy = sys.cfg.copy_policy;
 	ci->store = rstrdup(r, sys.cfg.ctime ? sys.cfg.store : "");
 	ci->recovery_enabled = true;
+	if (sys.clustered) {
+		uint32_t max, interval;
+		bool on;
+
+		recovery_get(&max, &interval, &on);
+		ci->recovery_enabled = on;
+	}
 	ci->block_size_shift = sys.cfg.block_size_shift;
 	ci->recycle_vid = sys.cfg.recycle_vid;
 	ci->strict = sys.cfg.strict;
@@ -494,6 +501,12 @@ static void dispatch(struct reply *r, const Sdctl__Request *q, struct ctl_call *
 		return;
 	case SDCTL__REQUEST__OP_NODE_RECOVERY:
 		return op_node_recovery(r);
+	case SDCTL__REQUEST__OP_RECOVERY_CTL:
+		/* The sdcluster driver answers these (ctl_cluster.c). */
+		return fail(
+			r, SD_RES_NO_SUPPORT,
+			"this sheep is a cluster of one (the local driver): there is no "
+			"recovery to throttle or pause; it runs with --cluster-driver sdcluster");
 	case SDCTL__REQUEST__OP_VDI_CREATE:
 		return op_vdi_create(r, q->vdi_create);
 	case SDCTL__REQUEST__OP_VDI_PREALLOC:
