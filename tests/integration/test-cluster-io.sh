@@ -2,16 +2,16 @@
 # Replicated I/O through the gateway with the real control plane (--cluster-driver sdcluster):
 # three sheep, two copies. Data written through one node (dog vdi write, and NBD with a flush)
 # lands on exactly two holders with the same bytes, and every node reads it back through NBD
-# and through dog.
+# and through dog; a gateway-only node (-g) joins, serves NBD and stores nothing.
 source "$(dirname "$0")/functions.sh"
 need qemu-io
 need qemu-img
 need nbdinfo
 
 # Raft listens on the port after each control port.
-read -r P0 P1 P2 N0 N1 N2 <<<"$(cluster_ports 3)"
-PORTS=("$P0" "$P1" "$P2")
-NBDP=("$N0" "$N1" "$N2")
+read -r P0 P1 P2 P3 N0 N1 N2 N3 <<<"$(cluster_ports 4)"
+PORTS=("$P0" "$P1" "$P2" "$P3")
+NBDP=("$N0" "$N1" "$N2" "$N3")
 ready() {
 	for i in 0 1 2; do
 		[ "$(dogn $i node list -r | wc -l)" -eq 3 ] && ! dogn $i cluster info | grep -q halted ||
@@ -84,4 +84,15 @@ for idx in 0 1 2 3; do
 	[ "$(du -k "$(ls "$SCRATCH"/n*/obj/"$f" | head -1)" | cut -f1)" -ge 4096 ] ||
 		fail "preallocated object $f has no space reserved"
 done
+# A gateway-only node (-g): a member with no vnodes, it serves NBD and dog and stores nothing.
+start_node 3 -g --seed "127.0.0.1:$P0"
+for _ in $(seq 100); do [ "$(dogn 3 node list -r | wc -l)" -eq 4 ] && break; sleep 0.1; done
+dogn 0 node list | grep -qE "^ +[0-9]+ +127.0.0.1:$P3 +	? *0 " ||
+	fail "the gateway is not listed with 0 vnodes: $(dogn 0 node list)"
+random_file "$SCRATCH/g" 8
+qemu-io -f raw -c "write -s $SCRATCH/g 48M 8M" -c flush "nbd://127.0.0.1:$N3/disk" >/dev/null ||
+	fail "NBD write through the gateway"
+dogn 0 vdi read disk 48M 8M | cmp - "$SCRATCH/g" || fail "gateway write, read via node 0"
+[ -z "$(ls "$SCRATCH/n3/obj" 2>/dev/null | grep -E '^[08]0')" ] ||
+	fail "the gateway stores objects: $(ls "$SCRATCH/n3/obj")"
 echo "PASS: $TEST_NAME"
