@@ -2,6 +2,7 @@
 # A multi-node sheepdog cluster on loopback, for trying things out and for the tests:
 #
 #   scripts/cluster.sh start N [--nbd] [--format] [--copies N]   start nodes 0..N-1
+#   scripts/cluster.sh restart I [--nbd]                        start node I again (alone)
 #   scripts/cluster.sh stop                                     SIGTERM every node, wait
 #   scripts/cluster.sh status                                   dog node list, cluster info
 #   scripts/cluster.sh clean                                    stop, then erase the data
@@ -21,7 +22,7 @@ SHARDS=${CLUSTER_SHARDS:-2}
 read -ra EXTRA <<<"${CLUSTER_SHEEP_OPTS:-}"
 
 usage() {
-	sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
 	exit 64
 }
 
@@ -47,6 +48,25 @@ wait_members() { # port count: the members are in, and a leader serves changes
 	return 1
 }
 
+start_node() { # i nbd(0|1): the same command line every time (a restart ignores --seed)
+	local i=$1
+	# One zone per node: on one host they would all share the address's zone.
+	local args=(-b 127.0.0.1 -p "$(port_of "$i")" -z "$i" --shards "$SHARDS"
+		--cluster-driver sdcluster)
+	[ "$i" -gt 0 ] && args+=(--seed "127.0.0.1:$(port_of 0)")
+	[ "$2" -eq 1 ] && args+=(--nbd-port $((NBD_BASE + i)))
+	args+=("${EXTRA[@]}")
+	"$BUILD/sheep" "${args[@]}" "$DIR/node$i"
+	wait_answer "$(port_of "$i")"
+}
+
+restart() {
+	local i=$1 nbd=0
+	[[ $i =~ ^[0-9]+$ ]] || usage
+	[ "${2:-}" = --nbd ] && nbd=1
+	start_node "$i" $nbd
+}
+
 start() {
 	local n=$1 nbd=0 format=0 copies=""
 	shift
@@ -63,14 +83,7 @@ start() {
 	[ -x "$BUILD/sheep" ] || { echo "cluster.sh: build first (scripts/build.sh)" >&2; exit 1; }
 	mkdir -p "$DIR"
 	for i in $(seq 0 $((n - 1))); do
-		# One zone per node: on one host they would all share the address's zone.
-		local args=(-b 127.0.0.1 -p "$(port_of "$i")" -z "$i" --shards "$SHARDS"
-			--cluster-driver sdcluster)
-		[ "$i" -gt 0 ] && args+=(--seed "127.0.0.1:$(port_of 0)")
-		[ $nbd -eq 1 ] && args+=(--nbd-port $((NBD_BASE + i)))
-		args+=("${EXTRA[@]}")
-		"$BUILD/sheep" "${args[@]}" "$DIR/node$i"
-		wait_answer "$(port_of "$i")"
+		start_node "$i" $nbd
 	done
 	for i in $(seq 0 $((n - 1))); do
 		wait_members "$(port_of "$i")" "$n"
@@ -104,6 +117,7 @@ status() {
 
 case ${1:-} in
 start) shift; [ $# -ge 1 ] || usage; start "$@" ;;
+restart) shift; [ $# -ge 1 ] || usage; restart "$@" ;;
 stop) stop ;;
 status) status ;;
 clean) stop; rm -rf "$DIR" ;;

@@ -62,6 +62,11 @@ struct conn {
 	 */
 	struct ctl_call *call;
 	bool waiting;
+	/*
+	 * ctl_handle is running: an answer that comes back inside it (an operation that failed at
+	 * once) is only queued, and process() goes on as for a synchronous reply.
+	 */
+	bool in_handle, answered_inline;
 	struct conn *prev, *next;
 };
 
@@ -500,6 +505,8 @@ static void call_answer(struct ctl_call *call, const uint8_t *frame, size_t len)
 		return;
 	}
 	c->waiting = false;
+	if (c->in_handle)
+		c->answered_inline = true;
 	if (c->out_len + len > c->out_cap) {
 		uint8_t *n = realloc(c->out, c->out_len + len);
 
@@ -513,6 +520,8 @@ static void call_answer(struct ctl_call *call, const uint8_t *frame, size_t len)
 	if (len)
 		memcpy(c->out + c->out_len, frame, len);
 	c->out_len += len;
+	if (c->in_handle)
+		return; /* process() sends it */
 	charge_sync(c);
 	guard_served(&c->guard);
 	if (flush_out(c)) {
@@ -560,7 +569,14 @@ static int process(struct conn *c)
 		}
 		c->call->conn = c;
 		c->call->answer = call_answer;
+		c->in_handle = true;
+		c->answered_inline = false;
 		ret = ctl_handle(payload, plen, &c->out, &c->out_len, &c->out_cap, c->call);
+		c->in_handle = false;
+		if (c->dead)
+			return -1;
+		if (ret > 0 && c->answered_inline)
+			ret = 0; /* answered already: a synchronous reply */
 		if (ret < 0) {
 			conn_close(c, "malformed request frame");
 			return -1;

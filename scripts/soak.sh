@@ -1,0 +1,212 @@
+#!/bin/bash
+# The soak: N sheep on loopback (scripts/cluster.sh), a writer through NBD whose acknowledged
+# writes are mirrored in a local file, and meanwhile SIGKILLs of random nodes (restarted at
+# once, or after the cluster removed them), hangs (SIGSTOP for a few seconds), and at the end a
+# SIGKILL of every node and a restart. Then, once recovery is over, every node's view of the VDI
+# is compared with the mirror (blocks whose write failed are left out: either content is
+# right) and every object's copies with each other.
+#
+#   scripts/soak.sh [-n NODES] [-c COPIES] [-k EVENTS] [-s VDI_MB]
+#
+# Prints "soak: E events (K kills) survived, B bytes lost, D objects diverged" and exits 1 if
+# anything was lost or diverged (or the cluster stopped serving). Defaults: 5 nodes, 2 copies,
+# 20 events, 64 MiB. Needs a build (BUILD, default build/), nbdsh's Python module, nbdcopy.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TOP=$PWD
+NODES=5 COPIES=2 EVENTS=20 SIZE_MB=64
+while getopts "n:c:k:s:" o; do
+	case $o in
+	n) NODES=$OPTARG ;;
+	c) COPIES=$OPTARG ;;
+	k) EVENTS=$OPTARG ;;
+	s) SIZE_MB=$OPTARG ;;
+	*) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 64 ;;
+	esac
+done
+export BUILD=${BUILD:-$TOP/build}
+export CLUSTER_DIR=${CLUSTER_DIR:-$(mktemp -d /tmp/sd-soak.XXXXXX)}
+export CLUSTER_PORT=${CLUSTER_PORT:-7300} CLUSTER_NBD_PORT=${CLUSTER_NBD_PORT:-8300}
+export CLUSTER_SHARDS=${CLUSTER_SHARDS:-1}
+W=$CLUSTER_DIR/writer
+DOG=$BUILD/dog
+port() { echo $((CLUSTER_PORT + 2 * $1)); }
+pid_of() { cat "$CLUSTER_DIR/node$1/sheep.pid" 2>/dev/null || true; }
+log() { echo "soak: $*"; }
+
+cleanup() {
+	[ -f "$W.pid" ] && kill "$(cat "$W.pid")" 2>/dev/null || true
+	for i in $(seq 0 $((NODES - 1))); do
+		p=$(pid_of "$i")
+		[ -n "$p" ] && kill -CONT "$p" 2>/dev/null && kill -9 "$p" 2>/dev/null || true
+	done
+	[ -n "${SOAK_KEEP:-}" ] || rm -rf "$CLUSTER_DIR"
+}
+trap cleanup EXIT
+
+serving() { # node count
+	[ "$("$DOG" node list -r -p "$(port "$1")" 2>/dev/null | wc -l)" -eq "$2" ] &&
+		! "$DOG" cluster info -p "$(port "$1")" 2>&1 | grep -q halted
+}
+wait_serving() { # count nodes...
+	local count=$1 i
+	shift
+	for _ in $(seq 300); do
+		for i in "$@"; do serving "$i" "$count" || continue 2; done
+		return 0
+	done
+	log "the cluster did not serve with $count nodes"
+	exit 1
+}
+all_nodes() { seq 0 $((NODES - 1)); }
+
+"$TOP/scripts/cluster.sh" start "$NODES" --nbd --format --copies "$COPIES" >/dev/null
+"$DOG" vdi create soak "${SIZE_MB}M" -p "$(port 0)"
+sleep 0.5
+
+# The writer: random writes of 4 to 64 KiB, a flush every 32, through any live node.
+/usr/bin/python3 - "$W" "$((SIZE_MB << 20))" "$CLUSTER_NBD_PORT" "$NODES" <<'PY' &
+import nbd, os, random, sys, time
+out, size, base, nodes = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+open(out + ".pid", "w").write(str(os.getpid()))
+mirror, doubt = bytearray(size), bytearray(size // 4096)
+h, writes, failed, node = None, 0, 0, 0
+while not os.path.exists(out + ".stop"):
+    if h is None:
+        node = random.randrange(nodes)
+        try:
+            h = nbd.NBD()
+            h.connect_uri("nbd://127.0.0.1:%d/soak" % (base + node))
+        except nbd.Error:
+            h = None
+            time.sleep(0.2)
+            continue
+    off = random.randrange(size // 4096) * 4096
+    n = min(random.randint(1, 16) * 4096, size - off)
+    data = os.urandom(n)
+    try:
+        h.pwrite(data, off)
+        mirror[off:off + n] = data
+        doubt[off // 4096:(off + n) // 4096] = bytes(n // 4096)
+        writes += 1
+        if writes % 32 == 0:
+            h.flush()
+    except nbd.Error:
+        # Not acknowledged: the old bytes or the new ones may be there.
+        for b in range(off // 4096, (off + n) // 4096):
+            doubt[b] = 1
+        failed += 1
+        try:
+            h.shutdown()
+        except nbd.Error:
+            pass
+        h = None
+open(out + ".img", "wb").write(mirror)
+open(out + ".doubt", "wb").write(doubt)
+open(out + ".count", "w").write("%d %d\n" % (writes, failed))
+PY
+sleep 1
+
+kills=0
+down_wait() { # i: until the cluster removed node i (a new epoch without it)
+	for _ in $(seq 150); do
+		[ "$("$DOG" node list -r -p "$(port "$1")" 2>/dev/null | wc -l)" -lt "$NODES" ] && return
+		sleep 0.1
+	done
+}
+for e in $(seq "$EVENTS"); do
+	i=$((RANDOM % NODES))
+	other=$(((i + 1) % NODES))
+	case $((RANDOM % 4)) in
+	0 | 1)
+		log "event $e: SIGKILL node $i, restart at once"
+		kill -9 "$(pid_of "$i")"
+		kills=$((kills + 1))
+		sleep 0.3
+		"$TOP/scripts/cluster.sh" restart "$i" --nbd >/dev/null
+		;;
+	2)
+		log "event $e: SIGKILL node $i, restart after the cluster removed it"
+		kill -9 "$(pid_of "$i")"
+		kills=$((kills + 1))
+		down_wait "$other"
+		sleep 1
+		"$TOP/scripts/cluster.sh" restart "$i" --nbd >/dev/null
+		;;
+	3)
+		log "event $e: node $i hangs for 3 s (SIGSTOP)"
+		kill -STOP "$(pid_of "$i")"
+		sleep 3
+		kill -CONT "$(pid_of "$i")"
+		;;
+	esac
+	# shellcheck disable=SC2046
+	wait_serving "$NODES" $(all_nodes)
+	sleep 1
+done
+
+log "every node SIGKILLed at once, then restarted"
+for i in $(all_nodes); do kill -9 "$(pid_of "$i")"; done
+kills=$((kills + NODES))
+sleep 0.5
+for i in $(all_nodes); do "$TOP/scripts/cluster.sh" restart "$i" --nbd >/dev/null; done
+# shellcheck disable=SC2046
+wait_serving "$NODES" $(all_nodes)
+sleep 2
+touch "$W.stop"
+wait
+read -r writes failed <"$W.count"
+log "$writes writes acknowledged, $failed failed during the events"
+
+# Recovery over everywhere, then the checks.
+for _ in $(seq 600); do
+	busy=0
+	for i in $(all_nodes); do
+		[ "$("$DOG" node recovery -p "$(port "$i")" | wc -l)" -eq 2 ] || busy=1
+	done
+	[ $busy -eq 0 ] && break
+	sleep 0.1
+done
+lost=0
+for i in $(all_nodes); do
+	nbdcopy "nbd://127.0.0.1:$((CLUSTER_NBD_PORT + i))/soak" "$CLUSTER_DIR/read$i"
+	n=$(/usr/bin/python3 - "$CLUSTER_DIR/read$i" "$W" <<'PY'
+import sys
+got, w = open(sys.argv[1], "rb").read(), sys.argv[2]
+want, doubt = open(w + ".img", "rb").read(), open(w + ".doubt", "rb").read()
+print(sum(4096 for b in range(len(doubt))
+          if not doubt[b] and got[b * 4096:(b + 1) * 4096] != want[b * 4096:(b + 1) * 4096]))
+PY
+)
+	[ "$n" -gt 0 ] && log "node $i serves $n bytes that differ from what was acknowledged"
+	lost=$((lost > n ? lost : n))
+done
+diverged=$(/usr/bin/python3 - "$CLUSTER_DIR" "$NODES" "$COPIES" "$W" <<'PY'
+import os, sys
+d, nodes, copies, w = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+doubt = open(w + ".doubt", "rb").read()
+held = {}
+for i in range(nodes):
+    p = os.path.join(d, "node%d" % i, "obj")
+    for f in os.listdir(p):
+        if len(f) == 16 and f.startswith("00"):
+            held.setdefault(f, []).append(os.path.join(p, f))
+bad = 0
+for f, paths in held.items():
+    data = [open(p, "rb").read() for p in paths]
+    n = max(len(x) for x in data)
+    data = [x.ljust(n, b"\0") for x in data]
+    if len(paths) != copies or len(set(data)) != 1:
+        # Which 4 KiB blocks differ, and were they all written by writes that failed?
+        base = int(f[8:], 16) * (4 << 20) // 4096
+        blocks = [b for b in range(n // 4096)
+                  if len({x[b * 4096:(b + 1) * 4096] for x in data}) > 1]
+        unacked = all(base + b < len(doubt) and doubt[base + b] for b in blocks)
+        print("soak: object %s: %d copies, %d blocks differ%s" % (f, len(paths), len(blocks),
+              " (all of a failed write)" if blocks and unacked else ""), file=sys.stderr)
+        bad += 1
+print(bad)
+PY
+)
+log "$EVENTS events ($kills kills) survived, $lost bytes lost, $diverged objects diverged"
+[ "$lost" -eq 0 ] && [ "$diverged" -eq 0 ]
