@@ -34,6 +34,37 @@ DOG=$BUILD/dog
 port() { echo $((CLUSTER_PORT + 2 * $1)); }
 pid_of() { cat "$CLUSTER_DIR/node$1/sheep.pid" 2>/dev/null || true; }
 log() { echo "soak: $*"; }
+# Every object's copies compared: prints "DIFFERING UNACKED_ONLY" (objects whose copies differ
+# or are not COPIES, and those that differ only in blocks of writes that failed).
+copies_differ() {
+	/usr/bin/python3 - "$CLUSTER_DIR" "$NODES" "$COPIES" "$W" <<-'PY'
+	import os, sys
+	d, nodes, copies, w = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+	doubt = open(w + ".doubt", "rb").read()
+	held = {}
+	for i in range(nodes):
+	    p = os.path.join(d, "node%d" % i, "obj")
+	    for f in os.listdir(p):
+	        if len(f) == 16 and f.startswith("00"):
+	            held.setdefault(f, []).append(os.path.join(p, f))
+	bad = unacked_only = 0
+	for f, paths in held.items():
+	    data = [open(p, "rb").read() for p in paths]
+	    n = max(len(x) for x in data)
+	    data = [x.ljust(n, b"\0") for x in data]
+	    if len(paths) != copies or len(set(data)) != 1:
+	        # Which 4 KiB blocks differ, and were they all written by writes that failed?
+	        base = int(f[8:], 16) * (4 << 20) // 4096
+	        blocks = [b for b in range(n // 4096)
+	                  if len({x[b * 4096:(b + 1) * 4096] for x in data}) > 1]
+	        unacked = all(base + b < len(doubt) and doubt[base + b] for b in blocks)
+	        print("soak: object %s: %d copies, %d blocks differ%s" % (f, len(paths), len(blocks),
+	              " (all of a failed write)" if blocks and unacked else ""), file=sys.stderr)
+	        bad += 1
+	        unacked_only += bool(blocks) and unacked and len(paths) == copies
+	print(bad, unacked_only)
+	PY
+}
 
 cleanup() {
 	[ -f "$W.pid" ] && kill "$(cat "$W.pid")" 2>/dev/null || true
@@ -182,37 +213,18 @@ PY
 	[ "$n" -gt 0 ] && log "node $i serves $n bytes that differ from what was acknowledged"
 	lost=$((lost > n ? lost : n))
 done
-diverged=$(/usr/bin/python3 - "$CLUSTER_DIR" "$NODES" "$COPIES" "$W" <<'PY'
-import os, sys
-d, nodes, copies, w = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-doubt = open(w + ".doubt", "rb").read()
-held = {}
-for i in range(nodes):
-    p = os.path.join(d, "node%d" % i, "obj")
-    for f in os.listdir(p):
-        if len(f) == 16 and f.startswith("00"):
-            held.setdefault(f, []).append(os.path.join(p, f))
-bad = unacked_only = 0
-for f, paths in held.items():
-    data = [open(p, "rb").read() for p in paths]
-    n = max(len(x) for x in data)
-    data = [x.ljust(n, b"\0") for x in data]
-    if len(paths) != copies or len(set(data)) != 1:
-        # Which 4 KiB blocks differ, and were they all written by writes that failed?
-        base = int(f[8:], 16) * (4 << 20) // 4096
-        blocks = [b for b in range(n // 4096)
-                  if len({x[b * 4096:(b + 1) * 4096] for x in data}) > 1]
-        unacked = all(base + b < len(doubt) and doubt[base + b] for b in blocks)
-        print("soak: object %s: %d copies, %d blocks differ%s" % (f, len(paths), len(blocks),
-              " (all of a failed write)" if blocks and unacked else ""), file=sys.stderr)
-        bad += 1
-        unacked_only += bool(blocks) and unacked and len(paths) == copies
-print(bad, unacked_only)
-PY
-)
-read -r diverged unacked <<<"$diverged"
-log "$EVENTS events ($kills kills) survived, $lost bytes lost, $diverged objects diverged" \
-	"($unacked of them only where a write failed, unacknowledged)"
-# Copies that differ only where a write was never acknowledged (its node died with it in
-# flight) are a known limit until dog vdi check repairs them (docs/recovery.md).
-[ "$lost" -eq 0 ] && [ "$diverged" -eq "$unacked" ]
+read -r diverged unacked <<<"$(copies_differ)"
+log "before dog vdi check: $diverged objects diverged ($unacked of them only where a write failed)"
+# The repair of copies that differ (dog vdi check), then the same comparison.
+for _ in $(seq 30); do
+	"$DOG" vdi check soak -p "$(port 0)" >"$CLUSTER_DIR/check" 2>&1 && break
+	grep -q "being written" "$CLUSTER_DIR/check" || break # the lease goes 5 s after the writer
+	sleep 0.5
+done
+grep -v '^finish' "$CLUSTER_DIR/check" | sed 's/^/soak: dog vdi check: /' || true
+read -r after _ <<<"$(copies_differ 2>/dev/null)"
+log "$EVENTS events ($kills kills) survived, $lost bytes lost, $after objects diverged" \
+	"after dog vdi check ($diverged before it, $unacked of them only where a write failed)"
+# Before the check, copies may differ only where a write was never acknowledged (its node
+# died with it in flight); after it, nowhere.
+[ "$lost" -eq 0 ] && [ "$diverged" -eq "$unacked" ] && [ "$after" -eq 0 ]

@@ -383,3 +383,10 @@ bool obj_check(struct obj_req *req)
 	}
 	return park(req, v, copies);
 }
+
+void obj_check_drain(void)
+{
+	free(known);
+	known = NULL;
+	known_cap = known_nr = 0;
+}

@@ -21,5 +21,7 @@ struct obj_req;
 
 /* obj_check_hook (obj_io.h): set once by the sdcluster driver. */
 bool obj_check(struct obj_req *req);
+/* On a shard as it exits: frees its table of copies known current. */
+void obj_check_drain(void);
 
 #endif

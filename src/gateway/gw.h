@@ -45,6 +45,7 @@ enum gw_op {
 	GW_PUNCH,    /* zero the range, freeing it; -ENOENT if no holder has the object */
 	GW_REMOVE,   /* remove the object from every holder */
 	GW_PREFETCH, /* read-ahead, on a local copy only (no-op elsewhere) */
+	GW_CHECK,    /* compare every holder's copy (length: the object's size) and repair */
 };
 
 #define GW_F_CREATE 0x1 /* the object may be created (WRITE, ZERO) */
@@ -95,7 +96,14 @@ struct gw_req {
 	struct shard_defer defer;
 };
 
+/* GW_CHECK's results besides 0 (every copy the same) and -errno. */
+#define GW_CHECK_FIXED_REPLICA 1 /* a copy differed and was rewritten */
+#define GW_CHECK_FIXED_MISSING 2 /* a holder had no copy and got one */
+
 void gw_submit(struct gw_req *r);
+/* gw_io.c, for gw_check.c: hands r back to its submitter with res. */
+void gw_finish(struct gw_req *r, int res);
+void gw_check_start(struct gw_req *r);
 /* Control thread: submits n requests and waits for all of them. */
 void gw_exec_batch(struct gw_req *reqs, int n);
 

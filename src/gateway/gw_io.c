@@ -98,6 +98,11 @@ static void finish(struct gw_req *r, int res)
 	}
 }
 
+void gw_finish(struct gw_req *r, int res)
+{
+	finish(r, res);
+}
+
 static void fail(struct gw_req *r, int res, int node, const char *what)
 {
 	char n[64];
@@ -680,6 +685,9 @@ static void start(struct gw_req *r)
 			}
 		}
 		read_next(r);
+		break;
+	case GW_CHECK:
+		gw_check_start(r);
 		break;
 	case GW_PREFETCH:
 		for (int i = 0; i < r->nr; i++) {

@@ -29,6 +29,7 @@
 
 static int nr_shards;
 static struct shard *shards;
+void (*shard_exit_hook)(void);
 static __thread struct shard *self;
 
 /* Start-up handshake: each shard reports 0 or -errno once. */
@@ -280,6 +281,8 @@ static void *shard_main(void *arg)
 	io_uring_queue_exit(&s->ring);
 	buf_pool_drain();
 	obj_fence_drain();
+	if (shard_exit_hook)
+		shard_exit_hook();
 	return NULL;
 }
 

@@ -99,6 +99,8 @@ void shard_timer_start(struct shard_timer *t, uint32_t ms);
 
 /* An SQE of the calling shard's ring; submits to make room when the ring is full. */
 struct io_uring_sqe *shard_get_sqe(struct shard *s);
+/* Set before shards_start: each shard runs it as it exits, to free its thread-local state. */
+extern void (*shard_exit_hook)(void);
 /*
  * Submits what is queued on the ring now instead of at the end of the loop pass: before work
  * that blocks the shard (an inline pwrite), so that sends queued first are already under way.

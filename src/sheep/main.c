@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../cluster/obj_check.h"
 #include "../cluster/recovery/recovery.h"
 #include "../cluster/sdcluster/sdcluster.h"
 #include "../cluster/sys.h"
@@ -279,6 +280,8 @@ int main(int argc, char **argv)
 		rl.rlim_cur = 1024;
 	fd_cap = (int)(rl.rlim_cur > 256 ? (rl.rlim_cur - 256) / 2 / (rlim_t)nr_shards : 8);
 	fd_cap = fd_cap < 8 ? 8 : fd_cap > 4096 ? 4096 : fd_cap;
+	if (sys.clustered)
+		shard_exit_hook = obj_check_drain;
 	ret = shards_start(nr_shards, o.shards == 0, sys.store, fd_cap);
 	if (ret)
 		startup_fail("cannot start %d shards: %s", nr_shards, strerror(-ret));

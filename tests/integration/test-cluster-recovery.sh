@@ -74,7 +74,7 @@ dogn 1 cluster info | grep -q "^Cluster status: running, auto-recovery disabled"
 	fail "cluster info on node 1 does not say recovery is disabled: $(dogn 1 cluster info)"
 start_node 2
 for i in 0 1 2; do until_ok 20 serving $i 3; done
-sleep 2
+sleep 1
 dogn 0 node recovery | grep -q "^ *[0-9]   127.0.0.1:${PORTS[2]} .* 0.0%$" ||
 	fail "node 2 is not listed in recovery while it is paused: $(dogn 0 node recovery)"
 ! copies_agree 2 0 1 2 >/dev/null || fail "objects moved while recovery was disabled"

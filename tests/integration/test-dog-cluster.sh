@@ -57,7 +57,8 @@ echo "$out" | sed -n 3p | grep -qxE "Total	$SIZE	$SIZE	$SIZE	 *[0-9]+%" || fail 
 	fail "local node info -r: $("$DOG_BIN" node info -r -p "$PL")"
 same "$("$DOG_BIN" node recovery -p "$PL")" "$HDR_RECOVERY" "local node recovery"
 same "$("$DOG_BIN" node recovery -r -p "$PL")" "" "local node recovery -r"
-"$DOG_BIN" node kill --help | grep -q '^Usage: dog node kill <node id> ' || fail "node kill --help"
+grep -q '^Usage: dog node kill <node id> ' <<<"$("$DOG_BIN" node kill --help)" ||
+	fail "node kill --help"
 expect_exit 64 "$DOG_BIN" node kill 1 -p "$PL"
 same "$(cat "$SCRATCH/stderr")" "Invalid node id '1'" "kill of a node that is not listed"
 pid=$(cat "$SCRATCH/local/sheep.pid")

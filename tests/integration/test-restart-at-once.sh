@@ -4,7 +4,7 @@
 # the process is gone: start-up waits (15 s at most) for listeners nobody alive holds, and fails
 # at once for one a live program holds. First the listeners are held that way on purpose, for
 # seconds (how long a ring keeps them depends on the kernel and the load: on a fast machine the
-# real window can close before sheep reaches its listen calls); then six rounds (RESTART_ROUNDS)
+# real window can close before sheep reaches its listen calls); then four rounds (RESTART_ROUNDS)
 # of SIGKILL with clients connected and a restart the moment the process is dead.
 . "$(dirname "$0")/functions.sh"
 need nbdsh nbdinfo fio flock
@@ -172,7 +172,7 @@ print("ready", flush=True)
 time.sleep(60)
 PY
 
-for round in $(seq "${RESTART_ROUNDS:-6}"); do
+for round in $(seq "${RESTART_ROUNDS:-4}"); do
 	# Data written and flushed before the kill, one 64 KiB block a round past fio's 32 MiB.
 	head -c 65536 /dev/urandom >"$SCRATCH/block$round"
 	nbdsh -u "$NBD/disk" -c "h.pwrite(open('$SCRATCH/block$round', 'rb').read(), ($round + 40) << 20); h.flush()" ||

@@ -586,6 +586,9 @@ bool ctl_cluster_op(struct reply *r, const Sdctl__Request *q, struct ctl_call *c
 	case SDCTL__REQUEST__OP_RECOVERY_CTL:
 		op_recovery_ctl(r, q->recovery_ctl, call);
 		return true;
+	case SDCTL__REQUEST__OP_VDI_CHECK:
+		ctl_vdi_check(r, q->vdi_check, call);
+		return true;
 	case SDCTL__REQUEST__OP_VDI_CREATE:
 		op_create(r, q->vdi_create, call);
 		return true;

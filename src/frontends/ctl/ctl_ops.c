@@ -501,6 +501,10 @@ static void dispatch(struct reply *r, const Sdctl__Request *q, struct ctl_call *
 		return;
 	case SDCTL__REQUEST__OP_NODE_RECOVERY:
 		return op_node_recovery(r);
+	case SDCTL__REQUEST__OP_VDI_CHECK:
+		return fail(r, SD_RES_NO_SUPPORT,
+			    "this sheep is a cluster of one (the local driver): each object has "
+			    "one copy, there are no copies to compare");
 	case SDCTL__REQUEST__OP_RECOVERY_CTL:
 		/* The sdcluster driver answers these (ctl_cluster.c). */
 		return fail(

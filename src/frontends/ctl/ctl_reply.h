@@ -42,5 +42,7 @@ struct vdi *find_vdi(struct reply *r, const char *name);
  * the requests between sheep. Returns false for an operation it leaves to the local code.
  */
 bool ctl_cluster_op(struct reply *r, const Sdctl__Request *q, struct ctl_call *call);
+/* ctl_vdi_check.c: dog vdi check's request, answered later through call. */
+void ctl_vdi_check(struct reply *r, const Sdctl__VdiCheckReq *q, struct ctl_call *call);
 
 #endif

@@ -1,0 +1,66 @@
+#!/bin/bash
+# dog vdi check (sdcluster, three sheep, three copies): a copy that differs from the two others
+# is rewritten from them ("fixed replica"); a holder that lost a copy while it was down has it
+# again (by recovery or by the check); afterwards every object's copies agree and the VDI reads
+# as written; a check while the VDI is being written is refused; a second check finds nothing.
+source "$(dirname "$0")/functions.sh"
+need nbdsh qemu-img
+
+read -r P0 P1 P2 N0 N1 N2 <<<"$(cluster_ports 3)"
+PORTS=("$P0" "$P1" "$P2")
+NBDP=("$N0" "$N1" "$N2")
+serving() { # node count
+	[ "$(dogn "$1" node list -r | wc -l)" -eq "$2" ] && ! dogn "$1" cluster info | grep -q halted
+}
+check() { # node: dog vdi check, retried while the write lease is still held (5 s idle)
+	for _ in $(seq 40); do
+		dogn "$1" vdi check disk >"$SCRATCH/check" 2>&1 && return 0
+		grep -q "being written" "$SCRATCH/check" || break
+		sleep 0.25
+	done
+	fail "dog vdi check failed: $(cat "$SCRATCH/check")"
+}
+
+start_node 0
+start_node 1 --seed "127.0.0.1:$P0"
+start_node 2 --seed "127.0.0.1:$P0"
+for i in 0 1 2; do until_ok 20 serving $i 3; done
+dogn 0 cluster format -c 3 >/dev/null || fail "format"
+dogn 0 vdi create disk 24M || fail "create"
+random_file "$SCRATCH/a" 24
+nbdsh -u "nbd://127.0.0.1:$N0/disk" -c "h.pwrite(open('$SCRATCH/a', 'rb').read(), 0); h.flush()" ||
+	fail "write"
+
+# Written a moment ago through node 0, which still holds the write lease: refused.
+expect_exit 1 dogn 1 vdi check disk
+expect_stderr "is being written"
+
+# One copy of object 2 is made to differ (a block of another content, as an interrupted
+# write would leave it); node 2 loses its copy of another object while it is stopped.
+vid=$(dogn 0 vdi list -r disk | awk '{print $8}')
+obj2=$(printf '%08x%08x' "0x$vid" 2)
+mapfile -t H < <(ls "$SCRATCH"/n*/obj/"$obj2")
+[ ${#H[@]} -eq 3 ] || fail "object $obj2 is on ${#H[@]} nodes"
+# Not node 2's: node 2 is restarted below, and a restart may pull its copies again.
+bad=${H[0]}
+[[ $bad == "$SCRATCH/n2/"* ]] && bad=${H[1]}
+printf 'not the data' | dd of="$bad" bs=1 seek=8192 conv=notrunc status=none
+kill_sheep "$SCRATCH/n2" TERM
+lost=$(ls "$SCRATCH/n2/obj" | grep -E '^00' | grep -v "$obj2" | head -1)
+[ -n "$lost" ] || fail "node 2 holds no other object"
+rm "$SCRATCH/n2/obj/$lost"
+start_node 2
+for i in 0 1 2; do until_ok 20 serving $i 3; done
+for _ in $(seq 100); do [ "$(dogn 0 node recovery | wc -l)" -eq 2 ] && break; sleep 0.1; done
+
+check 1
+grep -qx "fixed replica $obj2" "$SCRATCH/check" || fail "no replica fixed: $(cat "$SCRATCH/check")"
+grep -qx "finish check&repair disk" "$SCRATCH/check" || fail "$(cat "$SCRATCH/check")"
+why=$(copies_agree 3 0 1 2) || fail "after the check: $why"
+# The damaged copy took the two others' content (the data written), not the other way round.
+qemu-img convert -f raw -O raw "nbd://127.0.0.1:$N2/disk" "$SCRATCH/img" || fail "read back"
+cmp <(head -c $((24 << 20)) "$SCRATCH/img") "$SCRATCH/a" || fail "the VDI changed"
+check 2
+[ "$(cat "$SCRATCH/check")" = "finish check&repair disk" ] ||
+	fail "a second check found more: $(cat "$SCRATCH/check")"
+echo "PASS: $TEST_NAME"
