@@ -63,4 +63,12 @@ cmp <(head -c $((24 << 20)) "$SCRATCH/img") "$SCRATCH/a" || fail "the VDI change
 check 2
 [ "$(cat "$SCRATCH/check")" = "finish check&repair disk" ] ||
 	fail "a second check found more: $(cat "$SCRATCH/check")"
+# dog cluster check: every VDI (in id order), as the original prints it.
+dogn 0 vdi create empty 8M || fail "create empty"
+out=$(dogn 2 cluster check) || fail "cluster check: $out"
+for v in disk empty; do
+	grep -A1 -x "fix vdi $v" <<<"$out" | tail -1 | grep -qx "finish check&repair $v" ||
+		fail "cluster check printed: $out"
+done
+[ "$(wc -l <<<"$out")" -eq 4 ] || fail "cluster check printed: $out"
 echo "PASS: $TEST_NAME"

@@ -69,7 +69,7 @@ grep -q "recovery: epoch [0-9]* done" "$SCRATCH/n0/sheep.log" || fail "node 0 lo
 # Node 2 is back with recovery paused: every node is listed in recovery (at 0%) and node 2 lacks
 # its share, until recovery is enabled again (throttled: 2 objects per 50 ms). Bad throttles
 # are refused.
-dogn 0 cluster recover disable || fail "recover disable"
+[ "$(dogn 0 cluster recover disable)" = "Cluster recovery: disable" ] || fail "recover disable"
 dogn 1 cluster info | grep -q "^Cluster status: running, auto-recovery disabled" ||
 	fail "cluster info on node 1 does not say recovery is disabled: $(dogn 1 cluster info)"
 start_node 2
@@ -85,7 +85,7 @@ grep -qx "Invalid max (4294967296)" "$SCRATCH/stderr" || fail "$(cat "$SCRATCH/s
 dogn 1 node recovery set-throttle 2 50 || fail "set-throttle"
 [ "$(dogn 2 node recovery get-throttle 2>&1)" = "max (2), interval (50)" ] ||
 	fail "get-throttle on node 2: $(dogn 2 node recovery get-throttle 2>&1)"
-dogn 2 cluster recover enable || fail "recover enable"
+[ "$(dogn 2 cluster recover enable)" = "Cluster recovery: enable" ] || fail "recover enable"
 wait_recovered "after node 2 came back" 0 1 2
 [ -n "$(ls "$SCRATCH/n2/obj" | grep -E '^00')" ] || fail "node 2 holds nothing after its return"
 grep -q "pulled object" "$SCRATCH/n2/sheep.log" 2>/dev/null ||

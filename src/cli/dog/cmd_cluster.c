@@ -167,12 +167,18 @@ static int cluster_shutdown(int argc, char **argv)
 
 static int cluster_recover(int argc, char **argv)
 {
-	if (argc == 1 && !strcmp(argv[0], "enable"))
-		return dog_recovery_ctl(SDCTL__RECOVERY_CTL_REQ__WHAT__ENABLE,
-					"Failed to enable recovery");
-	if (argc == 1 && !strcmp(argv[0], "disable"))
-		return dog_recovery_ctl(SDCTL__RECOVERY_CTL_REQ__WHAT__DISABLE,
-					"Failed to disable recovery");
+	bool on = argc == 1 && !strcmp(argv[0], "enable");
+	int ret;
+
+	if (on || (argc == 1 && !strcmp(argv[0], "disable"))) {
+		ret = dog_recovery_ctl(on ? SDCTL__RECOVERY_CTL_REQ__WHAT__ENABLE
+					  : SDCTL__RECOVERY_CTL_REQ__WHAT__DISABLE,
+				       on ? "Failed to enable recovery"
+					  : "Failed to disable recovery");
+		if (!ret)
+			printf("Cluster recovery: %s\n", on ? "enable" : "disable");
+		return ret;
+	}
 	if (argc == 1 && !strcmp(argv[0], "force")) {
 		fprintf(stderr, "dog cluster recover force is not supported yet: a cluster serves "
 				"as soon as a majority of its Raft voters is back\n");
@@ -180,6 +186,39 @@ static int cluster_recover(int argc, char **argv)
 	}
 	fprintf(stderr, "Usage: dog cluster recover enable|disable\n");
 	return EXIT_USAGE;
+}
+
+/* dog vdi check on every VDI, as the original: "fix vdi NAME" before each. */
+static int cluster_check(int argc, char **argv)
+{
+	Sdctl__Request req = SDCTL__REQUEST__INIT;
+	Sdctl__Response *rsp;
+	int ret, worst = EXIT_OK;
+
+	(void)argc;
+	(void)argv;
+	req.op_case = SDCTL__REQUEST__OP_VDI_LIST;
+	req.vdi_list = true;
+	rsp = dog_call(&req);
+	if (!rsp)
+		return EXIT_SYSFAIL;
+	ret = dog_result(rsp, "Failed to list the VDIs");
+	if (!ret)
+		ret = dog_expect(rsp, SDCTL__RESPONSE__BODY_VDI_LIST);
+	for (size_t i = 0; !ret && i < rsp->vdi_list->n_vdis; i++) {
+		const Sdctl__VdiInfo *v = rsp->vdi_list->vdis[i];
+		int r;
+
+		if (v->snapshot)
+			continue;
+		printf("fix vdi %s\n", v->name);
+		fflush(stdout);
+		r = dog_vdi_check(v->name);
+		if (r > worst)
+			worst = r;
+	}
+	sdctl__response__free_unpacked(rsp, NULL);
+	return ret ? ret : worst;
 }
 
 const struct subcommand cluster_cmds[] = {
@@ -213,6 +252,9 @@ const struct subcommand cluster_cmds[] = {
 	  "node cut off from the others refuses it. Prints nothing on success; on failure the\n"
 	  "reason and 'failed to execute request', exit 1. To stop one node, use\n"
 	  "'dog node kill'.\n" },
+	{ "check", "", "", "check and repair the copies of every image", "", 0, 0, cluster_check,
+	  "Runs 'dog vdi check' on every image of the cluster, printing 'fix vdi NAME' before\n"
+	  "each. See 'dog vdi check --help'.\n" },
 	{ "recover", "enable|disable", "", "pause or resume the recovery of objects", "", 1, 1,
 	  cluster_recover,
 	  "After a change of members each node copies the objects it now holds and lacks\n"
@@ -220,6 +262,7 @@ const struct subcommand cluster_cmds[] = {
 	  "example while more nodes are being added, so objects do not move twice; clients\n"
 	  "are still served, and an object a client asks for is still fetched at once.\n"
 	  "'enable' resumes it. The setting holds for the whole cluster and survives\n"
-	  "restarts; 'dog cluster info' shows it as 'auto-recovery enabled|disabled'.\n" },
+	  "restarts; 'dog cluster info' shows it as 'auto-recovery enabled|disabled'. Prints\n"
+	  "'Cluster recovery: enable|disable', as the original.\n" },
 	{ NULL, NULL, NULL, NULL, NULL, 0, 0, NULL },
 };

@@ -280,7 +280,7 @@ static int vdi_getattr_cmd(int argc, char **argv)
 }
 
 /* Range after range of the VDI's objects, so a terminal shows the progress. */
-static int vdi_check_cmd(int argc, char **argv)
+int dog_vdi_check(const char *name)
 {
 	Sdctl__Request req = SDCTL__REQUEST__INIT;
 	Sdctl__VdiCheckReq q = SDCTL__VDI_CHECK_REQ__INIT;
@@ -288,8 +288,7 @@ static int vdi_check_cmd(int argc, char **argv)
 	uint32_t map_len = 1;
 	int ret = EXIT_OK, errors = 0;
 
-	(void)argc;
-	q.name = argv[0];
+	q.name = (char *)name;
 	q.count = 64;
 	req.op_case = SDCTL__REQUEST__OP_VDI_CHECK;
 	req.vdi_check = &q;
@@ -327,8 +326,14 @@ static int vdi_check_cmd(int argc, char **argv)
 	progress_end(&pr);
 	if (ret)
 		return ret;
-	printf("finish check&repair %s\n", argv[0]);
+	printf("finish check&repair %s\n", name);
 	return errors ? EXIT_FAIL : EXIT_OK;
+}
+
+static int vdi_check_cmd(int argc, char **argv)
+{
+	(void)argc;
+	return dog_vdi_check(argv[0]);
 }
 
 const struct subcommand vdi_cmds[] = {

@@ -59,6 +59,8 @@ Sdctl__Response *dog_node_list(int *ret);
 int dog_expect(const Sdctl__Response *rsp, Sdctl__Response__BodyCase body);
 /* If rsp failed, prints "<what>: <message>" and returns its exit code; else 0. */
 int dog_result(const Sdctl__Response *rsp, const char *what);
+/* cmd_vdi.c: dog vdi check NAME, its output included. */
+int dog_vdi_check(const char *name);
 /* cmd_node.c: a recovery request without values (enable, disable) to the cluster. */
 int dog_recovery_ctl(Sdctl__RecoveryCtlReq__What what, const char *fail_what);
 /* Sends a request whose response has no body: returns 0 or the exit code (error printed). */
