@@ -50,6 +50,8 @@ void vdi_table_destroy(struct vdi_table *t);
 int vdi_table_insert(struct vdi_table *t, struct vdi *v);
 void vdi_table_remove(struct vdi_table *t, uint32_t vid);
 struct vdi *vdi_find_vid(const struct vdi_table *t, uint32_t vid);
+/* The VDI with id vid unless it was deleted, or NULL. */
+struct vdi *vdi_find_live(const struct vdi_table *t, uint32_t vid);
 /* The working (not deleted, not snapshot) VDI with this name, or NULL. */
 struct vdi *vdi_find_name(const struct vdi_table *t, const char *name);
 void vdi_free(struct vdi *v);

@@ -126,6 +126,13 @@ struct vdi *vdi_find_name(const struct vdi_table *t, const char *name)
 	return NULL;
 }
 
+struct vdi *vdi_find_live(const struct vdi_table *t, uint32_t vid)
+{
+	struct vdi *v = vdi_find_vid(t, vid);
+
+	return v && v->hdr.name[0] ? v : NULL;
+}
+
 void vdi_set_writer(struct vdi *v, uint64_t raft_id)
 {
 	if (v->writer == raft_id)

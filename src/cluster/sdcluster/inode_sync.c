@@ -139,7 +139,7 @@ void inode_sync_view_changed(void)
 static void write_done(struct gw_req *g)
 {
 	struct inode_write *w = container_of(g, struct inode_write, g);
-	struct vdi *v = vdi_find_vid(&sys.vdis, w->vid);
+	struct vdi *v = vdi_find_live(&sys.vdis, w->vid);
 
 	inflight--;
 	slots[w->slot] = NULL;
@@ -147,7 +147,7 @@ static void write_done(struct gw_req *g)
 		if (pend[i].vid == w->vid)
 			pend[i].busy = false;
 	/* A VDI deleted meanwhile refuses the write (its id is fenced): nothing to say. */
-	if (g->result < 0 && v && v->hdr.name[0] && g->result != -ESTALE && g->result != -EL2NSYNC)
+	if (g->result < 0 && v && g->result != -ESTALE && g->result != -EL2NSYNC)
 		log_warn("the inode object %016" PRIx64 " of VDI %s was not written: %s%s%s; it is "
 			 "written again at the next epoch",
 			 g->oid, v->hdr.name, strerror(-g->result), g->why[0] ? ": " : "", g->why);
@@ -217,7 +217,7 @@ static void pump(void)
 		return;
 	for (int i = 0; i < nr_pend && inflight < INODE_SYNC_INFLIGHT;) {
 		struct pending *p = &pend[i];
-		struct vdi *v = vdi_find_vid(&sys.vdis, p->vid);
+		struct vdi *v = vdi_find_live(&sys.vdis, p->vid);
 		struct inode_write *w;
 
 		if (p->busy) {
@@ -225,7 +225,7 @@ static void pump(void)
 			continue;
 		}
 		/* Deleted (its copies are being removed), gone, or another node's to write. */
-		if (!v || !v->hdr.name[0] || !is_primary(view, v)) {
+		if (!v || !is_primary(view, v)) {
 			forget(p); /* the last entry moves to i */
 			continue;
 		}

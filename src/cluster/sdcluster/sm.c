@@ -422,9 +422,7 @@ static int apply_format(uint64_t index, const Sdcl__Config *c, uint64_t time)
 
 static struct vdi *live_vdi(uint32_t vid)
 {
-	struct vdi *v = vdi_find_vid(&sys.vdis, vid);
-
-	return v && v->hdr.name[0] ? v : NULL;
+	return vdi_find_live(&sys.vdis, vid);
 }
 
 static int apply_vdi_create(const Sdcl__VdiCreate *c)
@@ -516,10 +514,7 @@ static int apply_map(uint64_t index, const Sdcl__MapChange *m)
 
 static bool is_member(uint64_t raft_id)
 {
-	for (int i = 0; i < sys.nr_members; i++)
-		if (sys.members[i].raft_id == raft_id)
-			return true;
-	return false;
+	return sm_member_by_raft_id(raft_id) != NULL;
 }
 
 /* The write lease (vdi_lease.h): one holder at a time, a member. */

@@ -11,6 +11,7 @@
 #include "../sys.h"
 #include "../vdi_share.h"
 #include "sdcluster.h"
+#include "sm.h"
 
 #define LEASE_CHECK_MS 1000
 
@@ -27,17 +28,7 @@ static bool running;
 
 static struct vdi *live_vdi(uint32_t vid)
 {
-	struct vdi *v = vdi_find_vid(&sys.vdis, vid);
-
-	return v && v->hdr.name[0] ? v : NULL;
-}
-
-static bool is_member(uint64_t raft_id)
-{
-	for (int i = 0; i < sys.nr_members; i++)
-		if (sys.members[i].raft_id == raft_id)
-			return true;
-	return false;
+	return vdi_find_live(&sys.vdis, vid);
 }
 
 static void propose(uint32_t vid, bool acquire, sdc_done_fn done)
@@ -73,7 +64,7 @@ static void on_want(void *arg)
 	free(w);
 	if (!v || !v->share)
 		return;
-	if (!running || (v->writer && is_member(v->writer))) {
+	if (!running || (v->writer && sm_member_by_raft_id(v->writer))) {
 		__atomic_store_n(&v->share->lease_wanted, 0, __ATOMIC_SEQ_CST);
 		return;
 	}
