@@ -9,9 +9,10 @@ PACKAGES=(
 	# build
 	meson ninja-build pkg-config gcc
 	liburing-dev libisal-dev libck-dev libprotobuf-c-dev protobuf-c-compiler
-	libfuse3-dev fuse3 libcriterion-dev libuv1-dev
+	libfuse3-dev fuse3 libcriterion-dev libuv1-dev libzookeeper-mt-dev
 	# tests and their real clients
 	python3 procps qemu-utils libnbd-bin python3-libnbd nbdkit fio libnfs-utils
+	zookeeper # a real ZooKeeper server (Java) for the zookeeper driver's tests
 )
 
 SUDO=

@@ -33,6 +33,8 @@ int sys_status(void)
 		return SD_RES_SHUTDOWN;
 	if (sys.clustered && !sdcluster_writable())
 		return SD_RES_HALT;
+	if (sys.clustered && sdcluster_waiting())
+		return SD_RES_WAIT_FOR_JOIN;
 	if (!sys.cfg.ctime)
 		return SD_RES_WAIT_FOR_FORMAT;
 	return SD_RES_SUCCESS;

@@ -265,7 +265,7 @@ int main(int argc, char **argv)
 	sys.self.zone = o.zone_set ? o.zone : node_default_zone(sys.self.nid.addr);
 	sys.gateway = o.gateway;
 	sys.default_copies = o.copies;
-	sys.clustered = !strcmp(o.cluster_driver, "sdcluster");
+	sys.clustered = strcmp(o.cluster_driver, "local") != 0;
 
 	if (cluster_init(err, sizeof(err)))
 		startup_fail("%s", err);
@@ -303,7 +303,9 @@ int main(int argc, char **argv)
 		startup_fail("%s", err);
 	if (sys.clustered) {
 		struct sdcluster_opts so = { .cluster_port = o.cluster_port,
-					     .nr_shards = nr_shards };
+					     .nr_shards = nr_shards,
+					     .zk_hosts = o.zk_hosts,
+					     .zk_timeout_ms = o.zk_timeout_ms };
 
 		for (int i = 0; i < o.nr_seeds; i++)
 			seed_parse(o.seeds[i], &so.seeds[so.nr_seeds++]);

@@ -24,6 +24,8 @@ enum {
 	OPT_CLUSTER_DRIVER,
 	OPT_SEED,
 	OPT_CLUSTER_PORT,
+	OPT_ZK,
+	OPT_ZK_TIMEOUT,
 	OPT_DPDK,
 	OPT_DPDK_ADDR,
 	OPT_DPDK_PORT,
@@ -56,6 +58,8 @@ static const struct option long_opts[] = {
 	{ "cluster-driver", required_argument, NULL, OPT_CLUSTER_DRIVER },
 	{ "seed", required_argument, NULL, OPT_SEED },
 	{ "cluster-port", required_argument, NULL, OPT_CLUSTER_PORT },
+	{ "zk", required_argument, NULL, OPT_ZK },
+	{ "zk-timeout", required_argument, NULL, OPT_ZK_TIMEOUT },
 	{ "dpdk", no_argument, NULL, OPT_DPDK },
 	{ "dpdk-addr", required_argument, NULL, OPT_DPDK_ADDR },
 	{ "dpdk-port", required_argument, NULL, OPT_DPDK_PORT },
@@ -92,6 +96,15 @@ static void usage(void)
 	       "                            sdcluster: many nodes agreeing through Raft among\n"
 	       "                            themselves (no ZooKeeper). The first node starts a\n"
 	       "                            cluster; the others name it with --seed\n"
+	       "                            zookeeper: many nodes ordered by a ZooKeeper\n"
+	       "                            ensemble (--zk); for clusters past a few dozen\n"
+	       "                            nodes. 'zookeeper:HOSTS' is short for --zk HOSTS\n"
+	       "      --zk HOST:PORT[,HOST:PORT...][/PATH]\n"
+	       "                            zookeeper: the ensemble; PATH keeps several clusters\n"
+	       "                            apart on one ensemble (it must exist)\n"
+	       "      --zk-timeout MS       zookeeper: session timeout (default 10000). A node\n"
+	       "                            cut off from the ensemble stops writes after 2/3 of\n"
+	       "                            it; the others remove it after all of it\n"
 	       "      --seed HOST:PORT      sdcluster: a member to ask for joining (its client\n"
 	       "                            port, -p); repeat for more. Not needed on restart\n"
 	       "      --cluster-port PORT   sdcluster: the Raft port (default: -p PORT + 1)\n"
@@ -149,7 +162,7 @@ static void usage(void)
 	       "Not in this version yet (sheep refuses to start with them rather than ignore "
 	       "them):\n"
 	       "  -j/--journal, -w/--cache, --cache-size, --directio, --nfs, --nfs-port,\n"
-	       "  --http-port, --dpdk and its options, --cluster-driver zookeeper.\n");
+	       "  --http-port, --dpdk and its options.\n");
 }
 
 static int parse_num(const char *s, unsigned long long min, unsigned long long max,
@@ -256,6 +269,7 @@ int sheep_parse_options(int argc, char **argv, struct sheep_options *o)
 	o->vnodes = SD_DEFAULT_VNODES;
 	o->log_level = LOG_LVL_INFO;
 	o->cluster_driver = "local";
+	o->zk_timeout_ms = 10000;
 	o->limits = (struct conn_limits)CONN_LIMITS_DEFAULT;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "b:p:gc:z:v:j:wl:fhR:", long_opts, NULL)) != -1) {
@@ -343,10 +357,18 @@ int sheep_parse_options(int argc, char **argv, struct sheep_options *o)
 				o->cluster_driver = optarg;
 				break;
 			}
-			if (!strncmp(optarg, "zookeeper", 9))
-				return not_yet("--cluster-driver zookeeper");
+			if (!strcmp(optarg, "zookeeper")) {
+				o->cluster_driver = "zookeeper";
+				break;
+			}
+			if (!strncmp(optarg, "zookeeper:", 10) && optarg[10]) {
+				o->cluster_driver = "zookeeper";
+				o->zk_hosts = optarg + 10;
+				break;
+			}
 			fprintf(stderr,
-				"Invalid cluster driver '%s'\nSupported drivers: local sdcluster\n",
+				"Invalid cluster driver '%s'\nSupported drivers: local sdcluster "
+				"zookeeper\n",
 				optarg);
 			return -1;
 		case 'j':
@@ -398,6 +420,27 @@ int sheep_parse_options(int argc, char **argv, struct sheep_options *o)
 			}
 			o->cluster_port = (uint16_t)v;
 			break;
+		case OPT_ZK:
+			if (!*optarg || strlen(optarg) >= 1000) {
+				fprintf(stderr,
+					"Invalid ZooKeeper ensemble '%s': give "
+					"HOST:PORT[,HOST:PORT...][/PATH]\n",
+					optarg);
+				return -1;
+			}
+			o->zk_hosts = optarg;
+			break;
+		case OPT_ZK_TIMEOUT:
+			if (parse_num(optarg, 1000, 300000, &v)) {
+				fprintf(stderr,
+					"Invalid ZooKeeper session timeout '%s': give "
+					"milliseconds, "
+					"1000 to 300000\n",
+					optarg);
+				return -1;
+			}
+			o->zk_timeout_ms = (int)v;
+			break;
 		case OPT_DPDK:
 		case OPT_DPDK_ADDR:
 		case OPT_DPDK_PORT:
@@ -424,6 +467,15 @@ int sheep_parse_options(int argc, char **argv, struct sheep_options *o)
 	}
 	if (o->gateway && o->vnodes_set) {
 		fprintf(stderr, "Options '-g' and '-v' can not be both specified\n");
+		return -1;
+	}
+	if (!strcmp(o->cluster_driver, "zookeeper") && !o->zk_hosts) {
+		fprintf(stderr, "--cluster-driver zookeeper needs the ensemble: --zk "
+				"HOST:PORT[,HOST:PORT...]\n");
+		return -1;
+	}
+	if (o->zk_hosts && strcmp(o->cluster_driver, "zookeeper")) {
+		fprintf(stderr, "--zk needs --cluster-driver zookeeper\n");
 		return -1;
 	}
 	if (o->nr_seeds && strcmp(o->cluster_driver, "sdcluster")) {

@@ -25,6 +25,9 @@ struct sheep_options {
 	const char *seeds[16];
 	int nr_seeds;
 	uint16_t cluster_port;
+	/* zookeeper: the ensemble ("host:port,...[/path]") and the session timeout asked for */
+	const char *zk_hosts;
+	int zk_timeout_ms;
 	uint16_t nbd_port;	   /* 0: no NBD over TCP */
 	const char *nbd_socket;	   /* NULL: no NBD Unix socket */
 	struct conn_limits limits; /* what clients may make sheep hold (--limits) */

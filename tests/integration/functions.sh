@@ -25,7 +25,7 @@ cleanup() {
 			tail -20 "$log"
 		done
 	fi
-	rm -rf "$SCRATCH"
+	[ -n "${KEEP_SCRATCH:-}" ] || rm -rf "$SCRATCH"
 	exit $rc
 }
 trap cleanup EXIT
@@ -165,11 +165,26 @@ until_ok() {
 
 # sdcluster tests: node i of a cluster on loopback, its control port ${PORTS[i]} and NBD port
 # ${NBDP[i]} (arrays the test fills, from cluster_ports), zone i, data in $SCRATCH/n<i>.
+# CLUSTER_DRIVER=zookeeper runs the same tests over a ZooKeeper server of their own (started
+# on the first node's start), dropping --seed, which that driver does not need.
+CLUSTER_DRIVER=${CLUSTER_DRIVER:-sdcluster}
 start_node() { # i [extra sheep options]
-	local i=$1
+	local i=$1 a
+	local -a opts=()
 	shift
-	start_sheep "$SCRATCH/n$i" "${PORTS[$i]}" -z "$i" --nbd-port "${NBDP[$i]}" \
-		--cluster-driver sdcluster "$@"
+	if [ "$CLUSTER_DRIVER" = zookeeper ]; then
+		[ -n "${ZK_HOSTS:-}" ] || zk_start 1
+		while [ $# -gt 0 ]; do
+			a=$1
+			shift
+			if [ "$a" = --seed ]; then shift; else opts+=("$a"); fi
+		done
+		set -- --cluster-driver zookeeper --zk "$ZK_HOSTS" --zk-timeout "${ZK_TIMEOUT:-3000}" \
+			${opts[@]+"${opts[@]}"}
+	else
+		set -- --cluster-driver sdcluster "$@"
+	fi
+	start_sheep "$SCRATCH/n$i" "${PORTS[$i]}" -z "$i" --nbd-port "${NBDP[$i]}" "$@"
 }
 dogn() { # i dog-arguments...: dog against node i
 	local i=$1
@@ -207,3 +222,73 @@ copies_agree() {
 	done
 	[ $n -gt 0 ] || { echo "no data objects"; return 1; }
 }
+
+# ZooKeeper (Debian's zookeeper package) for the zookeeper driver: zk_start N runs an ensemble
+# of N servers (1: standalone) on free loopback ports, data in $SCRATCH/zk<i>, and sets ZK_HOSTS
+# ("127.0.0.1:P1,127.0.0.1:P2,..."). zk_kill I and zk_run I stop and start server I again;
+# zk_mode I prints its role (standalone, leader, follower) or nothing when it does not serve.
+ZK_JARS=/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar
+ZK_PIDS=()
+ZK_CLIENT_PORTS=()
+zk_run() { # (in a subshell: not a job of the test's shell, whose 'wait' must not wait for it)
+	local i=$1
+	(java -Xms32m -Xmx128m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -cp "$ZK_JARS" \
+		-Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
+		org.apache.zookeeper.server.quorum.QuorumPeerMain "$SCRATCH/zk$i/zoo.cfg" \
+		>>"$SCRATCH/zk$i/zk.log" 2>&1 &
+		echo $! >"$SCRATCH/zk$i/pid")
+	ZK_PIDS[i]=$(cat "$SCRATCH/zk$i/pid")
+}
+zk_kill() {
+	local pid=${ZK_PIDS[$1]}
+	kill -9 "$pid" 2>/dev/null || true
+	while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+}
+zk_mode() {
+	(exec 3<>"/dev/tcp/127.0.0.1/${ZK_CLIENT_PORTS[$1]}" && echo -n srvr >&3 &&
+		timeout 2 cat <&3) 2>/dev/null | sed -n 's/^Mode: //p'
+}
+zk_cleanup() {
+	local i
+	for i in "${!ZK_PIDS[@]}"; do zk_kill "$i"; done
+}
+zk_start() {
+	local n=$1 i ports
+	[ -f /usr/share/java/zookeeper.jar ] && command -v java >/dev/null ||
+		{ echo "SKIP: $TEST_NAME needs ZooKeeper (apt-get install zookeeper)"; exit 77; }
+	read -r -a ports <<<"$(/usr/bin/python3 -c '
+import socket, sys
+held = []
+for _ in range(3 * int(sys.argv[1])):
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); held.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in held))' "$n")"
+	ZK_HOSTS=
+	for i in $(seq 0 $((n - 1))); do
+		ZK_CLIENT_PORTS[i]=${ports[$((3 * i))]}
+		ZK_HOSTS+="${ZK_HOSTS:+,}127.0.0.1:${ports[$((3 * i))]}"
+	done
+	for i in $(seq 0 $((n - 1))); do
+		mkdir -p "$SCRATCH/zk$i/data"
+		echo $((i + 1)) >"$SCRATCH/zk$i/data/myid"
+		{
+			echo "tickTime=500"
+			echo "initLimit=20"
+			echo "syncLimit=5"
+			echo "dataDir=$SCRATCH/zk$i/data"
+			echo "clientPort=${ports[$((3 * i))]}"
+			echo "clientPortAddress=127.0.0.1"
+			echo "maxClientCnxns=0"
+			echo "admin.enableServer=false"
+			echo "4lw.commands.whitelist=ruok,srvr"
+			if [ "$n" -gt 1 ]; then
+				for j in $(seq 0 $((n - 1))); do
+					echo "server.$((j + 1))=127.0.0.1:${ports[$((3 * j + 1))]}:${ports[$((3 * j + 2))]}"
+				done
+			fi
+		} >"$SCRATCH/zk$i/zoo.cfg"
+	done
+	[ ${#ZK_PIDS[@]} -gt 0 ] || CLEANUP_FNS+=(zk_cleanup)
+	for i in $(seq 0 $((n - 1))); do zk_run "$i"; done
+	for i in $(seq 0 $((n - 1))); do until_ok 60 zk_serving "$i"; done
+}
+zk_serving() { [ -n "$(zk_mode "$1")" ]; }

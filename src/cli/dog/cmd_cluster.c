@@ -180,11 +180,21 @@ static int cluster_recover(int argc, char **argv)
 		return ret;
 	}
 	if (argc == 1 && !strcmp(argv[0], "force")) {
-		fprintf(stderr, "dog cluster recover force is not supported yet: a cluster serves "
-				"as soon as a majority of its Raft voters is back\n");
-		return EXIT_FAIL;
+		if (!opts.force) {
+			printf("Caution! Start every node of the cluster normally before you use "
+			       "this.\n"
+			       "It removes the members that are not back, as if they had failed: "
+			       "their\n"
+			       "objects are recovered from the other copies, and a node removed "
+			       "this way\n"
+			       "joins again as a new member when it returns.\n");
+			if (!confirm("Are you sure you want to force the recovery?"))
+				return EXIT_OK;
+		}
+		return dog_recovery_ctl(SDCTL__RECOVERY_CTL_REQ__WHAT__FORCE,
+					"Failed to force the recovery");
 	}
-	fprintf(stderr, "Usage: dog cluster recover enable|disable\n");
+	fprintf(stderr, "Usage: dog cluster recover enable|disable|force\n");
 	return EXIT_USAGE;
 }
 
@@ -255,14 +265,19 @@ const struct subcommand cluster_cmds[] = {
 	{ "check", "", "", "check and repair the copies of every image", "", 0, 0, cluster_check,
 	  "Runs 'dog vdi check' on every image of the cluster, printing 'fix vdi NAME' before\n"
 	  "each. See 'dog vdi check --help'.\n" },
-	{ "recover", "enable|disable", "", "pause or resume the recovery of objects", "", 1, 1,
-	  cluster_recover,
+	{ "recover", "enable|disable|force", "f", "pause, resume or force the recovery",
+	  "  -f, --force           force: do not ask for confirmation\n", 1, 1, cluster_recover,
 	  "After a change of members each node copies the objects it now holds and lacks\n"
 	  "(dog node recovery shows the progress). 'disable' pauses that on every node, for\n"
 	  "example while more nodes are being added, so objects do not move twice; clients\n"
 	  "are still served, and an object a client asks for is still fetched at once.\n"
 	  "'enable' resumes it. The setting holds for the whole cluster and survives\n"
 	  "restarts; 'dog cluster info' shows it as 'auto-recovery enabled|disabled'. Prints\n"
-	  "'Cluster recovery: enable|disable', as the original.\n" },
+	  "'Cluster recovery: enable|disable', as the original.\n"
+	  "'force' is for a cluster restarted after 'dog cluster shutdown' or a power loss,\n"
+	  "which waits ('Waiting for other nodes to join cluster' in 'dog cluster info', no\n"
+	  "writes) until every node of its last epoch is back: it removes the nodes still\n"
+	  "missing, so the cluster serves from the copies it has. Under sdcluster ask the\n"
+	  "Raft leader (another node names it).\n" },
 	{ NULL, NULL, NULL, NULL, NULL, 0, 0, NULL },
 };

@@ -31,6 +31,7 @@
 #include "link.h"
 #include "vdi_lease.h"
 #include "../raft/raft_node.h"
+#include "sdc_common.h"
 #include "sm.h"
 
 #define SDC_TICK_MS	      200
@@ -67,20 +68,19 @@ static struct evloop *loop;
 static uv_loop_t uvl;
 static struct raft_node *rn;
 static struct sdcluster_opts opts;
-static uint64_t my_id;
 static uint64_t next_seq;
 static char raft_dir[PATH_MAX + 8];
 static char raft_addr[RAFT_NODE_ADDRESS_MAX];
 static struct evloop_timer tick_timer;
 static uint64_t no_leader_since, last_hb, last_join;
-static bool fenced = true, was_leader, hb_in_flight, join_in_flight, change_in_flight;
+static bool was_leader, hb_in_flight, join_in_flight, change_in_flight;
 /*
  * The leader said this node is not a member, though the local state still lists it: it was
  * removed while cut off (it no longer receives the log that says so), and must join again.
  */
 static bool removed;
 /* Caught up with the leader's log since this node last started or (re)joined (view->ready). */
-static bool synced, sync_asked;
+static bool sync_asked;
 static int seed_turn;
 static struct proposal *proposals; /* waiting for an index to be applied */
 static struct liveness live[SDC_MAX_TRACKED];
@@ -120,84 +120,6 @@ static void uv_run_once(void *arg)
 	uv_run(&uvl, UV_RUN_NOWAIT);
 }
 
-/* Views */
-
-static void publish_view(void)
-{
-	struct sd_node *nodes = calloc((size_t)sys.nr_members + 1, sizeof(*nodes));
-	uint16_t *shards = calloc((size_t)sys.nr_members + 1, sizeof(*shards));
-	struct cluster_view *v = NULL;
-
-	if (nodes && shards) {
-		for (int i = 0; i < sys.nr_members; i++) {
-			nodes[i] = sys.members[i].node;
-			shards[i] = sys.members[i].shards ? sys.members[i].shards : 1;
-		}
-		v = cluster_view_new(sys.cfg.ctime ? sys.cfg.epoch : 0, sys.cfg.ctime, nodes,
-				     shards, sys.nr_members, &sys.self.nid,
-				     !fenced && !sys.shutdown);
-	}
-	free(nodes);
-	free(shards);
-	if (v) {
-		v->ready = synced && !fenced;
-		v->raft_ids = calloc((size_t)v->ring.nr_nodes + 1, sizeof(*v->raft_ids));
-		for (int i = 0; v->raft_ids && i < v->ring.nr_nodes; i++)
-			for (int j = 0; j < sys.nr_members; j++)
-				if (!node_id_cmp(&sys.members[j].node.nid, &v->ring.nodes[i].nid))
-					v->raft_ids[i] = sys.members[j].raft_id;
-		if (!v->raft_ids) {
-			cluster_view_put(v);
-			v = NULL;
-		}
-	}
-	if (v && sys.cfg.ctime && !(v->history = sm_history_new())) {
-		cluster_view_put(v);
-		v = NULL;
-	}
-	if (!v || cluster_view_publish(v))
-		log_err("out of memory publishing epoch %u to the shards", sys.cfg.epoch);
-	else {
-		inode_sync_view_changed();
-		recovery_view_changed();
-	}
-}
-
-static bool self_is_member(void)
-{
-	for (int i = 0; i < sys.nr_members; i++)
-		if (sys.members[i].raft_id == my_id)
-			return true;
-	return false;
-}
-
-static void self_member(struct cluster_member *m)
-{
-	memset(m, 0, sizeof(*m));
-	m->node = sys.self;
-	m->raft_id = my_id;
-	m->shards = (uint16_t)opts.nr_shards;
-	m->cluster_port = opts.cluster_port;
-}
-
-/* Whether the state machine knows this node as it is now (address, vnodes, zone, shards). */
-static bool self_is_current(void)
-{
-	struct cluster_member me;
-
-	self_member(&me);
-	for (int i = 0; i < sys.nr_members; i++) {
-		if (sys.members[i].raft_id != my_id)
-			continue;
-		return !node_id_cmp(&sys.members[i].node.nid, &me.node.nid) &&
-		       sys.members[i].node.nr_vnodes == me.node.nr_vnodes &&
-		       sys.members[i].node.zone == me.node.zone &&
-		       sys.members[i].shards == me.shards &&
-		       sys.members[i].cluster_port == me.cluster_port;
-	}
-	return false;
-}
-
 static struct liveness *live_of(uint64_t raft_id)
 {
 	for (int i = 0; i < nr_live; i++)
@@ -216,7 +138,6 @@ static void on_members_changed(void)
 	/* Members new to the leader get the full grace period. */
 	for (int i = 0; i < sys.nr_members; i++)
 		live_of(sys.members[i].raft_id);
-	publish_view();
 }
 
 static void on_member_left(uint64_t raft_id)
@@ -227,45 +148,9 @@ static void on_member_left(uint64_t raft_id)
 			break;
 		}
 	}
-	if (raft_id == my_id)
-		log_warn("this node was removed from the cluster (it was not heard from for %d s); "
-			 "it joins again",
-			 SDC_DEAD_MS / 1000);
 }
 
-static void on_recovery_ctl(const Sdcl__RecoveryCtl *r)
-{
-	if (r->set_throttle)
-		recovery_set_throttle(r->max, r->interval_ms);
-	if (r->set_enabled)
-		recovery_set_enabled(r->enabled);
-}
-
-static struct evloop_timer stop_timer;
-
-static void stop_now(void *arg)
-{
-	(void)arg;
-	evloop_stop(loop);
-}
-
-static void on_shutdown(void)
-{
-	log_notice("the cluster is shutting down (dog cluster shutdown)");
-	sys.shutdown = true;
-	publish_view();
-	/* A moment for the answer to dog and for the other nodes to hear the commit. */
-	evloop_timer_init(&stop_timer, stop_now, NULL);
-	evloop_timer_start(loop, &stop_timer, 1000, 0);
-}
-
-static const struct sm_hooks hooks = { .members_changed = on_members_changed,
-				       .member_left = on_member_left,
-				       .shutdown = on_shutdown,
-				       .vdi_header_changed = inode_sync_header,
-				       .vdi_map_changed = inode_sync_map,
-				       .recovered = recovery_all_done,
-				       .recovery_ctl = on_recovery_ctl };
+static struct sm_hooks hooks;
 
 /* Proposals */
 
@@ -437,11 +322,11 @@ static void proposal_try(struct proposal *p)
 		p->waiting = true;
 }
 
-void sdcluster_propose(Sdcl__Command *cmd, sdc_done_fn done, void *arg)
+static void raft_propose(Sdcl__Command *cmd, sdc_done_fn done, void *arg)
 {
 	struct proposal *p = calloc(1, sizeof(*p));
 
-	cmd->origin = my_id;
+	cmd->origin = sdc.my_id;
 	cmd->seq = ++next_seq;
 	cmd->time = (uint64_t)time(NULL);
 	if (!p || !(p->len = sdcl__command__get_packed_size(cmd)) || !(p->cmd = malloc(p->len))) {
@@ -522,7 +407,7 @@ static void on_remote_report(void *arg, const struct raft_node_report *r)
 	free(q);
 }
 
-void sdcluster_on_propose(const uint8_t *cmd, size_t len, sdc_done_fn done, void *arg)
+static void raft_on_propose(const uint8_t *cmd, size_t len, sdc_done_fn done, void *arg)
 {
 	struct raft_node_status st;
 	struct remote_req *q;
@@ -570,7 +455,7 @@ static void join_added(void *arg, const struct raft_node_report *r)
 		return;
 	}
 	q->cmd = NULL;
-	sdcluster_propose(cmd, join_proposed, q);
+	raft_propose(cmd, join_proposed, q);
 	sdcl__command__free_unpacked(cmd, NULL);
 }
 
@@ -589,7 +474,7 @@ static bool raft_has(uint64_t id, enum raft_node_role *role)
 	return false;
 }
 
-void sdcluster_on_join(const uint8_t *member, size_t len, sdc_done_fn done, void *arg)
+static void raft_on_join(const uint8_t *member, size_t len, sdc_done_fn done, void *arg)
 {
 	struct raft_node_status st;
 	Sdcl__Member *m = sdcl__member__unpack(NULL, len, member);
@@ -626,7 +511,7 @@ void sdcluster_on_join(const uint8_t *member, size_t len, sdc_done_fn done, void
 	snprintf(addr, sizeof(addr), strchr(host, ':') ? "[%s]:%u" : "%s:%u", host,
 		 cm.cluster_port);
 	if (raft_has(cm.raft_id, NULL)) {
-		sdcluster_propose(cmd, join_proposed, q);
+		raft_propose(cmd, join_proposed, q);
 		free(cmd);
 		sdcl__member__free_unpacked(m, NULL);
 		return;
@@ -680,7 +565,7 @@ static void on_sync_answer(void *arg, const Sdctl__Response *rsp, int err)
 	evloop_defer(loop, &syncs_defer);
 }
 
-void sdcluster_sync(void (*done)(void *arg, bool caught_up), void *arg)
+static void raft_sync(void (*done)(void *arg, bool caught_up), void *arg)
 {
 	struct sync_wait *w = calloc(1, sizeof(*w));
 	struct raft_node_status st;
@@ -712,7 +597,7 @@ void sdcluster_sync(void (*done)(void *arg, bool caught_up), void *arg)
 	evloop_defer(loop, &syncs_defer);
 }
 
-void sdcluster_on_heartbeat(uint64_t raft_id, struct sdc_outcome *out)
+static void raft_on_heartbeat(uint64_t raft_id, struct sdc_outcome *out)
 {
 	struct raft_node_status st;
 	struct liveness *l;
@@ -782,7 +667,7 @@ static void try_join(void)
 	if (!to)
 		return;
 	last_join = now_ms();
-	self_member(&me);
+	sdc_self_member(&me);
 	sm_member_to_msg(&me, &mm, addr);
 	req.version = 1;
 	req.op_case = SDCTL__REQUEST__OP_CLUSTER_JOIN;
@@ -815,7 +700,7 @@ static void send_heartbeat(void)
 	    !node_id_cmp(&leader, &sys.self.nid))
 		return;
 	last_hb = now_ms();
-	hb.raft_id = my_id;
+	hb.raft_id = sdc.my_id;
 	hb.epoch = sys.cfg.epoch;
 	req.version = 1;
 	req.op_case = SDCTL__REQUEST__OP_HEARTBEAT;
@@ -854,7 +739,40 @@ static void propose_leave(const struct cluster_member *m)
 	sm_member_to_msg(m, &mm, addr);
 	cmd.op_case = SDCL__COMMAND__OP_LEAVE;
 	cmd.leave = &mm;
-	sdcluster_propose(&cmd, leave_done, NULL);
+	raft_propose(&cmd, leave_done, NULL);
+}
+
+/* dog cluster recover force, on the leader: members silent now go without their grace. */
+static int raft_force_recover(char *msg, size_t len)
+{
+	struct raft_node_status st;
+	struct sd_node_id leader;
+	char host[64];
+	int n = 0;
+
+	raft_node_status(rn, &st);
+	if (st.state != RAFT_NODE_LEADER) {
+		if (leader_client(&leader)) {
+			node_addr_format(leader.addr, host, sizeof(host));
+			snprintf(msg, len,
+				 "this node is not the cluster's leader: run it against %s:%u",
+				 host, leader.port);
+		} else {
+			snprintf(msg, len,
+				 "no cluster leader is known: start a majority of the nodes");
+		}
+		return -EREMOTE;
+	}
+	for (int i = 0; i < sys.nr_members; i++) {
+		const struct cluster_member *m = &sys.members[i];
+		struct liveness *l = live_of(m->raft_id);
+
+		if (m->raft_id == sdc.my_id || !l || now_ms() - l->last_ms < 2 * SDC_HEARTBEAT_MS)
+			continue;
+		propose_leave(m);
+		n++;
+	}
+	return n;
 }
 
 static int voter_target(void)
@@ -874,18 +792,18 @@ static void leader_tick(void)
 		for (int i = 0; i < nr_live; i++)
 			live[i].last_ms = now;
 	}
-	live_of(my_id)->last_ms = now;
-	if (!self_is_current() && !proposals) {
+	live_of(sdc.my_id)->last_ms = now;
+	if (!sdc_self_is_current() && !proposals) {
 		Sdcl__Command cmd = SDCL__COMMAND__INIT;
 		struct cluster_member me;
 		Sdcl__Member mm;
 		uint8_t addr[16];
 
-		self_member(&me);
+		sdc_self_member(&me);
 		sm_member_to_msg(&me, &mm, addr);
 		cmd.op_case = SDCL__COMMAND__OP_JOIN;
 		cmd.join = &mm;
-		sdcluster_propose(&cmd, leave_done, NULL);
+		raft_propose(&cmd, leave_done, NULL);
 	}
 	if (change_in_flight)
 		return;
@@ -893,7 +811,7 @@ static void leader_tick(void)
 		const struct cluster_member *m = &sys.members[i];
 		struct liveness *l = live_of(m->raft_id);
 
-		if (m->raft_id == my_id || !l || now - l->last_ms < SDC_DEAD_MS)
+		if (m->raft_id == sdc.my_id || !l || now - l->last_ms < SDC_DEAD_MS)
 			continue;
 		l->last_ms = now; /* once per silence */
 		if (raft_has(m->raft_id, NULL) &&
@@ -907,7 +825,7 @@ static void leader_tick(void)
 		struct liveness *l;
 
 		voters += ms[i].role == RAFT_NODE_VOTER;
-		if (ms[i].id == my_id || sm_member_by_raft_id(ms[i].id))
+		if (ms[i].id == sdc.my_id || sm_member_by_raft_id(ms[i].id))
 			continue;
 		/*
 		 * In Raft's configuration but not a member: a node that joined again under a new
@@ -946,13 +864,13 @@ static void on_synced(void *arg, bool caught_up)
 {
 	(void)arg;
 	sync_asked = false;
-	log_debug("sync: caught up %d, fenced %d, current %d, applied %" PRIu64, caught_up, fenced,
-		  self_is_current(), sm_last_applied());
-	if (fenced || stopping || !caught_up || !self_is_current())
+	log_debug("sync: caught up %d, fenced %d, current %d, applied %" PRIu64, caught_up,
+		  sdc.fenced, sdc_self_is_current(), sm_last_applied());
+	if (sdc.fenced || stopping || !caught_up || !sdc_self_is_current())
 		return; /* the next tick asks again */
-	synced = true;
+	sdc.synced = true;
 	log_info("caught up with the cluster at epoch %u: serving I/O", sys.cfg.epoch);
-	publish_view();
+	sdc_publish_view();
 }
 
 static void tick(void *arg)
@@ -969,31 +887,31 @@ static void tick(void *arg)
 		no_leader_since = 0;
 	else if (!no_leader_since)
 		no_leader_since = now_ms();
-	f = !self_is_member() || removed ||
+	f = !sdc_self_is_member() || removed ||
 	    (!leader_known && now_ms() - no_leader_since >= SDC_FENCE_MS);
-	if (f && synced) {
-		synced = false; /* after this, catch up again before serving */
-		publish_view();
+	if (f && sdc.synced) {
+		sdc.synced = false; /* after this, catch up again before serving */
+		sdc_publish_view();
 	}
-	if (f != fenced) {
-		fenced = f;
+	if (f != sdc.fenced) {
+		sdc.fenced = f;
 		if (f)
 			log_warn("IO has halted as there are not enough living nodes: %s",
-				 self_is_member() ? "no cluster leader is reachable"
-						  : "this node is not a member yet");
+				 sdc_self_is_member() ? "no cluster leader is reachable"
+						      : "this node is not a member yet");
 		else
 			log_notice("the cluster is reachable again: serving writes");
-		publish_view();
+		sdc_publish_view();
 	}
-	if (!fenced && !synced && !sync_asked && self_is_current()) {
+	if (!sdc.fenced && !sdc.synced && !sync_asked && sdc_self_is_current()) {
 		sync_asked = true;
-		sdcluster_sync(on_synced, NULL);
+		raft_sync(on_synced, NULL);
 	}
 	if (st.state == RAFT_NODE_LEADER) {
 		leader_tick();
 	} else {
 		was_leader = false;
-		if (!self_is_current() || removed)
+		if (!sdc_self_is_current() || removed)
 			try_join();
 		else
 			send_heartbeat();
@@ -1003,12 +921,7 @@ static void tick(void *arg)
 		syncs_check(NULL);
 }
 
-bool sdcluster_writable(void)
-{
-	return !fenced;
-}
-
-const char *sdcluster_role(void)
+static const char *raft_role(void)
 {
 	struct raft_node_status st;
 
@@ -1021,35 +934,6 @@ const char *sdcluster_role(void)
 }
 
 /* Start-up */
-
-static int load_raft_id(char *err, size_t errlen)
-{
-	char path[PATH_MAX + 16], *text = NULL, buf[32];
-	long n;
-	int ret;
-
-	snprintf(path, sizeof(path), "%s/raft-id", sys.dir);
-	n = file_read_all(path, &text, 64);
-	if (n > 0) {
-		my_id = strtoull(text, NULL, 16);
-		free(text);
-		if (my_id)
-			return 0;
-	}
-	if (n < 0 && n != -ENOENT) {
-		snprintf(err, errlen, "cannot read %s: %s", path, strerror((int)-n));
-		return (int)n;
-	}
-	while (!my_id)
-		if (getrandom(&my_id, sizeof(my_id), 0) != sizeof(my_id))
-			return -errno;
-	my_id &= INT64_MAX; /* printable as a positive number everywhere */
-	n = snprintf(buf, sizeof(buf), "%016" PRIx64 "\n", my_id);
-	ret = atomic_file_write(sys.dir, "raft-id", buf, (size_t)n);
-	if (ret)
-		snprintf(err, errlen, "cannot write %s: %s", path, strerror(-ret));
-	return ret;
-}
 
 /*
  * The Raft port may still be held for a moment by this node's previous sheep, exiting (or
@@ -1094,7 +978,7 @@ static bool raft_dir_empty(void)
 	return empty;
 }
 
-int sdcluster_start(const struct sdcluster_opts *o, struct evloop *lp, char *err, size_t errlen)
+static int raft_start(const struct sdcluster_opts *o, struct evloop *lp, char *err, size_t errlen)
 {
 	struct raft_node_config cfg = { 0 };
 	char host[64];
@@ -1105,9 +989,13 @@ int sdcluster_start(const struct sdcluster_opts *o, struct evloop *lp, char *err
 	loop = lp;
 	sys.clustered = true;
 	next_seq = (uint64_t)time(NULL) << 20; /* grows across restarts */
-	ret = load_raft_id(err, errlen);
+	ret = sdc_load_id(err, errlen);
 	if (ret)
 		return ret;
+	sdc.loop = lp;
+	sdc.shards = (uint16_t)o->nr_shards;
+	sdc.cluster_port = o->cluster_port;
+	sdc_hooks_init(&hooks, on_members_changed, on_member_left);
 	ret = sm_init(&hooks);
 	if (ret) {
 		snprintf(err, errlen, "cannot read %s/sm-effects: %s", sys.dir, strerror(-ret));
@@ -1127,7 +1015,7 @@ int sdcluster_start(const struct sdcluster_opts *o, struct evloop *lp, char *err
 		return -ENOMEM;
 	}
 	link_init(loop);
-	cfg.id = my_id;
+	cfg.id = sdc.my_id;
 	cfg.address = raft_addr;
 	cfg.data_dir = raft_dir;
 	cfg.election_ms = SDC_ELECTION_MS;
@@ -1155,16 +1043,11 @@ int sdcluster_start(const struct sdcluster_opts *o, struct evloop *lp, char *err
 		return ret;
 	}
 	evloop_defer_init(&syncs_defer, syncs_check, NULL);
-	__atomic_store_n(&obj_check_hook, obj_check, __ATOMIC_RELEASE);
 	evloop_timer_init(&tick_timer, tick, NULL);
 	evloop_timer_start(loop, &tick_timer, SDC_TICK_MS, SDC_TICK_MS);
-	vdi_lease_start(loop, my_id);
-	if ((ret = recovery_start(loop, my_id))) {
-		snprintf(err, errlen, "cannot start recovery: %s", strerror(-ret));
+	if ((ret = sdc_services_start(err, errlen)))
 		return ret;
-	}
-	publish_view();
-	log_notice("sdcluster: raft id %016" PRIx64 " on %s, %s", my_id, raft_addr,
+	log_notice("sdcluster: raft id %016" PRIx64 " on %s, %s", sdc.my_id, raft_addr,
 		   !fresh	   ? "rejoining with its state"
 		   : opts.nr_seeds ? "joining through its seeds"
 				   : "starting a new cluster");
@@ -1176,14 +1059,12 @@ static void raft_closed(void *arg)
 	*(bool *)arg = true;
 }
 
-void sdcluster_stop(void)
+static void raft_stop(void)
 {
 	bool closed = false;
 
 	stopping = true;
-	inode_sync_stop();
-	vdi_lease_stop();
-	recovery_stop();
+	sdc_services_stop();
 	evloop_timer_stop(loop, &tick_timer);
 	syncs_check(NULL); /* stopping: every waiter goes on now */
 	while (proposals) {
@@ -1199,3 +1080,14 @@ void sdcluster_stop(void)
 	evloop_set_backend(loop, -1, NULL, NULL, NULL);
 	uv_loop_close(&uvl);
 }
+
+const struct sdc_driver sdc_raft_driver = { .name = "sdcluster",
+					    .start = raft_start,
+					    .stop = raft_stop,
+					    .propose = raft_propose,
+					    .sync = raft_sync,
+					    .on_join = raft_on_join,
+					    .on_propose = raft_on_propose,
+					    .on_heartbeat = raft_on_heartbeat,
+					    .role = raft_role,
+					    .force_recover = raft_force_recover };

@@ -1,8 +1,8 @@
 /*
- * The sdcluster driver: membership and VDI metadata through Raft among the sheep themselves
- * (docs/cluster-design.md). It runs on the control thread: libraft's libuv loop is polled from
- * the control thread's event loop, and every change goes through the state machine (sm.h) in
- * the one order Raft gives.
+ * The cluster drivers' API, and the sdcluster driver behind it: membership and VDI metadata through
+ * Raft among the sheep themselves (docs/cluster-design.md). It runs on the control thread:
+ * libraft's libuv loop is polled from the control thread's event loop, and every change goes
+ * through the state machine (sm.h) in the one order Raft gives.
  *
  * - Start: a node with no Raft state and no --seed bootstraps a cluster of itself; a node with
  *   --seed asks the seeds (any member: it forwards to the leader) to be added. A node with
@@ -27,11 +27,18 @@
 
 #define SDC_MAX_SEEDS 16
 
+/*
+ * The same API and state machine run over ZooKeeper instead of Raft when zk_hosts is given
+ * (--cluster-driver zookeeper, ../zookeeper/zk_driver.c): the log is a ZooKeeper sequential
+ * queue and liveness its sessions.
+ */
 struct sdcluster_opts {
 	struct sd_node_id seeds[SDC_MAX_SEEDS];
 	int nr_seeds;
 	uint16_t cluster_port; /* Raft */
 	int nr_shards;
+	const char *zk_hosts; /* "host:port[,host:port...][/chroot]"; NULL: Raft */
+	int zk_timeout_ms;    /* the ZooKeeper session timeout asked for */
 };
 
 /* Starts the driver on the control thread's loop. 0, or -errno with err for the operator. */
@@ -41,6 +48,14 @@ void sdcluster_stop(void);
 
 /* True while this node may change the cluster (a leader is known and it is a member). */
 bool sdcluster_writable(void);
+/* True while the cluster waits for members of its last epoch (`dog cluster info`). */
+bool sdcluster_waiting(void);
+/*
+ * `dog cluster recover force`: removes the members this node knows to be absent, so that the
+ * cluster serves without them. The number removed (LEAVEs proposed), or -EREMOTE when another
+ * node must be asked (msg names it).
+ */
+int sdcluster_force_recover(char *msg, size_t len);
 
 /* What a proposal, join or heartbeat came to. */
 struct sdc_outcome {
@@ -75,7 +90,22 @@ void sdcluster_on_heartbeat(uint64_t raft_id, struct sdc_outcome *out);
  */
 void sdcluster_sync(void (*done)(void *arg, bool caught_up), void *arg);
 
-/* For `dog node info` and logs: this node's Raft role and the leader. */
+/* For `dog node info` and logs: this node's role in the log (Raft role, or "zookeeper"). */
 const char *sdcluster_role(void);
+
+/* One driver behind the API above; the functions mean what the API's do. */
+struct sdc_driver {
+	const char *name;
+	int (*start)(const struct sdcluster_opts *o, struct evloop *loop, char *err, size_t errlen);
+	void (*stop)(void);
+	void (*propose)(Sdcl__Command *cmd, sdc_done_fn done, void *arg);
+	void (*sync)(void (*done)(void *arg, bool caught_up), void *arg);
+	void (*on_join)(const uint8_t *member, size_t len, sdc_done_fn done, void *arg);
+	void (*on_propose)(const uint8_t *cmd, size_t len, sdc_done_fn done, void *arg);
+	void (*on_heartbeat)(uint64_t raft_id, struct sdc_outcome *out);
+	const char *(*role)(void);
+	int (*force_recover)(char *msg, size_t len);
+};
+extern const struct sdc_driver sdc_raft_driver, sdc_zk_driver;
 
 #endif

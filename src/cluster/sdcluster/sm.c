@@ -37,6 +37,8 @@ struct applied {
 
 static const struct sm_hooks *hooks;
 static uint64_t last_applied;
+/* The command sm_apply last read (0, 0: none could be read). */
+static uint64_t last_origin, last_seq;
 static uint64_t effects_index; /* effects of commands at or below it already ran */
 static struct epoch_entry *epochs;
 static int nr_epochs;
@@ -179,6 +181,17 @@ int sm_init(const struct sm_hooks *h)
 uint64_t sm_last_applied(void)
 {
 	return last_applied;
+}
+
+void sm_set_applied(uint64_t index)
+{
+	last_applied = index;
+}
+
+void sm_last_command(uint64_t *origin, uint64_t *seq)
+{
+	*origin = last_origin;
+	*seq = last_seq;
 }
 
 int sm_epochs(const struct epoch_entry **out)
@@ -341,8 +354,12 @@ static int apply_join(const Sdcl__Member *msg, uint64_t time)
 	if (sm_member_from_msg(msg, &m))
 		return SD_RES_INVALID_PARMS;
 	pos = member_pos(&m.node.nid);
+	/* Already a member, as it is (a rejoin after a restart): nothing changes. What it
+	 * recovered is the cluster's record, not the joiner's to say. */
+	if (pos >= 0)
+		m.recovered = sys.members[pos].recovered;
 	if (pos >= 0 && !memcmp(&sys.members[pos], &m, sizeof(m)))
-		return SD_RES_SUCCESS; /* already a member, as it is: nothing changes */
+		return SD_RES_SUCCESS;
 	/* Another node must not hold the raft id: a restarted node with a new id replaces itself.
 	 */
 	for (int i = 0; i < sys.nr_members; i++) {
@@ -622,6 +639,8 @@ int sm_apply(void *ctx, uint64_t index, const void *data, size_t len)
 
 	(void)ctx;
 	last_applied = index;
+	last_origin = c ? c->origin : 0;
+	last_seq = c ? c->seq : 0;
 	if (!c) {
 		log_err("Raft entry %" PRIu64 " is not a cluster command (%zu bytes); skipped",
 			index, len);

@@ -51,6 +51,10 @@ int sm_restore(void *ctx, const void *data, size_t len);
 
 /* The index of the last command applied. */
 uint64_t sm_last_applied(void);
+/* After sm_restore from a log that does not count (ZooKeeper's): the snapshot's index. */
+void sm_set_applied(uint64_t index);
+/* The origin and seq of the command sm_apply last read (0, 0 when it could not be read). */
+void sm_last_command(uint64_t *origin, uint64_t *seq);
 
 /* Every epoch since the format, oldest first (for `dog cluster info`). */
 int sm_epochs(const struct epoch_entry **out);

@@ -564,6 +564,20 @@ static void op_recovery_ctl(struct reply *r, const Sdctl__RecoveryCtlReq *q, str
 		rc.set_enabled = true;
 		rc.enabled = q->what == SDCTL__RECOVERY_CTL_REQ__WHAT__ENABLE;
 		break;
+	case SDCTL__RECOVERY_CTL_REQ__WHAT__FORCE: {
+		char msg[256] = "";
+		int n;
+
+		if (!sys.clustered)
+			return fail(r, SD_RES_INVALID_PARMS,
+				    "a single node has nothing to recover");
+		n = sdcluster_force_recover(msg, sizeof(msg));
+		if (n < 0)
+			return fail(r, SD_RES_INVALID_PARMS, "%s", msg);
+		log_notice("dog cluster recover force: %d absent node%s removed", n,
+			   n == 1 ? "" : "s");
+		return;
+	}
 	default:
 		return fail(r, SD_RES_INVALID_PARMS, "unknown recovery request %d", (int)q->what);
 	}
