@@ -53,6 +53,8 @@ enum gw_op {
 /* Retried within the epoch it started in only: -ESTALE once the epoch changes (a write whose
  * content may be outdated in the next one). */
 #define GW_F_ONE_EPOCH 0x4
+/* GW_CHECK: only whether each holder has a copy (dog vdi check -e); nothing is repaired. */
+#define GW_F_EXIST 0x8
 
 #define GW_RETRY_MS	 15000 /* how long epoch changes and unreachable holders are retried */
 #define GW_RETRY_STEP_MS 100
@@ -99,10 +101,13 @@ struct gw_req {
 /* GW_CHECK's results besides 0 (every copy the same) and -errno. */
 #define GW_CHECK_FIXED_REPLICA 1 /* a copy differed and was rewritten */
 #define GW_CHECK_FIXED_MISSING 2 /* a holder had no copy and got one */
+#define GW_CHECK_MISSING       3 /* GW_F_EXIST: holders without a copy, named in why */
 
 void gw_submit(struct gw_req *r);
 /* gw_io.c, for gw_check.c: hands r back to its submitter with res. */
 void gw_finish(struct gw_req *r, int res);
+/* "host:port" of node (an index in v's ring), or "?". */
+void gw_node_name(const struct cluster_view *v, int node, char *buf, size_t len);
 void gw_check_start(struct gw_req *r);
 /* Control thread: submits n requests and waits for all of them. */
 void gw_exec_batch(struct gw_req *reqs, int n);

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,8 +65,10 @@ static void submit(struct gw_check *ck, int i, bool write)
 	uint8_t *buf = write ? ck->buf[ck->chosen] : ck->buf[i];
 
 	if (r->idx[i] == v->self) {
+		/* The copies as they are: a read that pulled a missing or stale copy first would
+		 * hide it. */
 		ck->obj = (struct obj_req){ .op = write ? OBJ_WRITE : OBJ_READ,
-					    .flags = write ? OBJ_F_CREATE : 0,
+					    .flags = write ? OBJ_F_CREATE : OBJ_F_NOCHECK,
 					    .oid = r->oid,
 					    .length = r->length,
 					    .buf = buf,
@@ -78,7 +81,7 @@ static void submit(struct gw_check *ck, int i, bool write)
 	ck->peer[i].to = v->ring.nodes[r->idx[i]].nid;
 	ck->peer[i].hdr = (struct peer_hdr){
 		.opcode = write ? PEER_OP_WRITE : PEER_OP_READ,
-		.flags = write ? PEER_F_CREATE : 0,
+		.flags = write ? PEER_F_CREATE : PEER_F_RAW,
 		.cluster_id = v->cluster_id,
 		.epoch = v->epoch,
 		.sender = (uint32_t)v->self,
@@ -92,11 +95,40 @@ static void submit(struct gw_check *ck, int i, bool write)
 	peer_submit(&ck->peer[i]);
 }
 
+/* -e: which holders lack a copy; nothing to compare or repair. */
+static void report_missing(struct gw_check *ck)
+{
+	struct gw_req *r = ck->r;
+	size_t used = 0;
+	bool any = false;
+
+	for (int i = 0; i < r->nr; i++) {
+		char n[64];
+
+		if (ck->res[i] != -ENOENT)
+			continue;
+		gw_node_name(r->view, r->idx[i], n, sizeof(n));
+		if (used + strlen(n) + 2 > sizeof(r->why))
+			break;
+		used += (size_t)snprintf(r->why + used, sizeof(r->why) - used, "%s%s",
+					 any ? " " : "", n);
+		any = true;
+	}
+	if (any && !ck->err)
+		ck->err = GW_CHECK_MISSING;
+	check_end(ck);
+}
+
 /* All copies read: the content to keep, and the holders to repair. */
 static void decide(struct gw_check *ck)
 {
 	struct gw_req *r = ck->r;
 	int best = 0;
+
+	if (r->flags & GW_F_EXIST) {
+		report_missing(ck);
+		return;
+	}
 
 	ck->chosen = -1;
 	for (int i = 0; i < r->nr; i++) {
@@ -161,6 +193,8 @@ void gw_check_start(struct gw_req *r)
 		return;
 	}
 	ck->r = r;
+	if (r->flags & GW_F_EXIST)
+		r->length = 1; /* whether a copy is there, not what it holds */
 	for (int i = 0; i < r->nr; i++) {
 		if (!(ck->buf[i] = malloc(r->length))) {
 			ck->err = -ENOMEM;

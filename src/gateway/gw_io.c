@@ -50,7 +50,7 @@ static uint8_t peer_op(uint8_t op)
 	return map[op];
 }
 
-static void node_name(const struct cluster_view *v, int node, char *buf, size_t len)
+void gw_node_name(const struct cluster_view *v, int node, char *buf, size_t len)
 {
 	char a[48];
 
@@ -108,7 +108,7 @@ static void fail(struct gw_req *r, int res, int node, const char *what)
 	char n[64];
 
 	if (!r->why[0]) {
-		node_name(r->view, node, n, sizeof(n));
+		gw_node_name(r->view, node, n, sizeof(n));
 		snprintf(r->why, sizeof(r->why), "object %016" PRIx64 " on %.48s: %.80s", r->oid, n,
 			 what ? what : strerror(-res));
 	}
@@ -327,7 +327,7 @@ static void prim_one(struct gw_req *r, int res, int node)
 	if (res < 0 && !r->err) {
 		char n[64];
 
-		node_name(r->view, node, n, sizeof(n));
+		gw_node_name(r->view, node, n, sizeof(n));
 		if (res != -ESTALE && res != -EL2NSYNC)
 			log_warn("gateway: write of object %016" PRIx64 " on holder %s failed: %s",
 				 r->oid, n, strerror(-res));
@@ -547,7 +547,7 @@ static void read_one(struct gw_req *r, int res, int node)
 	} else {
 		char n[64];
 
-		node_name(r->view, node, n, sizeof(n));
+		gw_node_name(r->view, node, n, sizeof(n));
 		if (!retryable(res) || r->next < r->nr)
 			log_warn("gateway: read of object %016" PRIx64 " from %s failed: %s%s",
 				 r->oid, n, strerror(-res),

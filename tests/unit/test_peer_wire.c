@@ -250,7 +250,8 @@ Test(peer_wire, refuse_flags_not_for_opcode)
 		{ PEER_OP_PULL, PEER_F_SYNC },
 		{ PEER_OP_HEARTBEAT, PEER_F_SYNC },
 		{ PEER_OP_JOIN, PEER_F_CREATE },
-		{ PEER_OP_WRITE, 1 << 4 },
+		{ PEER_OP_WRITE, PEER_F_RAW },
+		{ PEER_OP_PULL, PEER_F_RAW },
 		{ PEER_OP_WRITE, 1 << 15 },
 		/* a reply carries PEER_F_REPLY and nothing else */
 		{ PEER_OP_WRITE, PEER_F_REPLY | PEER_F_SYNC },

@@ -228,6 +228,11 @@ static int cluster_check(int argc, char **argv)
 			worst = r;
 	}
 	sdctl__response__free_unpacked(rsp, NULL);
+	if (!ret) {
+		int r = dog_report_orphans();
+
+		worst = r > worst ? r : worst;
+	}
 	return ret ? ret : worst;
 }
 
@@ -264,7 +269,10 @@ const struct subcommand cluster_cmds[] = {
 	  "'dog node kill'.\n" },
 	{ "check", "", "", "check and repair the copies of every image", "", 0, 0, cluster_check,
 	  "Runs 'dog vdi check' on every image of the cluster, printing 'fix vdi NAME' before\n"
-	  "each. See 'dog vdi check --help'.\n" },
+	  "each (see 'dog vdi check --help'), then asks every node for orphan objects: copies\n"
+	  "no image owns, left on a node that was away when their image was deleted. Each is\n"
+	  "printed as 'orphan object OID on HOST:PORT: no image owns it', with a count at the\n"
+	  "end; they are never read, and do not change the exit status.\n" },
 	{ "recover", "enable|disable|force", "f", "pause, resume or force the recovery",
 	  "  -f, --force           force: do not ask for confirmation\n", 1, 1, cluster_recover,
 	  "After a change of members each node copies the objects it now holds and lacks\n"

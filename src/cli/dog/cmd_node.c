@@ -43,7 +43,7 @@ Sdctl__Response *dog_node_list(int *ret)
 			   "Failed to get node list", ret);
 }
 
-static void host_port(const Sdctl__Node *n, char *buf, size_t len)
+void host_port(const Sdctl__Node *n, char *buf, size_t len)
 {
 	snprintf(buf, len, "%s:%u", n->host, n->port);
 }

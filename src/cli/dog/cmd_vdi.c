@@ -288,8 +288,11 @@ int dog_vdi_check(const char *name)
 	uint32_t map_len = 1;
 	int ret = EXIT_OK, errors = 0;
 
+	size_t lost = 0;
+
 	q.name = (char *)name;
 	q.count = 64;
+	q.exist_only = opts.exist;
 	req.op_case = SDCTL__REQUEST__OP_VDI_CHECK;
 	req.vdi_check = &q;
 	for (q.first = 0; q.first < map_len; q.first += q.count) {
@@ -316,6 +319,10 @@ int dog_vdi_check(const char *name)
 			printf("fixed replica %016" PRIx64 "\n", c->fixed_replica[i]);
 		for (size_t i = 0; i < c->n_fixed_missing; i++)
 			printf("fixed missing %016" PRIx64 "\n", c->fixed_missing[i]);
+		for (size_t i = 0; i < c->n_missing; i++)
+			printf("[%s] oid %016" PRIx64 " is missing.\n", c->missing[i]->node,
+			       c->missing[i]->oid);
+		lost += c->n_missing;
 		for (size_t i = 0; i < c->n_errors; i++)
 			fprintf(stderr, "cannot check %s\n", c->errors[i]);
 		errors += (int)c->n_errors;
@@ -326,6 +333,13 @@ int dog_vdi_check(const char *name)
 	progress_end(&pr);
 	if (ret)
 		return ret;
+	if (opts.exist) {
+		if (lost)
+			printf("%s lost %zu object(s).\n", name, lost);
+		else
+			printf("%s is fine, no object is missing.\n", name);
+		return errors || lost ? EXIT_FAIL : EXIT_OK;
+	}
 	printf("finish check&repair %s\n", name);
 	return errors ? EXIT_FAIL : EXIT_OK;
 }
@@ -367,14 +381,24 @@ const struct subcommand vdi_cmds[] = {
 	  2, 3, vdi_setattr_cmd },
 	{ "getattr", "<vdiname> <key>", "", "print an attribute's value to stdout", "", 2, 2,
 	  vdi_getattr_cmd },
-	{ "check", "<vdiname>", "", "check and repair the copies of an image's objects", "", 1, 1,
-	  vdi_check_cmd,
+	{ "check", "<vdiname>", "e", "check and repair the copies of an image's objects",
+	  "  -e, --exist           only check that every holder has its copy; repair nothing\n", 1,
+	  1, vdi_check_cmd,
 	  "Reads every copy of every object of the image from its holders and compares them.\n"
 	  "Where they differ (only possible where a write was never acknowledged: the node\n"
 	  "ordering it died with it in flight) the content most copies agree on is written to\n"
 	  "the others, and 'fixed replica OID' is printed; a holder without a copy gets one\n"
 	  "('fixed missing OID'). Ends with 'finish check&repair NAME'. It refuses while a\n"
 	  "node writes the image (holds its write lease, given back 5 s after the last write).\n"
-	  "A progress bar is shown on a terminal. Exit 1 if some object could not be checked.\n" },
+	  "A progress bar is shown on a terminal. Exit 1 if some object could not be checked.\n"
+	  "With -e only the presence of each copy is checked (quick, allowed while the image\n"
+	  "is written): '[HOST:PORT] oid OID is missing.' for each copy a holder lacks, then\n"
+	  "'NAME lost N object(s).' (exit 1) or 'NAME is fine, no object is missing.'\n" },
+	{ "object", "location <vdiname>", "i:", "show where an object of an image is",
+	  "  -i, --index N         the data object of index N (default: the image's inode)\n", 2, 2,
+	  vdi_object_cmd,
+	  "Asks every node whether it holds the object, then prints where the placement of\n"
+	  "the current epoch puts it. An object missing where it should be is repaired by\n"
+	  "'dog vdi check'.\n" },
 	{ NULL, NULL, NULL, NULL, NULL, 0, 0, NULL },
 };

@@ -21,7 +21,10 @@ struct dog_opts {
 	bool recycle_vid;
 	bool strict;
 	bool copies_set;
-	bool local; /* node kill -l */
+	bool local;	/* node kill -l */
+	bool exist;	/* vdi check -e */
+	bool index_set; /* vdi object location -i */
+	uint32_t index;
 	uint8_t copies;
 	uint8_t copy_policy;
 	const char *store;
@@ -61,6 +64,11 @@ int dog_expect(const Sdctl__Response *rsp, Sdctl__Response__BodyCase body);
 int dog_result(const Sdctl__Response *rsp, const char *what);
 /* cmd_vdi.c: dog vdi check NAME, its output included. */
 int dog_vdi_check(const char *name);
+/* "host:port" of a node of the node list. */
+void host_port(const Sdctl__Node *n, char *buf, size_t len);
+/* dog cluster check's last step: every node's objects that no VDI owns. */
+int dog_report_orphans(void);
+int vdi_object_cmd(int argc, char **argv);
 /* cmd_node.c: a recovery request without values (enable, disable) to the cluster. */
 int dog_recovery_ctl(Sdctl__RecoveryCtlReq__What what, const char *fail_what);
 /* Sends a request whose response has no body: returns 0 or the exit code (error printed). */

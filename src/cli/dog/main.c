@@ -47,6 +47,8 @@ static const struct option long_opts[] = {
 	{ "exclusive", no_argument, NULL, 'x' },
 	{ "delete", no_argument, NULL, 'd' },
 	{ "local", no_argument, NULL, 'l' },
+	{ "exist", no_argument, NULL, 'e' },
+	{ "index", required_argument, NULL, 'i' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -229,6 +231,19 @@ static int run_sub(const struct command *c, const struct subcommand *s, int argc
 			break;
 		case 'l':
 			opts.local = true;
+			break;
+		case 'e':
+			opts.exist = true;
+			break;
+		case 'i':
+			errno = 0;
+			shift = strtoul(optarg, &end, 0);
+			if (errno || end == optarg || *end || shift > UINT32_MAX) {
+				fprintf(stderr, "Invalid object index '%s'\n", optarg);
+				return EXIT_USAGE;
+			}
+			opts.index = (uint32_t)shift;
+			opts.index_set = true;
 			break;
 		case 'R':
 			opts.recycle_vid = true;

@@ -400,7 +400,8 @@ static void execute(struct peer_sreq *s)
 		s->u.obj = (struct obj_req){
 			.op = obj_ops[h->opcode],
 			.flags = (uint16_t)((h->flags & PEER_F_CREATE ? OBJ_F_CREATE : 0) |
-					    (h->flags & PEER_F_SYNC ? OBJ_F_SYNC : 0)),
+					    (h->flags & PEER_F_SYNC ? OBJ_F_SYNC : 0) |
+					    (h->flags & PEER_F_RAW ? OBJ_F_NOCHECK : 0)),
 			.oid = h->oid,
 			.offset = h->offset,
 			.length = h->length,

@@ -115,6 +115,7 @@ static int request_flags(uint8_t opcode)
 	case PEER_OP_REMOVE:
 		return PEER_F_FORWARD;
 	case PEER_OP_READ:
+		return PEER_F_RAW;
 	case PEER_OP_FLUSH:
 	case PEER_OP_PULL:
 	case PEER_OP_HEARTBEAT:

@@ -67,6 +67,9 @@ enum {
 	PEER_F_CREATE = 1 << 2, /* the object may be created; without it a missing one is NO_OBJ */
 	/* the receiver is the primary: apply, then forward to the other holders */
 	PEER_F_FORWARD = 1 << 3,
+	/* READ: this node's copy as it is, not checked or pulled first (dog vdi check compares
+	 * the copies themselves) */
+	PEER_F_RAW = 1 << 4,
 };
 
 /*

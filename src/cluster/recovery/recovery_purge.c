@@ -4,19 +4,15 @@
  * control thread must not stall), and the copies go through the reaper, in the background. A
  * newer epoch stops the scan: its own recovery ends with a purge of its own.
  */
-#include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "../../core/log.h"
 #include "../../core/oid.h"
 #include "../cluster_view.h"
 #include "../obj_reaper.h"
+#include "../obj_scan.h"
 #include "../sys.h"
 #include "recovery.h"
 
@@ -27,19 +23,8 @@ static struct evloop *loop;
 static struct evloop_timer tick;
 static bool ticking;
 static uint32_t purge_epoch;
-static DIR *top, *sub; /* the object directory; a tree store's VDI directory */
+static struct obj_scan *scan;
 static uint64_t removed;
-
-static bool parse_oid(const char *name, uint64_t *oid)
-{
-	char *end;
-
-	if (strlen(name) != 16 || !isxdigit((unsigned char)name[0]))
-		return false;
-	errno = 0;
-	*oid = strtoull(name, &end, 16);
-	return !errno && !*end;
-}
 
 /* Whether this node holds oid in view v; objects of unknown VDIs stay (dog cluster check). */
 static bool placed_here(const struct cluster_view *v, uint64_t oid)
@@ -58,11 +43,8 @@ static bool placed_here(const struct cluster_view *v, uint64_t oid)
 
 static void finish(const char *why)
 {
-	if (sub)
-		closedir(sub);
-	if (top)
-		closedir(top);
-	sub = top = NULL;
+	obj_scan_close(scan);
+	scan = NULL;
 	if (ticking)
 		evloop_timer_stop(loop, &tick);
 	ticking = false;
@@ -71,68 +53,35 @@ static void finish(const char *why)
 			 why, removed);
 }
 
-static struct dirent *next_entry(void)
-{
-	struct dirent *d;
-
-	for (;;) {
-		if (sub) {
-			if ((d = readdir(sub)))
-				return d;
-			closedir(sub);
-			sub = NULL;
-		}
-		if (!(d = readdir(top)))
-			return NULL;
-		/* The tree store keeps each VDI's objects in a directory named by its id. */
-		if (sys.store->kind == STORE_TREE && d->d_type == DT_DIR && d->d_name[0] != '.') {
-			int fd = openat(dirfd(top), d->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-			if (fd >= 0 && !(sub = fdopendir(fd)))
-				close(fd);
-			continue;
-		}
-		return d;
-	}
-}
-
 static void purge_some(void *arg)
 {
 	const struct cluster_view *v = cluster_view_latest();
 	uint64_t oids[PURGE_BATCH];
-	size_t n = 0;
-	struct dirent *d = NULL;
+	size_t got, n = 0;
 
 	(void)arg;
 	if (!v || v->epoch != purge_epoch || v->self < 0) {
 		finish("stopped by a newer epoch");
 		return;
 	}
-	while (n < PURGE_BATCH && (d = next_entry())) {
-		uint64_t oid;
-
-		if (parse_oid(d->d_name, &oid) && !placed_here(v, oid))
-			oids[n++] = oid;
-	}
+	got = obj_scan_next(scan, oids, PURGE_BATCH);
+	for (size_t i = 0; i < got; i++)
+		if (!placed_here(v, oids[i]))
+			oids[n++] = oids[i];
 	if (n && obj_reaper_add(oids, n))
 		log_warn("recovery: out of memory queueing copies to remove; they stay on disk");
 	removed += n;
-	if (!d)
+	if (!got)
 		finish("done");
 }
 
 void recovery_purge_start(struct evloop *l, uint32_t epoch)
 {
-	int fd;
-
 	finish(NULL);
 	loop = l;
 	purge_epoch = epoch;
 	removed = 0;
-	fd = openat(sys.store->objdir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || !(top = fdopendir(fd))) {
-		if (fd >= 0)
-			close(fd);
+	if (!(scan = obj_scan_open())) {
 		log_err("recovery: cannot read %s to remove copies not held any more: %s",
 			sys.store->objdir, strerror(errno));
 		return;
@@ -144,5 +93,5 @@ void recovery_purge_start(struct evloop *l, uint32_t epoch)
 
 void recovery_purge_stop(void)
 {
-	finish(top ? "stopped" : NULL);
+	finish(scan ? "stopped" : NULL);
 }

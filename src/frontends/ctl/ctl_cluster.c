@@ -95,8 +95,6 @@ static void pend_done(void *arg, const struct sdc_outcome *o)
 {
 	struct pend *p = arg;
 	struct reply r;
-	uint8_t *out = NULL;
-	size_t out_len = 0, out_cap = 0;
 
 	ctl_reply_init(&r);
 	if (p->kind == PEND_CLUSTER) {
@@ -118,11 +116,7 @@ static void pend_done(void *arg, const struct sdc_outcome *o)
 			r.rsp.vdi_create = c;
 		}
 	}
-	if (ctl_reply_pack(&r, &out, &out_len, &out_cap) == 0)
-		p->call->answer(p->call, out, out_len);
-	else
-		p->call->answer(p->call, NULL, 0);
-	free(out);
+	ctl_reply_answer(&r, p->call);
 	free(p);
 }
 
@@ -310,8 +304,6 @@ static void vio_answer(struct vio *io, int result, const char *fmt, ...)
 static void vio_answer(struct vio *io, int result, const char *fmt, ...)
 {
 	struct reply r;
-	uint8_t *out = NULL;
-	size_t out_len = 0, out_cap = 0;
 
 	ctl_reply_init(&r);
 	if (result) {
@@ -327,11 +319,7 @@ static void vio_answer(struct vio *io, int result, const char *fmt, ...)
 		r.rsp.data.data = io->buf;
 		r.rsp.data.len = io->len;
 	}
-	if (ctl_reply_pack(&r, &out, &out_len, &out_cap) == 0)
-		io->call->answer(io->call, out, out_len);
-	else
-		io->call->answer(io->call, NULL, 0);
-	free(out);
+	ctl_reply_answer(&r, io->call);
 	free(io->buf);
 	free(io);
 }

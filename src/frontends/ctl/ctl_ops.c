@@ -87,7 +87,7 @@ struct vdi *find_vdi(struct reply *r, const char *name)
 	return v;
 }
 
-static Sdctl__Node *node_msg(struct reply *r, const struct sd_node *n)
+Sdctl__Node *node_msg(struct reply *r, const struct sd_node *n)
 {
 	Sdctl__Node *m = ralloc(r, sizeof(*m));
 	char host[64];
@@ -531,6 +531,10 @@ static void dispatch(struct reply *r, const Sdctl__Request *q, struct ctl_call *
 		return op_vdi_getattr(r, q->vdi_getattr);
 	case SDCTL__REQUEST__OP_VDI_INFO:
 		return op_vdi_info(r, q->vdi_info);
+	case SDCTL__REQUEST__OP_OBJECT_LOCATION:
+		return ctl_object_location(r, q->object_location);
+	case SDCTL__REQUEST__OP_ORPHANS:
+		return ctl_orphans(r, call);
 	default:
 		fail(r, SD_RES_NO_SUPPORT, "unknown operation %d: is dog newer than this sheep?",
 		     (int)q->op_case);
@@ -617,6 +621,18 @@ int ctl_reply_pack(struct reply *r, uint8_t **out, size_t *out_len, size_t *out_
 	return ret;
 }
 
+void ctl_reply_answer(struct reply *r, struct ctl_call *call)
+{
+	uint8_t *out = NULL;
+	size_t out_len = 0, out_cap = 0;
+
+	if (ctl_reply_pack(r, &out, &out_len, &out_cap) == 0)
+		call->answer(call, out, out_len);
+	else
+		call->answer(call, NULL, 0);
+	free(out);
+}
+
 void ctl_reply_init(struct reply *r)
 {
 	memset(r, 0, sizeof(*r));
@@ -640,6 +656,7 @@ static bool needs_sync(const Sdctl__Request *q)
 	case SDCTL__REQUEST__OP_NODE_RECOVERY:
 	case SDCTL__REQUEST__OP_CLUSTER_FORMAT:
 	case SDCTL__REQUEST__OP_CLUSTER_SHUTDOWN:
+	case SDCTL__REQUEST__OP_ORPHANS:
 		return false;
 	default:
 		return true;

@@ -28,6 +28,8 @@ struct reply {
 void ctl_reply_init(struct reply *r);
 /* Appends the framed response to *out and frees the arena. 0, or -1 out of memory. */
 int ctl_reply_pack(struct reply *r, uint8_t **out, size_t *out_len, size_t *out_cap);
+/* An operation answered later: packs r and hands it to call (nothing, out of memory). */
+void ctl_reply_answer(struct reply *r, struct ctl_call *call);
 
 void *ralloc(struct reply *r, size_t size);
 char *rstrdup(struct reply *r, const char *s);
@@ -42,6 +44,12 @@ struct vdi *find_vdi(struct reply *r, const char *name);
  * the requests between sheep. Returns false for an operation it leaves to the local code.
  */
 bool ctl_cluster_op(struct reply *r, const Sdctl__Request *q, struct ctl_call *call);
+/* A node of the cluster as the protocol says it. */
+struct sd_node;
+Sdctl__Node *node_msg(struct reply *r, const struct sd_node *n);
+/* ctl_objects.c: dog vdi object location; dog cluster check's orphans (answered later). */
+void ctl_object_location(struct reply *r, const Sdctl__ObjectLocationReq *q);
+void ctl_orphans(struct reply *r, struct ctl_call *call);
 /* ctl_vdi_check.c: dog vdi check's request, answered later through call. */
 void ctl_vdi_check(struct reply *r, const Sdctl__VdiCheckReq *q, struct ctl_call *call);
 

@@ -24,18 +24,37 @@ struct vchk {
 	int n, next, pending;
 	uint64_t oids[CHECK_MAX_COUNT];
 	int results[CHECK_MAX_COUNT];
-	char why[CHECK_MAX_COUNT][96];
+	char why[CHECK_MAX_COUNT][160];
 	struct gw_req reqs[CHECK_CONCURRENT];
 	uint32_t obj_size;
 	uint8_t copies;
+	bool exist_only;
 };
+
+/* -e: one entry per holder named in why (space-separated "host:port"). */
+static int add_missing(struct reply *r, Sdctl__VdiCheckRsp *rsp, uint64_t oid, char *why)
+{
+	for (char *save = NULL, *n = strtok_r(why, " ", &save); n; n = strtok_r(NULL, " ", &save)) {
+		Sdctl__MissingCopy *m = ralloc(r, sizeof(*m)), **nm;
+
+		nm = ralloc(r, sizeof(*nm) * (rsp->n_missing + 1));
+		if (!m || !nm)
+			return -1;
+		sdctl__missing_copy__init(m);
+		m->oid = oid;
+		m->node = rstrdup(r, n);
+		if (rsp->n_missing)
+			memcpy(nm, rsp->missing, sizeof(*nm) * rsp->n_missing);
+		nm[rsp->n_missing++] = m;
+		rsp->missing = nm;
+	}
+	return 0;
+}
 
 static void vchk_answer(struct vchk *c)
 {
 	struct reply r;
 	Sdctl__VdiCheckRsp *rsp;
-	uint8_t *out = NULL;
-	size_t out_len = 0, out_cap = 0;
 
 	ctl_reply_init(&r);
 	rsp = ralloc(&r, sizeof(*rsp));
@@ -57,6 +76,9 @@ static void vchk_answer(struct vchk *c)
 				rsp->fixed_replica[rsp->n_fixed_replica++] = c->oids[i];
 			else if (c->results[i] == GW_CHECK_FIXED_MISSING)
 				rsp->fixed_missing[rsp->n_fixed_missing++] = c->oids[i];
+			else if (c->results[i] == GW_CHECK_MISSING &&
+				 add_missing(&r, rsp, c->oids[i], c->why[i]))
+				break;
 			else if (c->results[i] < 0) {
 				snprintf(line, sizeof(line), "object %016" PRIx64 ": %s",
 					 c->oids[i],
@@ -67,11 +89,7 @@ static void vchk_answer(struct vchk *c)
 		r.rsp.body_case = SDCTL__RESPONSE__BODY_VDI_CHECK;
 		r.rsp.vdi_check = rsp;
 	}
-	if (ctl_reply_pack(&r, &out, &out_len, &out_cap) == 0)
-		c->call->answer(c->call, out, out_len);
-	else
-		c->call->answer(c->call, NULL, 0);
-	free(out);
+	ctl_reply_answer(&r, c->call);
 	free(c);
 }
 
@@ -83,7 +101,7 @@ static void object_done(struct gw_req *g)
 	int i = (int)(intptr_t)g->buf; /* the object's index in c->oids, kept in buf */
 
 	c->results[i] = g->result;
-	snprintf(c->why[i], sizeof(c->why[i]), "%.95s", g->why);
+	snprintf(c->why[i], sizeof(c->why[i]), "%s", g->why);
 	c->pending--;
 	next_object(c, g);
 }
@@ -95,6 +113,7 @@ static void next_object(struct vchk *c, struct gw_req *g)
 		int i = c->next++;
 
 		*g = (struct gw_req){ .op = GW_CHECK,
+				      .flags = c->exist_only ? GW_F_EXIST : 0,
 				      .copies = c->copies,
 				      .oid = c->oids[i],
 				      .length = c->obj_size,
@@ -122,7 +141,7 @@ void ctl_vdi_check(struct reply *r, const Sdctl__VdiCheckReq *q, struct ctl_call
 	if (q->count > CHECK_MAX_COUNT)
 		return fail(r, SD_RES_INVALID_PARMS, "check of %u objects: at most %d per request",
 			    q->count, CHECK_MAX_COUNT);
-	if (v->writer)
+	if (v->writer && !q->exist_only)
 		return fail(r, SD_RES_VDI_LOCKED,
 			    "VDI %s is being written (a node holds its write lease): check it "
 			    "once it has been idle for 5 seconds",
@@ -130,6 +149,7 @@ void ctl_vdi_check(struct reply *r, const Sdctl__VdiCheckReq *q, struct ctl_call
 	if (!(c = calloc(1, sizeof(*c))))
 		return fail(r, SD_RES_NO_MEM, "out of memory");
 	c->call = call;
+	c->exist_only = q->exist_only;
 	c->map_len = v->map_len;
 	c->copies = v->hdr.nr_copies;
 	c->obj_size = (uint32_t)1 << v->hdr.block_size_shift;
