@@ -32,7 +32,7 @@ gone() {
 expect_exit 1 "$SHEEP" -p 0 "$SCRATCH/x"
 same "$(cat "$SCRATCH/stderr")" "Invalid port number '0'" "sheep -p 0"
 expect_exit 1 "$SHEEP" --cluster-driver corosync "$SCRATCH/x"
-same "$(cat "$SCRATCH/stderr")" $'Invalid cluster driver \'corosync\'\nSupported drivers: local sdcluster' \
+same "$(cat "$SCRATCH/stderr")" $'Invalid cluster driver \'corosync\'\nSupported drivers: local sdcluster zookeeper' \
 	"sheep --cluster-driver corosync"
 
 ### One node, the local driver
