@@ -32,26 +32,46 @@ for b in build build-asan; do
 	fi
 done
 
-ASAN_DIR=$(mktemp -d /tmp/sd-asan.XXXXXX)
-for b in build build-asan; do
+# The two builds' integration suites run side by side: most of a cluster test's time is spent
+# waiting (for a node to be removed, a session to expire), so together they take little more
+# than the longer one. Each suite has its own sanitizer log directory and result file.
+run_suite() { # build: one line per test in $RUN_DIR/$build.results, output of failures kept
+	local b=$1 dir=$RUN_DIR/$1 t name start rc
+	mkdir -p "$dir"
 	for t in tests/integration/test-*.sh; do
 		name="$(basename "$t" .sh)($b)"
 		start=$(date +%s)
-		ASAN_OPTIONS="log_path=$ASAN_DIR/asan" UBSAN_OPTIONS="print_stacktrace=1:log_path=$ASAN_DIR/ubsan" \
-			BUILD="$TOP/$b" timeout 300 bash "$t" >"$ASAN_DIR/out" 2>&1
+		ASAN_OPTIONS="log_path=$dir/asan" UBSAN_OPTIONS="print_stacktrace=1:log_path=$dir/ubsan" \
+			BUILD="$TOP/$b" timeout 300 bash "$t" >"$dir/out" 2>&1
 		rc=$?
-		if [ -n "$(ls "$ASAN_DIR" | grep -E '^(asan|ubsan)\.')" ]; then
-			echo "sanitizer report during $name:"
-			cat "$ASAN_DIR"/asan.* "$ASAN_DIR"/ubsan.* 2>/dev/null | head -60
-			rm -f "$ASAN_DIR"/asan.* "$ASAN_DIR"/ubsan.*
+		if [ -n "$(ls "$dir" | grep -E '^(asan|ubsan)\.')" ]; then
+			{
+				echo "sanitizer report during $name:"
+				cat "$dir"/asan.* "$dir"/ubsan.* 2>/dev/null | head -60
+			} >>"$dir/out"
+			rm -f "$dir"/asan.* "$dir"/ubsan.*
 			rc=1
 		fi
-		[ $rc -ne 0 ] && [ $rc -ne 77 ] && cat "$ASAN_DIR/out"
+		[ $rc -ne 0 ] && [ $rc -ne 77 ] && cp "$dir/out" "$dir/fail-$(basename "$t" .sh).log"
+		echo "$rc $name $(($(date +%s) - start))" >>"$RUN_DIR/$b.results"
 		echo "$([ $rc -eq 0 ] && echo PASS || { [ $rc -eq 77 ] && echo SKIP || echo FAIL; }) $name ($(($(date +%s) - start))s)"
-		record "$name" $rc
 	done
+}
+
+RUN_DIR=$(mktemp -d /tmp/sd-tests.XXXXXX)
+run_suite build &
+run_suite build-asan &
+wait
+for b in build build-asan; do
+	while read -r rc name _; do
+		if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ]; then
+			echo "--- output of $name"
+			cat "$RUN_DIR/$b/fail-${name%%(*}.log"
+		fi
+		record "$name" "$rc"
+	done <"$RUN_DIR/$b.results"
 done
-rm -rf "$ASAN_DIR"
+rm -rf "$RUN_DIR"
 
 [ $failed -eq 0 ] || printf 'failed: %s\n' "${failures[@]}"
 echo "$passed passed, $failed failed, $skipped skipped"

@@ -124,6 +124,20 @@ static void on_recovery_ctl(const Sdcl__RecoveryCtl *r)
 		recovery_set_enabled(r->enabled);
 }
 
+static void on_waiting(bool waiting)
+{
+	if (waiting == sdc.waiting)
+		return;
+	sdc.waiting = waiting;
+	if (waiting)
+		log_warn("waiting for other nodes to join: members of epoch %u are not back ('dog "
+			 "node list' shows them; 'dog cluster recover force' goes on without them)",
+			 sys.cfg.epoch);
+	else
+		log_notice("the cluster no longer waits for its members: serving writes");
+	sdc_publish_view();
+}
+
 static struct evloop_timer stop_timer;
 
 static void stop_now(void *arg)
@@ -153,7 +167,8 @@ void sdc_hooks_init(struct sm_hooks *h, void (*members_changed)(void),
 				.vdi_header_changed = inode_sync_header,
 				.vdi_map_changed = inode_sync_map,
 				.recovered = recovery_all_done,
-				.recovery_ctl = on_recovery_ctl };
+				.recovery_ctl = on_recovery_ctl,
+				.waiting = on_waiting };
 }
 
 int sdc_services_start(char *err, size_t errlen)

@@ -34,9 +34,11 @@
 #include "sdc_common.h"
 #include "sm.h"
 
-#define SDC_TICK_MS	      200
-#define SDC_HEARTBEAT_MS      1000
-#define SDC_DEAD_MS	      5000  /* a member silent this long leaves */
+#define SDC_TICK_MS	 200
+#define SDC_HEARTBEAT_MS 1000
+#define SDC_DEAD_MS	 5000 /* a member silent this long leaves */
+/* A leader elected this soon after its own start is in a restart of the cluster (below). */
+#define SDC_RESTART_MS	      60000
 #define SDC_FENCE_MS	      1500  /* no leader this long: writes halt */
 #define SDC_CALL_MS	      3000  /* one request to another sheep */
 #define SDC_PROPOSE_MS	      15000 /* a proposal, retries included */
@@ -62,6 +64,7 @@ struct proposal {
 struct liveness {
 	uint64_t raft_id;
 	uint64_t last_ms;
+	bool heard; /* since this node became leader */
 };
 
 static struct evloop *loop;
@@ -74,6 +77,18 @@ static char raft_addr[RAFT_NODE_ADDRESS_MAX];
 static struct evloop_timer tick_timer;
 static uint64_t no_leader_since, last_hb, last_join;
 static bool was_leader, hb_in_flight, join_in_flight, change_in_flight;
+/*
+ * After a restart of every node (dog cluster shutdown, a power loss), the nodes not back yet
+ * must not be removed one by one as their grace runs out: each return would cost a recovery,
+ * and copies written meanwhile on the others could not be told current. So a leader elected
+ * soon after its own start, that has known no other leader since (nobody was serving: the
+ * whole cluster is starting), removes only members it has heard from and then lost; the
+ * others are awaited (the cluster waits, sdc.waiting, through a WAITING command) until they
+ * are back or `dog cluster recover force` removes them. Once every member was heard, normal
+ * rules. A node restarted alone finds a leader, so it never awaits anyone when it leads.
+ */
+static bool restart_mode, waiting_busy, knew_leader;
+static uint64_t started_ms;
 /*
  * The leader said this node is not a member, though the local state still lists it: it was
  * removed while cut off (it no longer receives the log that says so), and must join again.
@@ -507,6 +522,7 @@ static void raft_on_join(const uint8_t *member, size_t len, sdc_done_fn done, vo
 	q->done = done;
 	q->arg = arg;
 	live_of(cm.raft_id)->last_ms = now_ms();
+	live_of(cm.raft_id)->heard = true;
 	node_addr_format(cm.node.nid.addr, host, sizeof(host));
 	snprintf(addr, sizeof(addr), strchr(host, ':') ? "[%s]:%u" : "%s:%u", host,
 		 cm.cluster_port);
@@ -615,8 +631,10 @@ static void raft_on_heartbeat(uint64_t raft_id, struct sdc_outcome *out)
 	if (!raft_id)
 		return; /* a read index (sdcluster_sync), not a member's heartbeat */
 	out->member = sm_member_by_raft_id(raft_id) != NULL;
-	if (out->member && (l = live_of(raft_id)))
+	if (out->member && (l = live_of(raft_id))) {
 		l->last_ms = now_ms();
+		l->heard = true;
+	}
 }
 
 /* Member side: heartbeats and joins */
@@ -767,7 +785,8 @@ static int raft_force_recover(char *msg, size_t len)
 		const struct cluster_member *m = &sys.members[i];
 		struct liveness *l = live_of(m->raft_id);
 
-		if (m->raft_id == sdc.my_id || !l || now_ms() - l->last_ms < 2 * SDC_HEARTBEAT_MS)
+		if (m->raft_id == sdc.my_id || !l ||
+		    (l->heard && now_ms() - l->last_ms < 2 * SDC_HEARTBEAT_MS))
 			continue;
 		propose_leave(m);
 		n++;
@@ -780,19 +799,54 @@ static int voter_target(void)
 	return sys.nr_members >= 5 ? 5 : sys.nr_members >= 3 ? 3 : 1;
 }
 
+static void waiting_told(void *arg, const struct sdc_outcome *o)
+{
+	(void)arg;
+	waiting_busy = false;
+	if (o->result)
+		log_warn("could not tell the cluster whether it waits: %s", o->msg);
+}
+
+/* The leader: whether members are awaited, told to every node when it changes. */
+static void waiting_tell(bool awaited)
+{
+	Sdcl__Command cmd = SDCL__COMMAND__INIT;
+	bool all_heard = true;
+
+	for (int i = 0; i < sys.nr_members; i++) {
+		struct liveness *l = live_of(sys.members[i].raft_id);
+
+		all_heard = all_heard && l && l->heard;
+	}
+	if (all_heard)
+		restart_mode = false;
+	if (awaited == sdc.waiting || waiting_busy)
+		return;
+	cmd.op_case = SDCL__COMMAND__OP_WAITING;
+	cmd.waiting = awaited;
+	waiting_busy = true;
+	raft_propose(&cmd, waiting_told, NULL);
+}
+
 static void leader_tick(void)
 {
 	struct raft_node_member ms[64];
 	int n, voters = 0;
 	uint64_t now = now_ms();
 
+	bool awaited = false;
+
 	if (!was_leader) {
 		/* A new leader starts every member's clock afresh. */
 		was_leader = true;
-		for (int i = 0; i < nr_live; i++)
+		for (int i = 0; i < nr_live; i++) {
 			live[i].last_ms = now;
+			live[i].heard = false;
+		}
+		restart_mode = now - started_ms < SDC_RESTART_MS && !knew_leader;
 	}
 	live_of(sdc.my_id)->last_ms = now;
+	live_of(sdc.my_id)->heard = true;
 	if (!sdc_self_is_current() && !proposals) {
 		Sdcl__Command cmd = SDCL__COMMAND__INIT;
 		struct cluster_member me;
@@ -813,6 +867,10 @@ static void leader_tick(void)
 
 		if (m->raft_id == sdc.my_id || !l || now - l->last_ms < SDC_DEAD_MS)
 			continue;
+		if (restart_mode && !l->heard && sys.cfg.ctime) {
+			awaited = true;
+			continue;
+		}
 		l->last_ms = now; /* once per silence */
 		if (raft_has(m->raft_id, NULL) &&
 		    raft_node_remove(rn, m->raft_id, change_done, NULL) == 0)
@@ -820,6 +878,7 @@ static void leader_tick(void)
 		propose_leave(m);
 		return;
 	}
+	waiting_tell(awaited);
 	n = raft_node_members(rn, ms, 64);
 	for (int i = 0; i < n && i < 64; i++) {
 		struct liveness *l;
@@ -883,6 +942,7 @@ static void tick(void *arg)
 		return;
 	raft_node_status(rn, &st);
 	leader_known = st.leader_id != 0 && st.state != RAFT_NODE_UNAVAILABLE;
+	knew_leader = knew_leader || (leader_known && st.leader_id != sdc.my_id);
 	if (leader_known)
 		no_leader_since = 0;
 	else if (!no_leader_since)
@@ -987,6 +1047,7 @@ static int raft_start(const struct sdcluster_opts *o, struct evloop *lp, char *e
 
 	opts = *o;
 	loop = lp;
+	started_ms = evloop_now(lp);
 	sys.clustered = true;
 	next_seq = (uint64_t)time(NULL) << 20; /* grows across restarts */
 	ret = sdc_load_id(err, errlen);

@@ -685,6 +685,12 @@ int sm_apply(void *ctx, uint64_t index, const void *data, size_t len)
 		recovery_ctl_merge(c->recovery_ctl);
 		ret = SD_RES_SUCCESS;
 		break;
+	case SDCL__COMMAND__OP_WAITING:
+		/* Not state: a new leader decides again (and a snapshot install forgets it). */
+		if (hooks && hooks->waiting)
+			hooks->waiting(c->waiting);
+		ret = SD_RES_SUCCESS;
+		break;
 	case SDCL__COMMAND__OP_SHUTDOWN:
 		/* Not state: a restart of every node after it serves again. */
 		if (effects_due(index) && hooks)

@@ -39,6 +39,8 @@ struct sm_hooks {
 	void (*recovered)(uint32_t epoch);
 	/* The cluster's recovery settings changed (their set_* parts say which apply). */
 	void (*recovery_ctl)(const Sdcl__RecoveryCtl *r);
+	/* The leader said the cluster waits for members of its last epoch (or no longer). */
+	void (*waiting)(bool waiting);
 };
 
 /* Loads DIR/sm-effects. Returns 0 or -errno. */
