@@ -124,7 +124,7 @@ static void on_recovery_ctl(const Sdcl__RecoveryCtl *r)
 		recovery_set_enabled(r->enabled);
 }
 
-static void on_waiting(bool waiting)
+void sdc_set_waiting(bool waiting)
 {
 	if (waiting == sdc.waiting)
 		return;
@@ -168,7 +168,7 @@ void sdc_hooks_init(struct sm_hooks *h, void (*members_changed)(void),
 				.vdi_map_changed = inode_sync_map,
 				.recovered = recovery_all_done,
 				.recovery_ctl = on_recovery_ctl,
-				.waiting = on_waiting };
+				.waiting = sdc_set_waiting };
 }
 
 int sdc_services_start(char *err, size_t errlen)

@@ -43,6 +43,9 @@ bool sdc_self_is_member(void);
 /* Whether the state machine knows this node as it is now (address, vnodes, zone, shards). */
 bool sdc_self_is_current(void);
 
+/* Whether the cluster waits for members of its last epoch: logged, and the view published. */
+void sdc_set_waiting(bool waiting);
+
 /* Publishes the state machine's members and epoch, with fenced and synced, to the shards. */
 void sdc_publish_view(void);
 

@@ -348,16 +348,7 @@ static void waiting_update(void)
 		    (!e || !e->confirmed))
 			w = true;
 	}
-	if (w == sdc.waiting)
-		return;
-	sdc.waiting = w;
-	if (w)
-		log_warn("waiting for other nodes to join: members of epoch %u are not back ('dog "
-			 "node list' shows them; 'dog cluster recover force' goes on without them)",
-			 sys.cfg.epoch);
-	else
-		log_notice("every member is back: serving writes");
-	sdc_publish_view();
+	sdc_set_waiting(w);
 }
 
 static void on_member_left(uint64_t id)
