@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include "../shard/shard.h"
 #include "cluster_view.h"
 #include "epoch_history.h"
+#include "obj_install.h"
 #include "peer/peer.h"
 #include "vdi_share.h"
 
@@ -49,6 +51,7 @@ struct pull {
 	bool doubt; /* a node answered that its copy is stale, or could not be asked */
 	void *buf;
 	struct peer_req preq;
+	struct obj_install inst; /* the pulled bytes to the local file, or its removal */
 };
 
 static __thread struct known *known;
@@ -189,81 +192,38 @@ static void pull_finish(struct pull *p, int err)
 	free(p);
 }
 
-/* Replaces the local file with the pulled bytes (or removes it: the object does not exist). */
-static int install(struct pull *p, bool absent)
+static void pull_next(struct pull *p);
+
+static void install_done(struct obj_install *in, int err)
 {
-	struct shard *s = shard_self();
-	char path[48], tmp[64];
-	int fd, ret = 0, dfd = s->store->objdir_fd;
+	struct pull *p = (struct pull *)((char *)in - offsetof(struct pull, inst));
+	char host[64];
 
-	if (store_obj_path(s->store->kind, p->oid, 0, path, sizeof(path)))
-		return -ENAMETOOLONG;
-	/* Nothing may use the stale file's cached descriptor from now on. */
-	fd_cache_drop(s->fdc, s, p->oid, 0, true);
-	if (absent) {
-		if (unlinkat(dfd, path, 0) < 0 && errno != ENOENT)
-			return -errno;
-		return 0;
-	}
-	snprintf(tmp, sizeof(tmp), "%s.pull", path);
-	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0 && errno == ENOENT) {
-		char sub[24];
-
-		/* The tree store's directory of the VDI may not exist here yet. */
-		if (store_obj_subdir(s->store->kind, p->oid, sub, sizeof(sub)))
-			mkdirat(dfd, sub, 0755);
-		fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	}
-	if (fd < 0)
-		return -errno;
-	/* Sparse, as the source's copy most likely is: zero blocks are not written. */
-	for (uint32_t off = 0; off < p->len && !ret; off += CHECK_BLOCK) {
-		uint32_t n = p->len - off < CHECK_BLOCK ? p->len - off : CHECK_BLOCK;
-		const char *b = (const char *)p->buf + off;
-
-		if (b[0] == 0 && !memcmp(b, b + 1, n - 1))
-			continue;
-		for (uint32_t done = 0; done < n && !ret;) {
-			ssize_t w = pwrite(fd, b + done, n - done, off + done);
-
-			if (w < 0 && errno != EINTR)
-				ret = -errno;
-			else if (w > 0)
-				done += (uint32_t)w;
-		}
-	}
-	/* Durable before it counts as current: its mtime says so from now on. */
-	if (!ret && fsync(fd) < 0)
-		ret = -errno;
-	close(fd);
-	if (!ret && renameat(dfd, tmp, dfd, path) < 0)
-		ret = -errno;
-	if (!ret && fsync(dfd) < 0)
-		ret = -errno;
-	if (ret)
-		unlinkat(dfd, tmp, 0);
-	return ret;
+	if (err)
+		log_err("cannot %s the pulled copy of object %016" PRIx64 ": %s",
+			in->buf ? "write" : "remove", p->oid, strerror(-err));
+	else if (in->buf)
+		log_debug("pulled object %016" PRIx64 " from node %s:%u", p->oid,
+			  (node_addr_format(p->src[p->at].addr, host, sizeof(host)), host),
+			  p->src[p->at].port);
+	pull_finish(p, err ? -EIO : 0);
 }
 
-static void pull_next(struct pull *p);
+/* The pulled bytes replace the local file (absent: the object does not exist, it goes). */
+static void install(struct pull *p, bool absent)
+{
+	p->inst = (struct obj_install){
+		.oid = p->oid, .buf = absent ? NULL : p->buf, .len = p->len, .done = install_done
+	};
+	obj_install_start(&p->inst);
+}
 
 static void pull_done(struct peer_req *r)
 {
 	struct pull *p = r->priv;
-	char host[64];
-	int ret;
 
 	if (r->result >= 0) {
-		ret = install(p, false);
-		if (ret)
-			log_err("cannot write the pulled copy of object %016" PRIx64 ": %s", p->oid,
-				strerror(-ret));
-		else
-			log_debug("pulled object %016" PRIx64 " from node %s:%u", p->oid,
-				  (node_addr_format(p->src[p->at].addr, host, sizeof(host)), host),
-				  p->src[p->at].port);
-		pull_finish(p, ret ? -EIO : 0);
+		install(p, false);
 		return;
 	}
 	if (r->result != -ENOENT)
@@ -287,8 +247,6 @@ static void pull_next(struct pull *p)
 		p->at++;
 	}
 	if (p->at == p->nr_src) {
-		int ret;
-
 		if (p->doubt) {
 			log_err("object %016" PRIx64 ": no current copy is reachable (%d node%s "
 				"asked); its I/O fails until one is",
@@ -297,8 +255,7 @@ static void pull_next(struct pull *p)
 			return;
 		}
 		/* Every node that could have it says it has none: there is no object. */
-		ret = install(p, true);
-		pull_finish(p, ret ? -EIO : 0);
+		install(p, true);
 		return;
 	}
 	p->preq = (struct peer_req){ 0 };

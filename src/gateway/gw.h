@@ -142,5 +142,11 @@ void gw_dirty_mark(const struct sd_node_id *nid, uint16_t shard);
 
 /* Control thread at shut-down: every shard drops its view, peer connections and dirty lists. */
 void gw_retire(void);
+/*
+ * Control thread, as shut-down begins: requests stop waiting for the cluster (an epoch
+ * change, a halt, an unreachable holder) and fail at once, so that every connection finishes
+ * its requests before the shards stop.
+ */
+void gw_stop_retrying(void);
 
 #endif

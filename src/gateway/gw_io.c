@@ -143,9 +143,17 @@ static void retry_fire(struct shard_timer *t)
  * view the shard has a moment later (the control plane installs a new one after a failure).
  * Returns false when the request has retried long enough.
  */
+static bool no_retries; /* sheep is stopping (gw_stop_retrying) */
+
+void gw_stop_retrying(void)
+{
+	__atomic_store_n(&no_retries, true, __ATOMIC_RELEASE);
+}
+
 static bool retry_after(struct gw_req *r, int res, unsigned ms)
 {
-	if (r->from_peer || !retryable(res) || guard_clock_ms() - r->t0 >= GW_RETRY_MS)
+	if (r->from_peer || !retryable(res) || guard_clock_ms() - r->t0 >= GW_RETRY_MS ||
+	    __atomic_load_n(&no_retries, __ATOMIC_ACQUIRE))
 		return false;
 	if (r->fan && r->fan != r->inline_fan)
 		free(r->fan);

@@ -16,7 +16,7 @@ static const struct {
 	{ IORING_OP_UNLINKAT, "UNLINKAT" }, { IORING_OP_MKDIRAT, "MKDIRAT" },
 	{ IORING_OP_ACCEPT, "ACCEPT" },	    { IORING_OP_RECV, "RECV" },
 	{ IORING_OP_SEND, "SEND" },	    { IORING_OP_SENDMSG, "SENDMSG" },
-	{ IORING_OP_FADVISE, "FADVISE" },
+	{ IORING_OP_FADVISE, "FADVISE" },   { IORING_OP_RENAMEAT, "RENAMEAT" },
 };
 
 int uring_probe(char *msg, size_t len)

@@ -327,6 +327,7 @@ int main(int argc, char **argv)
 	daemon_report(NULL);
 
 	ctl_serve(lfd, sfd, reopen_log, control_mesh_work);
+	gw_stop_retrying();
 	if (sys.clustered)
 		sdcluster_stop();
 	ctl_loop_free();
