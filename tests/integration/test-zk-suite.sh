@@ -5,6 +5,9 @@
 # own (functions.sh starts one on the first node's start and drops --seed).
 source "$(dirname "$0")/functions.sh"
 [ -f /usr/share/java/zookeeper.jar ] || { echo "SKIP: $TEST_NAME needs ZooKeeper"; exit 77; }
+# The sanitizers see the driver's code in test-zk-cluster and test-zk-ensemble; this one only
+# repeats the same cluster tests over the other driver, in the plain build (CI time).
+[[ $BUILD != *asan* ]] || { echo "SKIP: $TEST_NAME runs in the plain build only"; exit 77; }
 
 for t in test-cluster-io test-cluster-restart; do
 	rc=0
