@@ -99,14 +99,18 @@ serving() { # node count
 	[ "$(dogn "$1" node list -r 2>/dev/null | wc -l)" -eq "$2" ] &&
 		dogn "$1" cluster info 2>&1 | grep -q "status: running"
 }
-wait_serving() { # count nodes...
+wait_serving() { # count nodes...: at most a minute
 	local count=$1 i
 	shift
 	for _ in $(seq 300); do
-		for i in "$@"; do serving "$i" "$count" || continue 2; done
+		for i in "$@"; do serving "$i" "$count" || { sleep 0.2; continue 2; }; done
 		return 0
 	done
-	log "the cluster did not serve with $count nodes"
+	log "the cluster did not serve with $count nodes:"
+	for i in "$@"; do
+		echo "node $i: $(dogn "$i" node list -r 2>&1 | wc -l) members," \
+			"$(dogn "$i" cluster info 2>&1 | head -1)"
+	done
 	exit 1
 }
 all_nodes() { seq 0 $((NODES - 1)); }
@@ -115,7 +119,9 @@ all_nodes() { seq 0 $((NODES - 1)); }
 "$CL" start "$NODES" --nbd --format --copies "$COPIES" >/dev/null
 dogn 0 vdi create soak "${SIZE_MB}M"
 sleep 0.5
-log "$NODES nodes, $COPIES copies, ${SIZE_MB} MiB, ${CLUSTER_NET:+network namespaces on $CLUSTER_NET.0/24}${CLUSTER_NET:-loopback (no partitions)}"
+where="loopback (no partitions)"
+[ -z "${CLUSTER_NET:-}" ] || where="network namespaces on $CLUSTER_NET.0/24"
+log "$NODES nodes, $COPIES copies, ${SIZE_MB} MiB, $where"
 
 # The writer: random writes of 4 to 64 KiB, a flush every 32, through any live node.
 # shellcheck disable=SC2046

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "../io/fd_cache.h"
+#include "../io/obj_fence.h"
 #include "../io/store.h"
 
 #define INSTALL_BLOCK	  4096
@@ -64,7 +65,12 @@ static void write_done(struct uop *op, int res);
 /* The next extents of non-zero blocks, each one WRITE, a few in flight. */
 static void write_more(struct obj_install *in)
 {
-	while (in->pending < INSTALL_IN_FLIGHT && in->next_off < in->len) {
+	/* shard_get_sqe may reap completions when the ring is full: those of this install must
+	 * not come back in here. */
+	if (in->submitting)
+		return;
+	in->submitting = true;
+	while (in->pending < INSTALL_IN_FLIGHT && in->next_off < in->len && !in->err) {
 		struct obj_install_write *w = NULL;
 		struct io_uring_sqe *sqe;
 		uint32_t off = in->next_off, end;
@@ -84,16 +90,17 @@ static void write_more(struct obj_install *in)
 			end += INSTALL_BLOCK;
 		if (end > in->len)
 			end = in->len;
+		sqe = shard_get_sqe(shard_self());
 		for (int i = 0; i < INSTALL_IN_FLIGHT && !w; i++)
 			if (!in->writes[i].len)
 				w = &in->writes[i];
 		*w = (struct obj_install_write){ .uop.cb = write_done, .len = end - off, .in = in };
-		sqe = shard_get_sqe(shard_self());
 		io_uring_prep_write(sqe, in->fd, in->buf + off, end - off, off);
 		io_uring_sqe_set_data(sqe, &w->uop);
 		in->pending++;
 		in->next_off = end;
 	}
+	in->submitting = false;
 }
 
 static void next_step(struct obj_install *in)
@@ -108,7 +115,9 @@ static void next_step(struct obj_install *in)
 		break;
 	case ST_WRITE:
 		write_more(in);
-		if (!in->pending) {
+		if (in->err && !in->pending)
+			finish(in, in->err);
+		else if (!in->pending) {
 			in->step = ST_FSYNC;
 			next_step(in);
 		}
@@ -122,6 +131,12 @@ static void next_step(struct obj_install *in)
 		in->fd = -1;
 		break;
 	case ST_RENAME:
+		/* A delete of the VDI meanwhile: its objects must not come back. */
+		if (obj_fenced(in->oid)) {
+			unlinkat(objdir(), in->tmp, 0);
+			in->done(in, -ESTALE);
+			return;
+		}
 		io_uring_prep_renameat(sqe_for(in), objdir(), in->tmp, objdir(), in->path, 0);
 		break;
 	case ST_SYNCDIR:
@@ -163,6 +178,9 @@ static void step_done(struct uop *op, int res)
 		next_step(in);
 		return;
 	case ST_SYNCDIR:
+		/* A request that skipped the check (serving a pull) may have cached the replaced
+		 * file's descriptor meanwhile: nobody may write through it. */
+		fd_cache_drop(shard_self()->fdc, shard_self(), in->oid, 0, true);
 		finish(in, res < 0 ? res : 0);
 		return;
 	default:
@@ -187,6 +205,8 @@ static void write_done(struct uop *op, int res)
 	else if (res >= 0 && (uint32_t)res != w->len && !in->err)
 		in->err = -ENOSPC; /* a short write to a local file: no room */
 	w->len = 0;
+	if (in->submitting)
+		return; /* write_more goes on when it returns */
 	if (in->err) {
 		if (!in->pending)
 			finish(in, in->err);

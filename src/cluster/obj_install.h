@@ -30,6 +30,7 @@ struct obj_install {
 	uint32_t next_off;
 	char path[48], tmp[64], sub[24];
 	bool made_dir;
+	bool submitting; /* in write_more: completions reaped meanwhile only count */
 };
 
 /* On the object's shard. The caller's struct must live until done. */

@@ -148,6 +148,8 @@ static void stop_now(void *arg)
 
 static void on_shutdown(void)
 {
+	if (sys.shutdown)
+		return; /* a second SHUTDOWN (a retry): the first one's timer runs */
 	log_notice("the cluster is shutting down (dog cluster shutdown)");
 	sys.shutdown = true;
 	sdc_publish_view();

@@ -843,7 +843,9 @@ static void leader_tick(void)
 			live[i].last_ms = now;
 			live[i].heard = false;
 		}
-		restart_mode = now - started_ms < SDC_RESTART_MS && !knew_leader;
+		/* Also when the cluster already waits: a leader lost during a restart must not
+		 * end the wait by removing the members one by one. */
+		restart_mode = (now - started_ms < SDC_RESTART_MS && !knew_leader) || sdc.waiting;
 	}
 	live_of(sdc.my_id)->last_ms = now;
 	live_of(sdc.my_id)->heard = true;
@@ -971,7 +973,14 @@ static void tick(void *arg)
 		leader_tick();
 	} else {
 		was_leader = false;
-		if (!sdc_self_is_current() || removed)
+		/*
+		 * No leader for a while: this node may have been removed while it was away, and a
+		 * removed node hears from no leader (it is not in Raft's configuration any more),
+		 * so it would wait forever. Asking any member to let it join finds out: for a
+		 * member as it is, the JOIN changes nothing.
+		 */
+		if (!sdc_self_is_current() || removed ||
+		    (!leader_known && now_ms() - no_leader_since >= 2 * SDC_FENCE_MS))
 			try_join();
 		else
 			send_heartbeat();

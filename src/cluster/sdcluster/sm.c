@@ -39,6 +39,8 @@ static const struct sm_hooks *hooks;
 static uint64_t last_applied;
 /* The command sm_apply last read (0, 0: none could be read). */
 static uint64_t last_origin, last_seq;
+/* The last WAITING command (a restart of the whole cluster waits for its members). */
+static bool cluster_waiting;
 static uint64_t effects_index; /* effects of commands at or below it already ran */
 static struct epoch_entry *epochs;
 static int nr_epochs;
@@ -686,7 +688,8 @@ int sm_apply(void *ctx, uint64_t index, const void *data, size_t len)
 		ret = SD_RES_SUCCESS;
 		break;
 	case SDCL__COMMAND__OP_WAITING:
-		/* Not state: a new leader decides again (and a snapshot install forgets it). */
+		/* In snapshots too: a node that catches up from one must not miss the change. */
+		cluster_waiting = c->waiting;
 		if (hooks && hooks->waiting)
 			hooks->waiting(c->waiting);
 		ret = SD_RES_SUCCESS;
@@ -810,6 +813,7 @@ int sm_snapshot(void *ctx, void **out, size_t *out_len)
 	st.cfg = &cfg;
 	st.epoch = sys.cfg.epoch;
 	st.recovery = &rec_ctl;
+	st.waiting = cluster_waiting;
 	st.n_members = (size_t)sys.nr_members;
 	st.members = members_msg(&a, sys.members, sys.nr_members);
 	st.vdis = arena_alloc(&a, sizeof(*st.vdis) * (size_t)sys.vdis.nr);
@@ -1000,6 +1004,9 @@ int sm_restore(void *ctx, const void *data, size_t len)
 	sdcl__recovery_ctl__init(&rec_ctl);
 	if (st->recovery)
 		recovery_ctl_merge(st->recovery);
+	cluster_waiting = st->waiting;
+	if (hooks && hooks->waiting)
+		hooks->waiting(cluster_waiting);
 	sys.cfg.epoch = st->epoch;
 	if (sys.cfg.ctime && (ret = config_save(sys.dir, &sys.cfg)))
 		log_err("cannot save %s/config: %s", sys.dir, strerror(-ret));

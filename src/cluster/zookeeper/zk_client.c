@@ -384,7 +384,7 @@ int zk_client_open(struct evloop *lp, const char *hosts, int timeout_ms, zk_even
 	return session_open();
 }
 
-void zk_client_close(void)
+static void session_close(void)
 {
 	if (zh) {
 		zookeeper_close(zh); /* pending completions are called (ZCLOSING) and queued */
@@ -394,8 +394,19 @@ void zk_client_close(void)
 	drain(NULL, 0);
 }
 
+void zk_client_close(void)
+{
+	session_close();
+	if (wake_h)
+		evloop_fd_del(loop, wake_h);
+	wake_h = NULL;
+	if (wake_fd >= 0)
+		close(wake_fd);
+	wake_fd = -1;
+}
+
 int zk_client_reopen(void)
 {
-	zk_client_close();
+	session_close();
 	return session_open();
 }

@@ -36,10 +36,11 @@
 #include "zk_client.h"
 #include "zk_internal.h"
 
-#define ZKD_TICK_MS    200
-#define ZKD_REFRESH_MS 5000  /* re-read log and members even without a watch event */
-#define ZKD_PROPOSE_MS 15000 /* a proposal, retries included */
-#define ZKD_SYNC_MS    3000
+#define ZKD_TICK_MS	    200
+#define ZKD_REFRESH_MS	    5000  /* re-read log and members even without a watch event */
+#define ZKD_PROPOSE_MS	    15000 /* a proposal, retries included */
+#define ZKD_SYNC_MS	    3000
+#define ZKD_JOIN_BACKOFF_MS 5000 /* after a JOIN the state machine refused */
 
 struct zk_proposal {
 	struct zk_proposal *next;
@@ -62,6 +63,8 @@ struct zk_sync_wait {
 	uint64_t read_gen; /* 0 until the server synced: then the read that must end */
 	uint64_t deadline;
 	bool failed;
+	bool asked;    /* a zk_sync is due to answer: only its answer frees the waiter */
+	bool reported; /* done was called (at the deadline, before the answer) */
 };
 
 static struct sdcluster_opts opts;
@@ -71,7 +74,14 @@ static struct evloop_defer syncs_defer;
 static struct sm_hooks hooks;
 static uint64_t next_seq;
 static bool stopping, expired, paths_ready, paths_busy, join_busy, members_busy;
-static bool sync_asked, read_failed;
+static bool sync_asked, read_failed, join_pending, leader_sync_busy;
+static uint64_t join_after, read_retry_at, read_backoff_ms;
+/*
+ * The last time a sync through the ensemble's leader answered. A server cut off from its
+ * leader answers this node's pings by itself until it notices (syncLimit ticks), while the
+ * leader lets the session expire: so the client looking connected is not enough to serve.
+ */
+static uint64_t leader_ok_ms;
 static uint64_t last_refresh;
 static int64_t member_session; /* the session our member node is confirmed under; 0: none */
 static struct zk_proposal *proposals;
@@ -122,6 +132,8 @@ static int cmd_pack(Sdcl__Command *cmd, uint8_t **out, size_t *len)
 
 /* Proposals */
 
+static void proposals_try(void);
+
 static void proposal_finish(struct zk_proposal *p, int result, const char *msg)
 {
 	struct sdc_outcome o = { .result = result, .msg = msg ? msg : "" };
@@ -146,6 +158,8 @@ static void on_appended(void *arg, const struct zk_result *r)
 	p->appending = false;
 	if (p->applied) {
 		proposal_finish(p, p->result, NULL);
+		if (!stopping)
+			proposals_try();
 		return;
 	}
 	if (r->rc == ZOK)
@@ -154,14 +168,32 @@ static void on_appended(void *arg, const struct zk_result *r)
 		log_debug("zookeeper: appending a command: %s (retrying)", zk_client_error(r->rc));
 	/* An unknown outcome (connection loss) is appended again: the state machine drops the
 	 * second copy by (origin, seq). */
+	if (!stopping)
+		proposals_try();
 }
 
-static void proposal_try(struct zk_proposal *p)
+static struct zk_proposal **proposals_tail(void)
 {
-	if (p->appending || p->appended || !zk_client_connected())
+	struct zk_proposal **pp = &proposals;
+
+	while (*pp)
+		pp = &(*pp)->next;
+	return pp;
+}
+
+/* Appends, in order, what is not in the log yet; one append at a time keeps the order. */
+static void proposals_try(void)
+{
+	for (struct zk_proposal *p = proposals; p; p = p->next) {
+		if (p->appended || p->applied)
+			continue;
+		if (p->appending || !zk_client_connected())
+			return;
+		if (zk_create(ZKD_LOG_ENT, p->cmd, p->len, ZOO_PERSISTENT_SEQUENTIAL, on_appended,
+			      p) == 0)
+			p->appending = true;
 		return;
-	if (zk_create(ZKD_LOG_ENT, p->cmd, p->len, ZOO_PERSISTENT_SEQUENTIAL, on_appended, p) == 0)
-		p->appending = true;
+	}
 }
 
 static void zkd_propose(Sdcl__Command *cmd, sdc_done_fn done, void *arg)
@@ -179,9 +211,14 @@ static void zkd_propose(Sdcl__Command *cmd, sdc_done_fn done, void *arg)
 	p->done = done;
 	p->arg = arg;
 	p->deadline = now_ms() + ZKD_PROPOSE_MS;
-	p->next = proposals;
-	proposals = p;
-	proposal_try(p);
+	/* First in, first appended: the state machine takes a command far behind a newer one of
+	 * the same origin for a duplicate (its window of 64). */
+	*proposals_tail() = p;
+	if (stopping) {
+		proposal_finish(p, SD_RES_SHUTDOWN, "sheep is shutting down");
+		return;
+	}
+	proposals_try();
 }
 
 void zkd_applied(uint64_t origin, uint64_t seq, int ret)
@@ -220,8 +257,8 @@ static void proposals_tick(void)
 					"with the cluster's log");
 			continue;
 		}
-		proposal_try(p);
 	}
+	proposals_try();
 }
 
 /* Reads of the log and syncs */
@@ -235,9 +272,13 @@ static void syncs_check(void *arg)
 		struct zk_sync_wait *w = *pp;
 		bool caught_up = w->read_gen && zkl_reads_done() >= w->read_gen;
 
-		if (caught_up || w->failed || now_ms() >= w->deadline || stopping) {
-			*pp = w->next;
+		if (!w->reported &&
+		    (caught_up || w->failed || now_ms() >= w->deadline || stopping)) {
+			w->reported = true;
 			w->done(w->arg, caught_up);
+		}
+		if (w->reported && !w->asked) {
+			*pp = w->next;
 			free(w);
 			continue;
 		}
@@ -249,6 +290,7 @@ static void on_server_synced(void *arg, const struct zk_result *r)
 {
 	struct zk_sync_wait *w = arg;
 
+	w->asked = false;
 	if (r->rc != ZOK) {
 		w->failed = true;
 	} else {
@@ -274,6 +316,8 @@ static void zkd_sync(void (*done)(void *arg, bool caught_up), void *arg)
 	syncs = w;
 	if (!zk_client_connected() || zk_sync(ZKD_LOG, on_server_synced, w))
 		w->failed = true;
+	else
+		w->asked = true;
 	evloop_defer(loop, &syncs_defer);
 }
 
@@ -385,14 +429,16 @@ static void on_gone_checked(void *arg, const struct zk_result *r)
 	size_t len;
 	struct zk_op ops[2];
 
-	if (r->rc != ZNONODE || !m || stopping)
+	if (r->rc != ZNONODE || !m || stopping || sys.shutdown)
 		return;
 	sm_member_to_msg(m, &mm, addr);
 	cmd.op_case = SDCL__COMMAND__OP_LEAVE;
 	cmd.leave = &mm;
 	if (cmd_pack(&cmd, &buf, &len))
 		return;
-	snprintf(tomb, sizeof(tomb), ZKD_LEFT "/%016" PRIx64 "-%u", id, sys.cfg.epoch);
+	/* Per formatted cluster and epoch: a member leaves once per epoch. */
+	snprintf(tomb, sizeof(tomb), ZKD_LEFT "/%016" PRIx64 "-%" PRIx64 "-%u", id, sys.cfg.ctime,
+		 sys.cfg.epoch);
 	ops[0] = (struct zk_op){ .kind = ZK_OP_CREATE, .path = tomb };
 	ops[1] = (struct zk_op){ .kind = ZK_OP_CREATE,
 				 .path = ZKD_LOG_ENT,
@@ -403,11 +449,19 @@ static void on_gone_checked(void *arg, const struct zk_result *r)
 	free(buf);
 }
 
-/* After a full read: members whose node the last listing lacked are checked once more. */
-static void members_check_gone(void)
+static void on_gone_synced(void *arg, const struct zk_result *r)
 {
 	char path[ZK_PATH_MAX];
 
+	if (r->rc != ZOK || stopping)
+		return;
+	member_path(path, sizeof(path), (uint64_t)(uintptr_t)arg);
+	zk_exists(path, on_gone_checked, arg);
+}
+
+/* After a full read: members whose node the last listing lacked are checked once more. */
+static void members_check_gone(void)
+{
 	if (!sdc.synced || members_busy || sys.shutdown || stopping)
 		return;
 	for (int i = 0; i < sys.nr_members; i++) {
@@ -417,8 +471,9 @@ static void members_check_gone(void)
 
 		if (id == sdc.my_id || is_live(id) || !e || !e->confirmed)
 			continue;
-		member_path(path, sizeof(path), id);
-		zk_exists(path, on_gone_checked, (void *)(uintptr_t)id);
+		/* Through the ensemble's leader first: a lagging server could still say gone of
+		 * a member whose return it has not seen. */
+		zk_sync(ZKD_MEMBERS, on_gone_synced, (void *)(uintptr_t)id);
 	}
 }
 
@@ -472,6 +527,8 @@ static void on_joined(void *arg, const struct zk_result *r)
 
 	join_busy = false;
 	if (r->rc == ZOK) {
+		/* If the state machine refuses the JOIN, the next try waits. */
+		join_after = now_ms() + ZKD_JOIN_BACKOFF_MS;
 		member_session = session;
 		member_path(path, sizeof(path), sdc.my_id);
 		zk_exists(path, on_own_stat, NULL);
@@ -486,8 +543,13 @@ static void on_joined(void *arg, const struct zk_result *r)
 static void on_join_done(void *arg, const struct sdc_outcome *o)
 {
 	(void)arg;
-	if (o->result)
-		log_warn("zookeeper: updating this node's membership failed: %s", o->msg);
+	join_pending = false;
+	if (o->result) {
+		log_warn("zookeeper: the cluster refused this node's membership: %s; trying again "
+			 "in %d s",
+			 o->msg[0] ? o->msg : sd_strerror(o->result), ZKD_JOIN_BACKOFF_MS / 1000);
+		join_after = now_ms() + ZKD_JOIN_BACKOFF_MS;
+	}
 }
 
 static void on_member_node(void *arg, const struct zk_result *r)
@@ -516,8 +578,10 @@ static void on_member_node(void *arg, const struct zk_result *r)
 		join_busy = false;
 		member_session = session;
 		my_czxid = r->czxid;
-		if (!sdc_self_is_current())
+		if (!sdc_self_is_current() && !join_pending) {
+			join_pending = true;
 			zkd_propose(&cmd, on_join_done, NULL);
+		}
 		return;
 	}
 	if (cmd_pack(&cmd, &buf, &len)) {
@@ -542,7 +606,8 @@ static void join_try(void)
 {
 	char path[ZK_PATH_MAX];
 
-	if (join_busy || !paths_ready || !zkl_caught_up_once())
+	if (join_busy || join_pending || !paths_ready || !zkl_caught_up_once() ||
+	    now_ms() < join_after)
 		return;
 	if (member_session == zk_client_session() && sdc_self_is_current())
 		return;
@@ -599,6 +664,7 @@ static void on_event(void *arg, int type, int state, const char *path)
 				 zk_client_timeout_ms());
 			expired = true;
 		} else if (state == ZOO_CONNECTED_STATE) {
+			leader_ok_ms = now_ms(); /* the server has a quorum: it took the session */
 			log_info("zookeeper: connected (session %" PRIx64 ", timeout %d ms)",
 				 (uint64_t)zk_client_session(), zk_client_timeout_ms());
 			paths_make();
@@ -620,6 +686,11 @@ static void on_event(void *arg, int type, int state, const char *path)
 void zkd_read_done(bool ok)
 {
 	read_failed = !ok;
+	/* A read that fails again and again (a corrupt snapshot) is retried less and less often. */
+	read_backoff_ms = ok ? 0 : read_backoff_ms ? read_backoff_ms * 2 : 200;
+	if (read_backoff_ms > 10000)
+		read_backoff_ms = 10000;
+	read_retry_at = now_ms() + read_backoff_ms;
 	if (syncs)
 		evloop_defer(loop, &syncs_defer);
 	if (!ok)
@@ -648,6 +719,14 @@ static void on_synced(void *arg, bool caught_up)
 	members_check_gone();
 }
 
+static void on_leader_sync(void *arg, const struct zk_result *r)
+{
+	(void)arg;
+	leader_sync_busy = false;
+	if (r->rc == ZOK)
+		leader_ok_ms = now_ms();
+}
+
 static void tick(void *arg)
 {
 	bool f, connected;
@@ -657,11 +736,12 @@ static void tick(void *arg)
 	if (stopping)
 		return;
 	if (expired) {
-		expired = false;
 		paths_ready = paths_busy = join_busy = members_busy = false;
 		member_session = 0;
-		if (zk_client_reopen())
-			log_err("zookeeper: cannot open a new session");
+		if (zk_client_reopen() == 0)
+			expired = false; /* else the next tick tries again */
+		else
+			log_err("zookeeper: cannot open a new session; trying again");
 	}
 	/*
 	 * The client declares the connection lost after two thirds of the session timeout
@@ -671,8 +751,12 @@ static void tick(void *arg)
 	 * gateway retries what it refused meanwhile.
 	 */
 	connected = zk_client_connected();
-	f = !connected || !sdc_self_is_member() || member_session != zk_client_session() ||
-	    !member_session;
+	if (connected && !leader_sync_busy &&
+	    now - leader_ok_ms >= (uint64_t)zk_client_timeout_ms() / 6 &&
+	    zk_sync(ZKD_ROOT, on_leader_sync, NULL) == 0)
+		leader_sync_busy = true;
+	f = !connected || now - leader_ok_ms > (uint64_t)zk_client_timeout_ms() / 2 ||
+	    !sdc_self_is_member() || member_session != zk_client_session() || !member_session;
 	if (f && sdc.synced) {
 		sdc.synced = false; /* catch up again before serving */
 		sdc_publish_view();
@@ -682,7 +766,9 @@ static void tick(void *arg)
 		if (f)
 			log_warn("IO has halted as there are not enough living nodes: %s",
 				 !connected ? "cut off from the ZooKeeper ensemble"
-					    : "this node is not a member (yet)");
+				 : !sdc_self_is_member()
+					 ? "this node is not a member (yet)"
+					 : "the ZooKeeper server does not reach its leader");
 		else
 			log_notice("the cluster is reachable again: serving writes");
 		sdc_publish_view();
@@ -690,7 +776,7 @@ static void tick(void *arg)
 	if (connected) {
 		paths_make();
 		join_try();
-		if (now - last_refresh >= ZKD_REFRESH_MS || read_failed) {
+		if (now - last_refresh >= ZKD_REFRESH_MS || (read_failed && now >= read_retry_at)) {
 			last_refresh = now;
 			read_failed = false;
 			zkl_read();

@@ -142,6 +142,14 @@ static void fetch_more(struct zk_read *r)
 {
 	char path[ZK_PATH_MAX];
 
+	/* A snapshot loaded meanwhile covers the first ones: they need not be read (they may be
+	 * pruned already). */
+	while (!r->finished && r->issued == r->arrived && r->issued < r->n &&
+	       r->idx[r->issued] <= sm_last_applied()) {
+		r->issued++;
+		r->arrived++;
+		r->applied++;
+	}
 	while (!r->finished && r->issued < r->n && r->issued - r->applied < ZKL_IN_FLIGHT) {
 		snprintf(path, sizeof(path), ZKD_LOG_ENT "%010" PRIu64, r->idx[r->issued] - 1);
 		if (zk_get(path, on_entry, r)) {
