@@ -45,7 +45,8 @@ gone
 SHEEP_PIDS=()
 start3 0
 start3 1
-sleep 8
+for i in 0 1; do until_ok 30 waiting "$i"; done
+sleep 6 # past the 5 s grace after which a silent member is removed, when not restarting
 for i in 0 1; do waiting "$i" || fail "node $i serves without node 2: $(dogn "$i" cluster info | head -1)"; done
 [ "$(epoch 0)" = "$e" ] || fail "the partial restart changed the epoch ($e -> $(epoch 0))"
 start3 2
