@@ -202,14 +202,21 @@ static void drain(void *arg, uint32_t events)
 	}
 }
 
-static struct zk_item *item_new(zk_done_fn done, void *arg)
+/* A call's item, or NULL with *err set: no session (-ENOTCONN) or no memory. */
+static struct zk_item *item_new(zk_done_fn done, void *arg, int *err)
 {
-	struct zk_item *it = calloc(1, sizeof(*it));
+	struct zk_item *it;
 
-	if (it) {
-		it->done = done;
-		it->arg = arg;
+	if (!zh) {
+		*err = -ENOTCONN;
+		return NULL;
 	}
+	if (!(it = calloc(1, sizeof(*it)))) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	it->done = done;
+	it->arg = arg;
 	return it;
 }
 
@@ -224,93 +231,85 @@ static int queued(struct zk_item *it, int rc)
 
 int zk_create(const char *path, const void *data, size_t len, int flags, zk_done_fn done, void *arg)
 {
-	struct zk_item *it = item_new(done, arg);
+	int err;
+	struct zk_item *it = item_new(done, arg, &err);
 
-	if (!it || !zh) {
-		free(it);
-		return it ? -ENOTCONN : -ENOMEM;
-	}
+	if (!it)
+		return err;
 	return queued(it, zoo_acreate(zh, path, data, (int)len, &ZOO_OPEN_ACL_UNSAFE, flags,
 				      on_string, it));
 }
 
 int zk_get(const char *path, zk_done_fn done, void *arg)
 {
-	struct zk_item *it = item_new(done, arg);
+	int err;
+	struct zk_item *it = item_new(done, arg, &err);
 
-	if (!it || !zh) {
-		free(it);
-		return it ? -ENOTCONN : -ENOMEM;
-	}
+	if (!it)
+		return err;
 	return queued(it, zoo_aget(zh, path, 0, on_data, it));
 }
 
 int zk_set(const char *path, const void *data, size_t len, int32_t version, zk_done_fn done,
 	   void *arg)
 {
-	struct zk_item *it = item_new(done, arg);
+	int err;
+	struct zk_item *it = item_new(done, arg, &err);
 
-	if (!it || !zh) {
-		free(it);
-		return it ? -ENOTCONN : -ENOMEM;
-	}
+	if (!it)
+		return err;
 	return queued(it, zoo_aset(zh, path, data, (int)len, version, on_stat, it));
 }
 
 int zk_delete(const char *path, int32_t version, zk_done_fn done, void *arg)
 {
-	struct zk_item *it = item_new(done, arg);
+	int err;
+	struct zk_item *it = item_new(done, arg, &err);
 
-	if (!it || !zh) {
-		free(it);
-		return it ? -ENOTCONN : -ENOMEM;
-	}
+	if (!it)
+		return err;
 	return queued(it, zoo_adelete(zh, path, version, on_void, it));
 }
 
 int zk_exists(const char *path, zk_done_fn done, void *arg)
 {
-	struct zk_item *it = item_new(done, arg);
+	int err;
+	struct zk_item *it = item_new(done, arg, &err);
 
-	if (!it || !zh) {
-		free(it);
-		return it ? -ENOTCONN : -ENOMEM;
-	}
+	if (!it)
+		return err;
 	return queued(it, zoo_aexists(zh, path, 0, on_stat, it));
 }
 
 int zk_children(const char *path, bool watch, zk_done_fn done, void *arg)
 {
-	struct zk_item *it = item_new(done, arg);
+	int err;
+	struct zk_item *it = item_new(done, arg, &err);
 
-	if (!it || !zh) {
-		free(it);
-		return it ? -ENOTCONN : -ENOMEM;
-	}
+	if (!it)
+		return err;
 	return queued(it, zoo_aget_children(zh, path, watch, on_strings, it));
 }
 
 int zk_sync(const char *path, zk_done_fn done, void *arg)
 {
-	struct zk_item *it = item_new(done, arg);
+	int err;
+	struct zk_item *it = item_new(done, arg, &err);
 
-	if (!it || !zh) {
-		free(it);
-		return it ? -ENOTCONN : -ENOMEM;
-	}
+	if (!it)
+		return err;
 	return queued(it, zoo_async(zh, path, on_string, it));
 }
 
 int zk_multi(const struct zk_op *ops, int nr, zk_done_fn done, void *arg)
 {
 	struct zk_item *it;
+	int err;
 
 	if (nr < 1 || nr > ZK_MULTI_MAX)
 		return -EINVAL;
-	if (!(it = item_new(done, arg)) || !zh) {
-		free(it);
-		return it ? -ENOTCONN : -ENOMEM;
-	}
+	if (!(it = item_new(done, arg, &err)))
+		return err;
 	for (int i = 0; i < nr; i++) {
 		snprintf(it->paths[i], ZK_PATH_MAX, "%s", ops[i].path);
 		it->nr_ops = i + 1;
