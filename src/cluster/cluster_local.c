@@ -24,6 +24,7 @@
 #include "sys.h"
 #include "vdi_share.h"
 #include "vdi_internal.h"
+#include "vdi_retired.h"
 
 struct sheep_sys sys;
 
@@ -235,6 +236,7 @@ int cluster_wipe_local(int kind, char *err, size_t errlen)
 		return SD_RES_NO_MEM;
 	}
 	vdi_table_clear(&sys.vdis);
+	vdi_retired_forget();
 	export_table_publish();
 	ret = store_wipe(sys.store);
 	if (ret)

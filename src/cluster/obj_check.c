@@ -19,7 +19,7 @@
 #include "../shard/shard.h"
 #include "cluster_view.h"
 #include "epoch_history.h"
-#include "obj_install.h"
+#include "../io/obj_install.h"
 #include "peer/peer.h"
 #include "vdi_share.h"
 

@@ -33,7 +33,9 @@ struct vdi {
 	int nr_attrs;
 	struct vdi_kv *kv; /* sdcluster attributes, owned */
 	int nr_kv;
-	uint64_t writer;	 /* sdcluster: raft id of the write lease's holder, 0: none */
+	uint64_t writer; /* sdcluster: raft id of the write lease's holder, 0: none */
+	/* Deleted, but descendants still name some of its objects: its inode stays meanwhile. */
+	bool inode_kept;
 	bool lease_release_busy; /* this node's release of the lease is being proposed */
 };
 
@@ -85,6 +87,23 @@ int vdi_delete(struct vdi *v, char *err, size_t errlen);
  */
 int vdi_delete_cluster(struct vdi *v, bool remove_local, char *err, size_t errlen);
 int vdi_resize(struct vdi *v, uint64_t new_size, char *err, size_t errlen);
+
+/* Snapshots, clones, rollbacks (vdi_snap.c). ctime: seconds << 32 | ns, 0 for now. */
+/* Checks a snapshot tag: shorter than 256 bytes, UTF-8, not all digits, no '/', '@', controls. */
+int vdi_tag_check(const char *tag, char *err, size_t errlen);
+/* The live snapshot of name whose tag is snap, or whose id it is when snap is all digits. */
+struct vdi *vdi_find_snapshot(const struct vdi_table *t, const char *name, const char *snap);
+/* v (working) becomes a snapshot tagged tag; the name moves to a new VDI, id in *new_vid. */
+int vdi_snapshot(struct vdi *v, const char *tag, uint64_t ctime, uint32_t *new_vid, char *err,
+		 size_t errlen);
+/* A new VDI name on snapshot snap's objects. */
+int vdi_clone(struct vdi *snap, const char *name, uint64_t ctime, uint32_t *vid, char *err,
+	      size_t errlen);
+/* Deletes working VDI cur and gives its name to a new VDI on snapshot snap's objects. */
+int vdi_rollback(struct vdi *cur, struct vdi *snap, uint64_t ctime, bool remove_local,
+		 uint32_t *vid, char *err, size_t errlen);
+/* At start-up: every snapshot's objects are read-only (obj_fence.h). */
+void vdi_freeze_snapshots(void);
 /* The checks of vdi_resize alone: SD_RES_SUCCESS, or why not in err. */
 int vdi_resize_check(const struct vdi *v, uint64_t new_size, char *err, size_t errlen);
 int vdi_read(struct vdi *v, uint64_t off, uint32_t len, void *buf, char *err, size_t errlen);

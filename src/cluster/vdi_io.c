@@ -17,6 +17,7 @@
 #include "cluster_view.h"
 #include "sys.h"
 #include "vdi_internal.h"
+#include "vdi_reclaim.h"
 
 static int check_range(const struct vdi *v, uint64_t off, uint32_t len, char *err, size_t errlen)
 {
@@ -158,6 +159,9 @@ int vdi_write(struct vdi *v, uint64_t off, uint32_t len, const void *buf, char *
 		reqs[i].op = GW_WRITE;
 		reqs[i].flags = GW_F_SYNC | (v->map[idx] == vid ? 0 : GW_F_CREATE);
 		reqs[i].oid = vid_to_data_oid(vid, idx);
+		/* Shared with a parent: the gateway copies it up first (gw_cow.c). */
+		reqs[i].cow_from = v->map[idx] != vid ? v->map[idx] : 0;
+		reqs[i].obj_shift = v->hdr.block_size_shift;
 	}
 	gw_exec_batch(reqs, n);
 	for (int i = 0; i < n; i++) {
@@ -194,6 +198,14 @@ int vdi_write(struct vdi *v, uint64_t off, uint32_t len, const void *buf, char *
 				vdi_map_set(v, i, saved[i - first]);
 			ret = vdi_fail_errno(ret, err, errlen, "cannot update the data map");
 			log_err("VDI %s: %s", v->hdr.name, err);
+		} else {
+			/* Copied-up objects: a deleted parent's may now be unused. */
+			struct vdi_garbage g = { 0 };
+
+			for (uint32_t i = first; i <= last; i++)
+				if (saved[i - first] != vid && v->map[i] == vid)
+					vdi_unref(saved[i - first], i, &g);
+			vdi_garbage_dispose(&g, false);
 		}
 		free(saved);
 	}

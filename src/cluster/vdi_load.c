@@ -18,6 +18,7 @@
 #include "sys.h"
 #include "vdi_share.h"
 #include "vdi_internal.h"
+#include "vdi_retired.h"
 
 struct oid_vec {
 	uint64_t *v;
@@ -186,6 +187,79 @@ static bool remove_blank_inode(const struct scan *s, uint64_t oid)
 	return vdi_remove_objects(&oid, 1) == 0;
 }
 
+/*
+ * Two working VDIs of one name: a snapshot or a rollback (vdi_snap.c) died between writing the
+ * new working VDI's inode and changing the old one. If the newer is the older's child, the
+ * snapshot is finished (the older becomes the snapshot); otherwise the rollback is (the older
+ * is deleted). Either way the operation was not acknowledged, and finishing it loses nothing
+ * that was.
+ */
+static void finish_interrupted_snapshots(void)
+{
+	for (int i = 0; i < sys.vdis.nr; i++) {
+		struct vdi *a = sys.vdis.v[i];
+
+		if (!a->hdr.name[0] || a->hdr.snap_ctime)
+			continue;
+		for (int k = 0; k < sys.vdis.nr; k++) {
+			struct vdi *b = sys.vdis.v[k], *old, *young;
+			char err[256];
+
+			if (k == i || !b->hdr.name[0] || b->hdr.snap_ctime ||
+			    strcmp(a->hdr.name, b->hdr.name))
+				continue;
+			young = b->hdr.create_time > a->hdr.create_time ? b : a;
+			old = young == b ? a : b;
+			if (young->hdr.parent_vdi_id == old->hdr.vdi_id &&
+			    young->hdr.snap_id == old->hdr.snap_id + 1) {
+				struct sd_inode_hdr hdr = old->hdr;
+
+				hdr.snap_ctime = young->hdr.create_time;
+				log_notice("VDI %s: finishing a snapshot interrupted by a crash "
+					   "(id %" PRIx32 " becomes the snapshot, %" PRIx32
+					   " the working VDI)",
+					   old->hdr.name, old->hdr.vdi_id, young->hdr.vdi_id);
+				if (vdi_write_header(&hdr, false) == 0) {
+					old->hdr = hdr;
+					vdi_share_put(old->share);
+					old->share = vdi_share_new(old);
+				}
+			} else {
+				log_notice("VDI %s: finishing a rollback interrupted by a crash "
+					   "(id %" PRIx32 " is deleted, %" PRIx32
+					   " is the working VDI)",
+					   old->hdr.name, old->hdr.vdi_id, young->hdr.vdi_id);
+				vdi_delete(old, err, sizeof(err));
+			}
+			i = -1; /* the table may have changed: look again from the start */
+			break;
+		}
+	}
+}
+
+/* Deleted VDIs that no live map names any more: their inodes are garbage. */
+static void settle_deleted(struct oid_vec *garbage)
+{
+	for (int i = 0; i < sys.vdis.nr; i++) {
+		struct vdi *d = sys.vdis.v[i];
+		bool named = false;
+
+		if (d->hdr.name[0])
+			continue;
+		for (int k = 0; k < sys.vdis.nr && !named; k++) {
+			const struct vdi *v = sys.vdis.v[k];
+
+			for (uint32_t j = 0; v->hdr.name[0] && j < v->map_len && !named; j++)
+				named = v->map[j] == d->hdr.vdi_id;
+		}
+		d->inode_kept = named;
+		if (!named) {
+			vec_push(garbage, vid_to_vdi_oid(d->hdr.vdi_id));
+			obj_fence_set(d->hdr.vdi_id, true);
+		}
+	}
+}
+
 /* A data object is live if some VDI's map points at it. */
 static bool data_is_live(uint64_t oid)
 {
@@ -227,6 +301,13 @@ int cluster_load_vdis(char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory loading VDIs");
 		goto out;
 	}
+	ret = vdi_retired_load();
+	if (ret) {
+		snprintf(err, errlen, "cannot load the ids of deleted VDIs: %s", strerror(-ret));
+		goto out;
+	}
+	finish_interrupted_snapshots();
+	settle_deleted(&garbage);
 	for (size_t i = 0; i < s.attrs.n; i++) {
 		uint64_t oid = s.attrs.v[i];
 		struct vdi *v = vdi_find_vid(&sys.vdis, oid_to_vid(oid));
@@ -266,9 +347,8 @@ int cluster_load_vdis(char *err, size_t errlen)
 			   garbage.n);
 		vdi_remove_objects(garbage.v, garbage.n);
 	}
-	for (int i = 0; i < sys.vdis.nr; i++)
-		if (inode_is_deleted(&sys.vdis.v[i]->hdr))
-			obj_fence_set(sys.vdis.v[i]->hdr.vdi_id, true);
+	vdi_retired_save();
+	vdi_freeze_snapshots();
 	log_info("loaded %d VDIs (%zu inode, %zu data objects)", sys.vdis.nr, s.inodes.n, s.data.n);
 	export_table_publish();
 out:

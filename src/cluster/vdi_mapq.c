@@ -17,6 +17,7 @@
 #include "../io/obj_io.h"
 #include "sys.h"
 #include "vdi_internal.h"
+#include "vdi_reclaim.h"
 
 static struct vdi_mapq_req *queue_head, *queue_tail;
 static int control_id = -1;
@@ -65,6 +66,14 @@ static struct vdi *live_vdi(uint32_t vid)
 	struct vdi *v = vdi_find_vid(&sys.vdis, vid);
 
 	return v && v->hdr.name[0] && !v->hdr.snap_ctime ? v : NULL;
+}
+
+/* Why a VDI takes no map change: -EROFS once a snapshot (the writer moves on), else -ENODEV. */
+static int gone(uint32_t vid)
+{
+	struct vdi *v = vdi_find_vid(&sys.vdis, vid);
+
+	return v && v->hdr.name[0] && v->hdr.snap_ctime ? -EROFS : -ENODEV;
 }
 
 /* Makes new object files' directory entries durable before any map entry names them. */
@@ -154,6 +163,14 @@ static void alloc_group(struct vdi *v, struct vdi_mapq_req *r)
 				v->hdr.name, first, last, strerror(-ret));
 			for (uint32_t i = first; i <= last; i++)
 				vdi_map_set(v, i, saved[i - first]);
+		} else {
+			/* Copied-up objects: the parent's may now be unused (vdi_reclaim.h). */
+			struct vdi_garbage g = { 0 };
+
+			for (uint32_t i = first; i <= last; i++)
+				if (saved[i - first] != r->vid && v->map[i] == r->vid)
+					vdi_unref(saved[i - first], i, &g);
+			vdi_garbage_dispose(&g, false);
 		}
 		free(saved);
 	} else {
@@ -185,7 +202,7 @@ static void run_allocs(struct vdi_mapq_req *batch)
 			continue;
 		v = live_vdi(r->vid);
 		if (!v || dir_ret)
-			r->result = v ? dir_ret : -ENODEV;
+			r->result = v ? dir_ret : gone(r->vid);
 		else
 			alloc_group(v, r);
 	}
@@ -196,61 +213,52 @@ static void run_allocs(struct vdi_mapq_req *batch)
 	}
 }
 
-/* A free: clear the entries durably, then remove the objects; put back what cannot go. */
+/*
+ * A free: clear the entries durably, then remove what nothing names any more (the VDI's own
+ * objects, and a deleted parent's that only this entry still named); an own object that cannot
+ * be removed keeps its data, so it goes back into the map.
+ */
 static int run_free(struct vdi_mapq_req *r)
 {
 	struct vdi *v = live_vdi(r->vid);
-	uint32_t n = 0, last;
-	struct obj_req *reqs;
+	struct vdi_garbage g = { 0 };
+	uint32_t n = 0, last, *saved;
 	int ret, failed = 0;
 
 	if (!v)
-		return -ENODEV;
+		return gone(r->vid);
 	if (r->first >= v->map_len)
 		return 0;
 	last = r->last < v->map_len ? r->last : v->map_len - 1;
 	for (uint32_t i = r->first; i <= last; i++)
-		n += v->map[i] == r->vid;
+		n += v->map[i] != 0;
 	if (!n)
 		return 0;
-	reqs = calloc(n, sizeof(*reqs));
-	if (!reqs)
+	saved = malloc(sizeof(*saved) * (last - r->first + 1));
+	if (!saved)
 		return -ENOMEM;
-	n = 0;
-	for (uint32_t i = r->first; i <= last; i++) {
-		if (v->map[i] != r->vid)
-			continue;
-		vdi_map_set(v, i, 0);
-		reqs[n++] = (struct obj_req){ .op = OBJ_REMOVE, .oid = vid_to_data_oid(r->vid, i) };
-	}
+	memcpy(saved, v->map + r->first, sizeof(*saved) * (last - r->first + 1));
+	for (uint32_t i = r->first; i <= last; i++)
+		if (v->map[i])
+			vdi_map_set(v, i, 0);
 	ret = vdi_write_map_range(v, r->first, last);
 	if (ret) {
-		for (uint32_t k = 0; k < n; k++)
-			vdi_map_set(v, oid_to_idx(reqs[k].oid), r->vid);
-		free(reqs);
+		for (uint32_t i = r->first; i <= last; i++)
+			vdi_map_set(v, i, saved[i - r->first]);
+		free(saved);
 		log_err("VDI %s: cannot clear objects %" PRIu32 "..%" PRIu32 " in its data map: %s",
 			v->hdr.name, r->first, last, strerror(-ret));
 		return ret;
 	}
-	for (uint32_t k = 0; k < n; k += VDI_REMOVE_BATCH) {
-		int cnt = (int)(n - k < VDI_REMOVE_BATCH ? n - k : VDI_REMOVE_BATCH);
-
-		obj_exec_batch(reqs + k, cnt);
+	for (uint32_t i = r->first; i <= last; i++)
+		vdi_unref(saved[i - r->first], i, &g);
+	free(saved);
+	failed = vdi_garbage_dispose(&g, false);
+	if (failed) {
+		/* Which ones failed is in the log; the map keeps what may still be on disk. */
+		log_err("VDI %s: %d objects of %" PRIu32 "..%" PRIu32 " could not be removed",
+			v->hdr.name, failed, r->first, last);
 	}
-	/* An object that cannot be removed keeps its data: it stays in the map, and TRIM fails. */
-	for (uint32_t k = 0; k < n; k++) {
-		if (reqs[k].result < 0 && reqs[k].result != -ENOENT) {
-			log_err("VDI %s: cannot remove object %016" PRIx64
-				": %s; it stays allocated",
-				v->hdr.name, reqs[k].oid, strerror(-reqs[k].result));
-			vdi_map_set(v, oid_to_idx(reqs[k].oid), r->vid);
-			failed++;
-		}
-	}
-	if (failed && (ret = vdi_write_map_range(v, r->first, last)))
-		log_err("VDI %s: cannot restore its data map after failed removals: %s",
-			v->hdr.name, strerror(-ret));
-	free(reqs);
 	return failed ? -EIO : 0;
 }
 
@@ -265,7 +273,10 @@ static void cluster_done(void *arg, const struct sdc_outcome *o)
 	if (o->result)
 		log_warn("VDI %" PRIx32 ": map change %" PRIu32 "..%" PRIu32 " failed: %s", r->vid,
 			 r->first, r->last, o->msg && o->msg[0] ? o->msg : sd_strerror(o->result));
-	answer(r, o->result == SD_RES_SUCCESS ? 0 : o->result == SD_RES_NO_VDI ? -ENODEV : -EIO);
+	answer(r, o->result == SD_RES_SUCCESS	 ? 0
+		  : o->result == SD_RES_NO_VDI	 ? -ENODEV
+		  : o->result == SD_RES_READONLY ? -EROFS
+						 : -EIO);
 }
 
 static void run_cluster(struct vdi_mapq_req *r)
@@ -274,7 +285,7 @@ static void run_cluster(struct vdi_mapq_req *r)
 	Sdcl__MapChange m = SDCL__MAP_CHANGE__INIT;
 
 	if (!live_vdi(r->vid)) {
-		answer(r, -ENODEV);
+		answer(r, gone(r->vid));
 		return;
 	}
 	m.vid = r->vid;

@@ -17,6 +17,7 @@
 #include "sys.h"
 #include "vdi_share.h"
 #include "vdi_internal.h"
+#include "vdi_reclaim.h"
 
 int vdi_write_header(const struct sd_inode_hdr *hdr, bool fresh)
 {
@@ -283,10 +284,10 @@ int vdi_remove_objects(const uint64_t *oids, size_t n)
 int vdi_delete(struct vdi *v, char *err, size_t errlen)
 {
 	struct sd_inode_hdr hdr = v->hdr;
+	struct vdi_garbage g = { 0 };
 	char name[SD_MAX_VDI_LEN];
-	uint64_t *oids;
-	size_t n = 0;
 	uint32_t vid = v->hdr.vdi_id;
+	size_t n;
 	int ret, failed;
 
 	/* First the durable mark: a crash after it leaves only garbage the start-up sweep removes.
@@ -301,38 +302,12 @@ int vdi_delete(struct vdi *v, char *err, size_t errlen)
 	if (v->share)
 		__atomic_store_n(&v->share->deleted, 1, __ATOMIC_RELEASE);
 	export_table_publish();
-	/* A write already in flight must not recreate what is removed next (obj_fence.h). */
-	if (obj_fence_set(vid, true))
-		log_warn("out of memory fencing VDI id %" PRIx32 "; a write racing this delete may "
-			 "leave an object the next start-up removes",
-			 vid);
-
-	oids = malloc(sizeof(*oids) * ((size_t)v->nr_owned + (size_t)v->nr_attrs + 1));
-	if (oids) {
-		for (uint32_t i = 0; i < v->map_len; i++)
-			if (v->map[i] == vid)
-				oids[n++] = vid_to_data_oid(vid, i);
-		for (int i = 0; i < v->nr_attrs; i++)
-			oids[n++] = v->attr_oids[i];
-		failed = vdi_remove_objects(oids, n);
-		free(oids);
-	} else {
-		failed = -1;
-		log_warn("out of memory listing the objects of %s; the start-up sweep will remove "
-			 "them",
-			 name);
-	}
-	free(v->map);
-	v->map = NULL;
-	v->map_len = v->nr_owned = v->nr_shared = 0;
-	free(v->attr_oids);
-	v->attr_oids = NULL;
-	v->nr_attrs = 0;
-	if (sys.cfg.recycle_vid) {
-		uint64_t inode = vid_to_vdi_oid(vid);
-
+	vdi_release_all(v, &g);
+	n = g.n;
+	failed = vdi_garbage_dispose(&g, false);
+	if (sys.cfg.recycle_vid && !v->inode_kept) {
 		/* The id may be reused only once nothing of this VDI is left on disk. */
-		if (!failed && !vdi_remove_objects(&inode, 1))
+		if (!failed)
 			vdi_table_remove(&sys.vdis, vid);
 		else
 			log_warn("VDI id %" PRIx32
@@ -340,15 +315,14 @@ int vdi_delete(struct vdi *v, char *err, size_t errlen)
 				 "removed (see above)",
 				 vid);
 	}
-	log_info("deleted VDI %s (id %" PRIx32 ", %zu objects)", name, vid, n);
+	log_info("deleted VDI %s (id %" PRIx32 ", %zu objects freed)", name, vid, n);
 	return SD_RES_SUCCESS;
 }
 
 int vdi_delete_cluster(struct vdi *v, bool remove_local, char *err, size_t errlen)
 {
+	struct vdi_garbage g = { 0 };
 	uint32_t vid = v->hdr.vdi_id;
-	uint64_t *oids = NULL;
-	size_t n = 0;
 
 	(void)err;
 	(void)errlen;
@@ -357,25 +331,12 @@ int vdi_delete_cluster(struct vdi *v, bool remove_local, char *err, size_t errle
 	if (v->share)
 		__atomic_store_n(&v->share->deleted, 1, __ATOMIC_RELEASE);
 	export_table_publish();
-	if (obj_fence_set(vid, true))
-		log_warn("out of memory fencing VDI id %" PRIx32, vid);
-	if (remove_local) {
-		/* The data objects it owns, and its inode object (inode_sync.h). */
-		oids = malloc(sizeof(*oids) * (v->nr_owned + 1));
-		if (oids)
-			oids[n++] = vid_to_vdi_oid(vid);
-		for (uint32_t i = 0; oids && i < v->map_len; i++)
-			if (v->map[i] == vid)
-				oids[n++] = vid_to_data_oid(vid, i);
-		if (!oids || obj_reaper_add(oids, n))
-			log_warn("out of memory queueing the objects of VDI id %" PRIx32
-				 " for removal; they stay on disk",
-				 vid);
-		free(oids);
-	}
-	free(v->map);
-	v->map = NULL;
-	v->map_len = v->nr_owned = v->nr_shared = 0;
+	/* Every node decides the same garbage; each removes its own copies (vdi_reclaim.h). */
+	vdi_release_all(v, &g);
+	if (remove_local)
+		vdi_garbage_dispose(&g, true);
+	else
+		vdi_garbage_forget(&g);
 	/*
 	 * The id stays reserved even with -R: this node's copies go in the background, and an id
 	 * reused meanwhile would see its new objects removed. Whether every node has finished is

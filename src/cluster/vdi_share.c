@@ -2,6 +2,7 @@
 #include "vdi_share.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,8 +33,12 @@ struct vdi_share *vdi_share_new(const struct vdi *v)
 	sh->obj_shift = v->hdr.block_size_shift;
 	sh->copies = v->hdr.nr_copies ? v->hdr.nr_copies : 1;
 	sh->read_only = v->hdr.snap_ctime != 0;
-	if (sh->read_only)
+	sh->snap_id = v->hdr.snap_id;
+	/* A snapshot is exported as NAME@TAG, or NAME@ID without a tag. */
+	if (sh->read_only && v->hdr.tag[0])
 		snprintf(sh->name, sizeof(sh->name), "%s@%s", v->hdr.name, v->hdr.tag);
+	else if (sh->read_only)
+		snprintf(sh->name, sizeof(sh->name), "%s@%" PRIu32, v->hdr.name, v->hdr.snap_id);
 	else
 		snprintf(sh->name, sizeof(sh->name), "%s", v->hdr.name);
 	sh->size = v->hdr.vdi_size;

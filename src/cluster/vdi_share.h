@@ -29,8 +29,14 @@ struct vdi_share {
 	char name[SD_MAX_VDI_LEN * 2]; /* the export name: "name", or "name@tag" for a snapshot */
 	uint64_t size;		       /* atomic: grows on resize */
 	uint8_t deleted;	       /* atomic: set once the VDI is deleted */
-	uint32_t *map;		       /* SD_INODE_DATA_INDEX entries, atomic */
-	int refs;		       /* atomic */
+	uint32_t snap_id;
+	/*
+	 * Atomic: set when a snapshot made this working VDI read-only and gave its name to a new
+	 * VDI with this id. Connections bound to it move there, in between requests.
+	 */
+	uint32_t successor;
+	uint32_t *map; /* SD_INODE_DATA_INDEX entries, atomic */
+	int refs;      /* atomic */
 	/*
 	 * sdcluster's write lease (vdi_lease.h), all atomic. writer: the holder's raft id (0:
 	 * none), set by the control thread. On the holder: seq_inflight counts the writes its

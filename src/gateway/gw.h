@@ -46,6 +46,8 @@ enum gw_op {
 	GW_REMOVE,   /* remove the object from every holder */
 	GW_PREFETCH, /* read-ahead, on a local copy only (no-op elsewhere) */
 	GW_CHECK,    /* compare every holder's copy (length: the object's size) and repair */
+	/* create the object with buf[0, length) (its whole size) unless it exists (gw_cow.c) */
+	GW_COPYUP,
 };
 
 #define GW_F_CREATE 0x1 /* the object may be created (WRITE, ZERO) */
@@ -55,6 +57,8 @@ enum gw_op {
 #define GW_F_ONE_EPOCH 0x4
 /* GW_CHECK: only whether each holder has a copy (dog vdi check -e); nothing is repaired. */
 #define GW_F_EXIST 0x8
+/* GW_READ: the parent of a copy-up, read only where its VDI is frozen (obj_fence.h) */
+#define GW_F_FROZEN 0x10
 
 #define GW_RETRY_MS	 15000 /* how long epoch changes and unreachable holders are retried */
 #define GW_RETRY_STEP_MS 100
@@ -65,6 +69,13 @@ struct gw_req {
 	/* Set by the submitter; buf stays valid until done. */
 	uint8_t op, flags;
 	uint8_t copies; /* the VDI's copy count (0: 1) */
+	/*
+	 * WRITE, ZERO, PUNCH of an object its VDI still shares: the id of the VDI whose object
+	 * holds the current content (the map entry), 0 if none. The gateway first copies that
+	 * object up (gw_cow.c); obj_shift gives the object's size.
+	 */
+	uint32_t cow_from;
+	uint8_t obj_shift;
 	uint32_t length;
 	uint64_t oid, offset;
 	void *buf;
@@ -104,6 +115,9 @@ struct gw_req {
 #define GW_CHECK_MISSING       3 /* GW_F_EXIST: holders without a copy, named in why */
 
 void gw_submit(struct gw_req *r);
+/* gw_cow.c, for gw_submit: whether r must copy its object up first; if so, that first. */
+bool gw_cow_needed(const struct gw_req *r);
+void gw_cow_submit(struct gw_req *r);
 /* gw_io.c, for gw_check.c: hands r back to its submitter with res. */
 void gw_finish(struct gw_req *r, int res);
 /* "host:port" of node (an index in v's ring), or "?". */

@@ -68,7 +68,8 @@ static void submit(struct gw_check *ck, int i, bool write)
 		/* The copies as they are: a read that pulled a missing or stale copy first would
 		 * hide it. */
 		ck->obj = (struct obj_req){ .op = write ? OBJ_WRITE : OBJ_READ,
-					    .flags = write ? OBJ_F_CREATE : OBJ_F_NOCHECK,
+					    .flags = write ? OBJ_F_CREATE | OBJ_F_REPAIR
+							   : OBJ_F_NOCHECK,
 					    .oid = r->oid,
 					    .length = r->length,
 					    .buf = buf,
@@ -81,7 +82,7 @@ static void submit(struct gw_check *ck, int i, bool write)
 	ck->peer[i].to = v->ring.nodes[r->idx[i]].nid;
 	ck->peer[i].hdr = (struct peer_hdr){
 		.opcode = write ? PEER_OP_WRITE : PEER_OP_READ,
-		.flags = write ? PEER_F_CREATE : PEER_F_RAW,
+		.flags = write ? PEER_F_CREATE | PEER_F_REPAIR : PEER_F_RAW,
 		.cluster_id = v->cluster_id,
 		.epoch = v->epoch,
 		.sender = (uint32_t)v->self,

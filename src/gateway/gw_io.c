@@ -28,25 +28,24 @@ static void start(struct gw_req *r);
 
 static bool is_write(const struct gw_req *r)
 {
-	return r->op != GW_READ && r->op != GW_PREFETCH;
+	return r->op != GW_READ && r->op != GW_PREFETCH && r->op != GW_CHECK;
 }
 
 static uint8_t obj_op(uint8_t op)
 {
 	static const uint8_t map[] = {
-		[GW_READ] = OBJ_READ,	[GW_WRITE] = OBJ_WRITE,	  [GW_ZERO] = OBJ_ZERO,
-		[GW_PUNCH] = OBJ_PUNCH, [GW_REMOVE] = OBJ_REMOVE, [GW_PREFETCH] = OBJ_PREFETCH
+		[GW_READ] = OBJ_READ,	 [GW_WRITE] = OBJ_WRITE,   [GW_ZERO] = OBJ_ZERO,
+		[GW_PUNCH] = OBJ_PUNCH,	 [GW_REMOVE] = OBJ_REMOVE, [GW_PREFETCH] = OBJ_PREFETCH,
+		[GW_COPYUP] = OBJ_COPYUP
 	};
 	return map[op];
 }
 
 static uint8_t peer_op(uint8_t op)
 {
-	static const uint8_t map[] = { [GW_READ] = PEER_OP_READ,
-				       [GW_WRITE] = PEER_OP_WRITE,
-				       [GW_ZERO] = PEER_OP_ZERO,
-				       [GW_PUNCH] = PEER_OP_PUNCH,
-				       [GW_REMOVE] = PEER_OP_REMOVE };
+	static const uint8_t map[] = { [GW_READ] = PEER_OP_READ,     [GW_WRITE] = PEER_OP_WRITE,
+				       [GW_ZERO] = PEER_OP_ZERO,     [GW_PUNCH] = PEER_OP_PUNCH,
+				       [GW_REMOVE] = PEER_OP_REMOVE, [GW_COPYUP] = PEER_OP_WRITE };
 	return map[op];
 }
 
@@ -234,13 +233,15 @@ static void fill_peer(struct gw_req *r, struct peer_req *p, int node, uint16_t f
 static uint16_t obj_flags(const struct gw_req *r)
 {
 	return (uint16_t)((r->flags & GW_F_CREATE ? OBJ_F_CREATE : 0) |
-			  (r->flags & GW_F_SYNC ? OBJ_F_SYNC : 0));
+			  (r->flags & GW_F_SYNC ? OBJ_F_SYNC : 0) |
+			  (r->flags & GW_F_FROZEN ? OBJ_F_FROZEN : 0));
 }
 
 static uint16_t wire_flags(const struct gw_req *r)
 {
 	return (uint16_t)((r->flags & GW_F_CREATE ? PEER_F_CREATE : 0) |
-			  (r->flags & GW_F_SYNC ? PEER_F_SYNC : 0));
+			  (r->flags & GW_F_SYNC ? PEER_F_SYNC : 0) |
+			  (r->op == GW_COPYUP ? PEER_F_COPYUP : 0));
 }
 
 static int ok_result(const struct gw_req *r)
@@ -336,7 +337,8 @@ static void prim_one(struct gw_req *r, int res, int node)
 		char n[64];
 
 		gw_node_name(r->view, node, n, sizeof(n));
-		if (res != -ESTALE && res != -EL2NSYNC)
+		/* EROFS: a snapshot froze it meanwhile; the writer moves on (nbd_cmd.c). */
+		if (res != -ESTALE && res != -EL2NSYNC && res != -EROFS)
 			log_warn("gateway: write of object %016" PRIx64 " on holder %s failed: %s",
 				 r->oid, n, strerror(-res));
 		r->err = res;
@@ -499,6 +501,11 @@ static void do_write_leased(struct gw_req *r)
 			give_up(r, -EL2NSYNC, v->self);
 		return;
 	}
+	if (sh->read_only) {
+		/* A snapshot now: the writer moves to the new working VDI (obj_fence.h). */
+		fail(r, -EROFS, v->self, "the VDI is a snapshot now");
+		return;
+	}
 	if (w && w == v->raft_ids[v->self]) {
 		vdi_share_get(sh);
 		r->lease = sh;
@@ -601,6 +608,7 @@ static void read_next(struct gw_req *r)
 	node = r->idx[r->next++];
 	if (node == v->self) {
 		r->obj = (struct obj_req){ .op = OBJ_READ,
+					   .flags = r->flags & GW_F_FROZEN ? OBJ_F_FROZEN : 0,
 					   .oid = r->oid,
 					   .offset = r->offset,
 					   .length = r->length,
@@ -609,7 +617,8 @@ static void read_next(struct gw_req *r)
 					   .priv = r };
 		obj_submit(&r->obj);
 	} else {
-		fill_peer(r, &r->peer, node, 0, read_peer_done);
+		fill_peer(r, &r->peer, node, r->flags & GW_F_FROZEN ? PEER_F_FROZEN : 0,
+			  read_peer_done);
 		peer_submit(&r->peer);
 	}
 }
@@ -733,6 +742,10 @@ static void init(struct gw_req *r)
 
 void gw_submit(struct gw_req *r)
 {
+	if (r->cow_from && gw_cow_needed(r)) {
+		gw_cow_submit(r);
+		return;
+	}
 	init(r);
 	r->from_peer = false;
 	if (shard_self()) {

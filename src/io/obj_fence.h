@@ -19,6 +19,18 @@ int obj_fence_set(uint32_t vid, bool fenced);
 /* On a shard: whether the object belongs to a fenced VDI (its data and inode objects). */
 bool obj_fenced(uint64_t oid);
 
+/*
+ * Frozen VDI ids: snapshots. Their data objects are read-only from the moment the snapshot is
+ * taken on this node: writes fail with -EROFS (a writer then moves to the new working VDI), and
+ * a copy-up reads the parent's object with OBJ_F_FROZEN, which succeeds only here and now that
+ * it is frozen. obj_freeze_set returns only once every write to any object admitted before the
+ * freeze has completed on every shard, so a copy-up that reads after it sees every write the
+ * snapshot's VDI ever acknowledged. Recovery and repair writes (OBJ_F_NOCHECK, OBJ_F_REPAIR)
+ * still reach frozen objects: they make copies equal, they change no content.
+ */
+int obj_freeze_set(uint32_t vid, bool frozen);
+bool obj_frozen(uint64_t oid);
+
 /* On a shard: forgets every fence (a format forgets every VDI) and frees its copy. */
 void obj_fence_drain(void);
 

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <linux/falloc.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -12,6 +13,7 @@
 #include "../core/log.h"
 #include "fd_cache.h"
 #include "obj_fence.h"
+#include "obj_install.h"
 #include "store.h"
 
 enum stage {
@@ -66,10 +68,28 @@ static void done_at_pass_end(struct shard_defer *d)
 	req->done(req);
 }
 
+/* Writes in flight by generation: a freeze waits for those of the generation before it. */
+static __thread uint32_t wgen;
+static __thread int winflight[2];
+
+void obj_write_barrier_begin(void)
+{
+	wgen++;
+}
+
+bool obj_write_barrier_done(void)
+{
+	return winflight[(wgen - 1) & 1] == 0;
+}
+
 static void finish(struct obj_req *req, int res)
 {
 	struct shard *s = shard_self();
 
+	if (req->counted) {
+		winflight[req->wgen & 1]--;
+		req->counted = false;
+	}
 	if (req->fde) {
 		fd_cache_put(s->fdc, req->fde);
 		req->fde = NULL;
@@ -397,6 +417,40 @@ void obj_resume(struct obj_req *req, int err)
 		obj_run(req);
 }
 
+static bool is_content_write(const struct obj_req *req)
+{
+	return req->op == OBJ_WRITE || req->op == OBJ_ZERO || req->op == OBJ_PUNCH ||
+	       req->op == OBJ_ALLOC;
+}
+
+static void copyup_done(struct obj_install *in, int err)
+{
+	struct obj_req *req = in->priv;
+
+	req->created = !err && !in->existed;
+	free(in);
+	req->install = NULL;
+	finish(req, err);
+}
+
+static void start_copyup(struct obj_req *req)
+{
+	struct obj_install *in = calloc(1, sizeof(*in));
+
+	if (!in) {
+		finish(req, -ENOMEM);
+		return;
+	}
+	*in = (struct obj_install){ .oid = req->oid,
+				    .buf = req->buf,
+				    .len = req->length,
+				    .noreplace = true,
+				    .done = copyup_done,
+				    .priv = req };
+	req->install = in;
+	obj_install_start(in);
+}
+
 /* Runs on the owning shard. */
 static void obj_start(void *arg)
 {
@@ -421,8 +475,26 @@ static void obj_run(struct obj_req *req)
 	}
 
 	/* A deleted VDI's objects are never created again (obj_fence.h). */
-	if ((req->flags & OBJ_F_CREATE) && obj_fenced(req->oid)) {
+	if ((req->flags & OBJ_F_CREATE || req->op == OBJ_COPYUP) && obj_fenced(req->oid)) {
 		finish(req, -ENODEV);
+		return;
+	}
+	if (req->op == OBJ_COPYUP) {
+		start_copyup(req);
+		return;
+	}
+	if (is_content_write(req)) {
+		/* A snapshot's objects change no more (obj_fence.h). */
+		if (!(req->flags & (OBJ_F_NOCHECK | OBJ_F_REPAIR)) && obj_frozen(req->oid)) {
+			finish(req, -EROFS);
+			return;
+		}
+		req->counted = true;
+		req->wgen = wgen;
+		winflight[wgen & 1]++;
+	} else if (req->op == OBJ_READ && (req->flags & OBJ_F_FROZEN) && !obj_frozen(req->oid)) {
+		/* The copy-up's node took the snapshot; this one has not applied it yet. */
+		finish(req, -EL2NSYNC);
 		return;
 	}
 	/* The common case, an open file in the cache, needs no path. */
@@ -463,6 +535,8 @@ void obj_submit(struct obj_req *req)
 	req->xfer = 0;
 	req->created = req->dir_created = req->evicted = false;
 	req->zero_step = 0;
+	req->counted = false;
+	req->install = NULL;
 	req->defer.queued = false;
 	req->msg.fn = obj_start;
 	req->msg.arg = req;

@@ -27,6 +27,11 @@ enum obj_op_type {
 	OBJ_ZERO,     /* zero [offset, offset + length), keeping the space allocated */
 	OBJ_PREFETCH, /* advise the kernel to read [offset, offset + length) ahead */
 	OBJ_RECOVER,  /* cluster: make this node's copy current (the check pulls it), no I/O */
+	/*
+	 * Copy-on-write: create the object with buf[0, length) as its whole content, durably, only
+	 * if it does not exist yet (obj_install.h); an existing object is left as it is.
+	 */
+	OBJ_COPYUP,
 };
 
 #define OBJ_F_CREATE 0x1 /* write/alloc: create the object if missing */
@@ -42,6 +47,10 @@ enum obj_op_type {
 /* Cluster: a copy that is not current fails with -EUCLEAN instead of being pulled (serving a
  * pull: the puller then asks another node). */
 #define OBJ_F_CHECK_ONLY 0x10
+/* READ: only an object of a frozen VDI (a snapshot here), else -EL2NSYNC (obj_fence.h). */
+#define OBJ_F_FROZEN 0x20
+/* A write that makes copies equal (dog vdi check): allowed on a snapshot's objects. */
+#define OBJ_F_REPAIR 0x40
 
 struct obj_req {
 	/* Set by the submitter. buf belongs to the submitter and must stay valid until done. */
@@ -66,6 +75,9 @@ struct obj_req {
 	uint32_t xfer;
 	bool created, dir_created, evicted;
 	uint8_t zero_step; /* OBJ_ZERO without ZERO_RANGE: 1 punching, 2 allocating again */
+	bool counted;	   /* a write the freeze barrier waits for (wgen: its generation) */
+	uint32_t wgen;
+	struct obj_install *install; /* OBJ_COPYUP, owned while it runs */
 	struct shard_defer
 		defer; /* a completion inside its own submission waits for the pass end */
 	char path[48];
@@ -81,6 +93,13 @@ void obj_submit(struct obj_req *req);
  */
 extern bool (*obj_check_hook)(struct obj_req *req);
 void obj_resume(struct obj_req *req, int err);
+
+/*
+ * On a shard, for obj_freeze_set: begin a barrier (writes admitted from now on are not waited
+ * for), then ask whether every write admitted before it has completed.
+ */
+void obj_write_barrier_begin(void);
+bool obj_write_barrier_done(void);
 
 /* For the control thread: submit and wait for one request, or for n of them at once. */
 int obj_exec(struct obj_req *req);

@@ -1,6 +1,7 @@
 #!/bin/bash
-# Deleted VDI ids stay used unless the cluster was formatted with -R (recycle), and then the
-# inode object itself goes too. Erasure coding is refused on a single node, with the reason.
+# Deleted VDI ids stay used unless the cluster was formatted with -R (recycle), also across a
+# restart, while the inode object goes either way (nothing of a deleted VDI stays on disk).
+# Erasure coding is refused on a single node, with the reason.
 . "$(dirname "$0")/functions.sh"
 
 P=$(free_port)
@@ -39,7 +40,7 @@ fi
 echo yes | dog cluster format -c 1 >/dev/null
 dog vdi create test 1G
 dog vdi delete test
-[ -e "$SCRATCH/n0/obj/807c2b2500000000" ] || fail "inode object removed without -R"
+[ ! -e "$SCRATCH/n0/obj/807c2b2500000000" ] || fail "inode object of a deleted VDI kept"
 [ "$(dog vdi create test 1G -v)" = "VDI ID of newly created VDI: 7c2b26" ] || fail "id reused without -R"
 # The deleted id stays taken across a restart too.
 kill_sheep "$SCRATCH/n0" KILL

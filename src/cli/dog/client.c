@@ -223,6 +223,7 @@ int dog_vdi_info(const char *name, Sdctl__Response **out)
 	int ret;
 
 	q.name = (char *)name;
+	q.snap = (char *)(opts.snap ? opts.snap : "");
 	req.op_case = SDCTL__REQUEST__OP_VDI_INFO;
 	req.vdi_info = &q;
 	rsp = dog_call(&req);

@@ -15,6 +15,11 @@
 
 int vdi_read_cmd(int argc, char **argv);
 int vdi_write_cmd(int argc, char **argv);
+int vdi_snapshot_cmd(int argc, char **argv);
+int vdi_clone_cmd(int argc, char **argv);
+int vdi_rollback_cmd(int argc, char **argv);
+int vdi_delete_cmd(int argc, char **argv);
+int vdi_tree_cmd(int argc, char **argv);
 
 #define PREALLOC_BATCH 64
 
@@ -157,20 +162,6 @@ static int vdi_list_cmd(int argc, char **argv)
 	}
 	sdctl__response__free_unpacked(rsp, NULL);
 	return EXIT_OK;
-}
-
-static int vdi_delete_cmd(int argc, char **argv)
-{
-	Sdctl__Request req = SDCTL__REQUEST__INIT;
-	Sdctl__VdiNameReq q = SDCTL__VDI_NAME_REQ__INIT;
-	char what[320];
-
-	(void)argc;
-	q.name = argv[0];
-	req.op_case = SDCTL__REQUEST__OP_VDI_DELETE;
-	req.vdi_delete = &q;
-	snprintf(what, sizeof(what), "Failed to delete VDI %s", argv[0]);
-	return dog_call_simple(&req, what);
 }
 
 static int vdi_resize_cmd(int argc, char **argv)
@@ -362,11 +353,43 @@ const struct subcommand vdi_cmds[] = {
 	  "  -r, --raw             raw output for scripts: one line per VDI, sizes in bytes,\n"
 	  "                        creation time in unix seconds, '=' for a working VDI\n",
 	  0, 1, vdi_list_cmd },
-	{ "delete", "<vdiname>", "", "delete an image and free its objects", "", 1, 1,
-	  vdi_delete_cmd },
+	{ "snapshot", "<vdiname>", "s:v", "take a snapshot of an image",
+	  "  -s, --snapshot TAG    tag the snapshot (not all digits: -s with digits means an id)\n"
+	  "  -v, --verbose         print the new and the snapshot's VDI ids\n",
+	  1, 1, vdi_snapshot_cmd,
+	  "The image's current content becomes a read-only snapshot, which keeps the image's VDI\n"
+	  "id and is exported over NBD as NAME@TAG (NAME@ID without a tag); the name moves to a\n"
+	  "new working VDI with the next free id, which shares every object with the snapshot\n"
+	  "until it writes it (copy-on-write). NBD clients attached to the image go on writing to\n"
+	  "the new working VDI without an error; everything they had written before the snapshot\n"
+	  "returned is in it.\n" },
+	{ "clone", "<src vdi> <dst vdi>", "s:v", "create a writable image from a snapshot",
+	  "  -s, --snapshot TAG|ID the snapshot of <src vdi> to clone (required)\n"
+	  "  -v, --verbose         print the clone's VDI id\n",
+	  2, 2, vdi_clone_cmd,
+	  "The clone shares the snapshot's objects and copies each one on its first write: the\n"
+	  "snapshot never changes.\n" },
+	{ "rollback", "<vdiname>", "s:fv", "roll an image back to a snapshot",
+	  "  -s, --snapshot TAG|ID the snapshot to go back to (required)\n"
+	  "  -f, --force           do not ask for confirmation\n"
+	  "  -v, --verbose         print the new working VDI's id\n",
+	  1, 1, vdi_rollback_cmd,
+	  "Deletes the working VDI (what was written since the snapshot is lost) and gives its\n"
+	  "name to a new working VDI on the snapshot's content. Detach clients first: their\n"
+	  "connections fail, as for a delete.\n" },
+	{ "delete", "<vdiname>", "s:", "delete an image or one of its snapshots",
+	  "  -s, --snapshot TAG|ID delete this snapshot instead of the working VDI\n", 1, 1,
+	  vdi_delete_cmd,
+	  "Frees every object nothing else uses, on every node (a node that is down frees its\n"
+	  "copies when it comes back). Objects a clone or a later snapshot still shares stay\n"
+	  "until they no longer do.\n" },
+	{ "tree", "", "", "show images as a tree of snapshots and clones", "", 0, 0, vdi_tree_cmd,
+	  "Each family starts with its name; snapshots show their creation time, the working\n"
+	  "VDI '(you are here)', a clone its name.\n" },
 	{ "resize", "<vdiname> <new size>", "", "grow an image (shrinking is not supported)", "", 2,
 	  2, vdi_resize_cmd },
-	{ "read", "<vdiname> [<offset> [<len>]]", "", "read image data to stdout",
+	{ "read", "<vdiname> [<offset> [<len>]]", "s:", "read image data to stdout",
+	  "  -s, --snapshot TAG|ID read this snapshot of the image\n"
 	  "Offset and length take size units; by default the whole image is read. Holes read as\n"
 	  "zeros. A progress bar is shown on a terminal.\n",
 	  1, 3, vdi_read_cmd },

@@ -89,6 +89,7 @@ int vdi_read_cmd(int argc, char **argv)
 		if (chunk > len - done)
 			chunk = len - done;
 		q.name = argv[0];
+		q.snap = (char *)(opts.snap ? opts.snap : "");
 		q.offset = pos;
 		q.length = (uint32_t)chunk;
 		req.op_case = SDCTL__REQUEST__OP_VDI_READ;
@@ -149,6 +150,10 @@ int vdi_write_cmd(int argc, char **argv)
 	uint8_t *buf;
 	int ret;
 
+	if (opts.snap) {
+		fprintf(stderr, "Failed to write VDI %s: a snapshot is read-only\n", argv[0]);
+		return EXIT_USAGE;
+	}
 	ret = dog_vdi_info(argv[0], &info);
 	if (ret)
 		return ret;

@@ -25,6 +25,7 @@ struct dog_opts {
 	bool exist;	/* vdi check -e */
 	bool index_set; /* vdi object location -i */
 	uint32_t index;
+	const char *snap; /* -s: a snapshot's tag or id */
 	uint8_t copies;
 	uint8_t copy_policy;
 	const char *store;

@@ -49,6 +49,7 @@ static const struct option long_opts[] = {
 	{ "local", no_argument, NULL, 'l' },
 	{ "exist", no_argument, NULL, 'e' },
 	{ "index", required_argument, NULL, 'i' },
+	{ "snapshot", required_argument, NULL, 's' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -247,6 +248,16 @@ static int run_sub(const struct command *c, const struct subcommand *s, int argc
 			break;
 		case 'R':
 			opts.recycle_vid = true;
+			break;
+		case 's':
+			if (!optarg[0] || strlen(optarg) >= SD_MAX_VDI_TAG_LEN) {
+				fprintf(stderr,
+					"Invalid snapshot '%s': a tag of 1 to %d bytes, or an "
+					"id\n",
+					optarg, SD_MAX_VDI_TAG_LEN - 1);
+				return EXIT_USAGE;
+			}
+			opts.snap = optarg;
 			break;
 		case 't':
 			opts.strict = true;

@@ -385,7 +385,7 @@ static void execute(struct peer_sreq *s)
 	case PEER_OP_REMOVE:
 		if (h->flags & PEER_F_FORWARD) {
 			s->u.gw = (struct gw_req){
-				.op = gw_ops[h->opcode],
+				.op = h->flags & PEER_F_COPYUP ? GW_COPYUP : gw_ops[h->opcode],
 				.flags = (uint8_t)((h->flags & PEER_F_CREATE ? GW_F_CREATE : 0) |
 						   (h->flags & PEER_F_SYNC ? GW_F_SYNC : 0)),
 				.oid = h->oid,
@@ -398,10 +398,12 @@ static void execute(struct peer_sreq *s)
 			return;
 		}
 		s->u.obj = (struct obj_req){
-			.op = obj_ops[h->opcode],
+			.op = h->flags & PEER_F_COPYUP ? OBJ_COPYUP : obj_ops[h->opcode],
 			.flags = (uint16_t)((h->flags & PEER_F_CREATE ? OBJ_F_CREATE : 0) |
 					    (h->flags & PEER_F_SYNC ? OBJ_F_SYNC : 0) |
-					    (h->flags & PEER_F_RAW ? OBJ_F_NOCHECK : 0)),
+					    (h->flags & PEER_F_RAW ? OBJ_F_NOCHECK : 0) |
+					    (h->flags & PEER_F_REPAIR ? OBJ_F_REPAIR : 0) |
+					    (h->flags & PEER_F_FROZEN ? OBJ_F_FROZEN : 0)),
 			.oid = h->oid,
 			.offset = h->offset,
 			.length = h->length,

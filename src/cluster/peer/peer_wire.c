@@ -108,6 +108,7 @@ static int request_flags(uint8_t opcode)
 {
 	switch (opcode) {
 	case PEER_OP_WRITE:
+		return PEER_F_SYNC | PEER_F_CREATE | PEER_F_FORWARD | PEER_F_REPAIR | PEER_F_COPYUP;
 	case PEER_OP_ZERO:
 		return PEER_F_SYNC | PEER_F_CREATE | PEER_F_FORWARD;
 	case PEER_OP_PUNCH:
@@ -115,7 +116,7 @@ static int request_flags(uint8_t opcode)
 	case PEER_OP_REMOVE:
 		return PEER_F_FORWARD;
 	case PEER_OP_READ:
-		return PEER_F_RAW;
+		return PEER_F_RAW | PEER_F_FROZEN;
 	case PEER_OP_FLUSH:
 	case PEER_OP_PULL:
 	case PEER_OP_HEARTBEAT:

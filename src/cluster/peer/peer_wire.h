@@ -70,6 +70,12 @@ enum {
 	/* READ: this node's copy as it is, not checked or pulled first (dog vdi check compares
 	 * the copies themselves) */
 	PEER_F_RAW = 1 << 4,
+	/* WRITE: makes copies equal (dog vdi check), allowed on a snapshot's objects */
+	PEER_F_REPAIR = 1 << 5,
+	/* READ: the parent of a copy-up: only if this node has frozen its VDI (obj_fence.h) */
+	PEER_F_FROZEN = 1 << 6,
+	/* WRITE of a whole object: create it with these bytes unless it exists (obj_install.h) */
+	PEER_F_COPYUP = 1 << 7,
 };
 
 /*

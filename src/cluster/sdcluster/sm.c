@@ -20,6 +20,8 @@
 #include "../obj_reaper.h"
 #include "../sys.h"
 #include "../vdi_internal.h"
+#include "../vdi_reclaim.h"
+#include "../../io/obj_fence.h"
 #include "../vdi_share.h"
 #include "../raft/raft_node.h"
 
@@ -499,35 +501,105 @@ static int apply_vdi_attr(const Sdcl__VdiAttr *a)
 			    a->delete_, err, sizeof(err));
 }
 
+/*
+ * A map change: alloc records objects written (copied up, for entries that named a parent);
+ * free clears entries (TRIM). Either way what nothing names any more goes (vdi_reclaim.h).
+ */
 static int apply_map(uint64_t index, const Sdcl__MapChange *m)
 {
 	struct vdi *v = live_vdi(m->vid);
-	uint64_t *oids = NULL;
-	uint32_t last, n = 0;
+	struct vdi_garbage g = { 0 };
+	uint32_t last;
 
-	if (!v || v->hdr.snap_ctime)
+	if (!v)
 		return SD_RES_NO_VDI;
+	if (v->hdr.snap_ctime)
+		return SD_RES_READONLY; /* snapshotted meanwhile: the writer moves on */
 	if (m->first > m->last || m->first >= v->map_len)
 		return SD_RES_INVALID_PARMS;
 	last = m->last < v->map_len ? m->last : v->map_len - 1;
-	if (!m->alloc && effects_due(index))
-		oids = malloc(sizeof(*oids) * (last - m->first + 1));
 	for (uint32_t i = m->first; i <= last; i++) {
-		if (m->alloc && v->map[i] != m->vid) {
+		uint32_t old = v->map[i];
+
+		if (m->alloc && old != m->vid) {
 			vdi_map_set(v, i, m->vid);
-		} else if (!m->alloc && v->map[i] == m->vid) {
+			vdi_unref(old, i, &g);
+		} else if (!m->alloc && old) {
 			vdi_map_set(v, i, 0);
-			if (oids)
-				oids[n++] = vid_to_data_oid(m->vid, i);
+			vdi_unref(old, i, &g);
 		}
 	}
 	vdi_share_publish_map(v, m->first, last);
 	if (hooks)
 		hooks->vdi_map_changed(m->vid, m->first, last);
-	if (n && obj_reaper_add(oids, n))
-		log_warn("VDI %s: out of memory queueing %u freed objects for removal", v->hdr.name,
-			 n);
-	free(oids);
+	if (effects_due(index))
+		vdi_garbage_dispose(&g, true);
+	else
+		vdi_garbage_forget(&g);
+	return SD_RES_SUCCESS;
+}
+
+static int apply_vdi_snapshot(const Sdcl__VdiSnapshot *c)
+{
+	struct vdi *v = live_vdi(c->vid);
+	char err[512];
+	uint32_t vid;
+	int ret;
+
+	if (!v)
+		return SD_RES_NO_VDI;
+	ret = vdi_snapshot(v, c->tag ? c->tag : "", c->create_time, &vid, err, sizeof(err));
+	if (ret) {
+		log_info("snapshot of VDI %s refused: %s", v->hdr.name, err);
+		return ret;
+	}
+	if (hooks) {
+		hooks->vdi_header_changed(c->vid);
+		hooks->vdi_header_changed(vid);
+		hooks->vdi_map_changed(vid, 0, v->map_len ? v->map_len - 1 : 0);
+	}
+	return SD_RES_SUCCESS;
+}
+
+static int apply_vdi_clone(const Sdcl__VdiClone *c)
+{
+	struct vdi *s = live_vdi(c->snap_vid);
+	char err[512];
+	uint32_t vid;
+	int ret;
+
+	if (!s)
+		return SD_RES_NO_VDI;
+	ret = vdi_clone(s, c->name ? c->name : "", c->create_time, &vid, err, sizeof(err));
+	if (ret) {
+		log_info("clone of VDI %s refused: %s", s->hdr.name, err);
+		return ret;
+	}
+	if (hooks) {
+		hooks->vdi_header_changed(vid);
+		hooks->vdi_map_changed(vid, 0, s->map_len ? s->map_len - 1 : 0);
+	}
+	return SD_RES_SUCCESS;
+}
+
+static int apply_vdi_rollback(uint64_t index, const Sdcl__VdiRollback *c)
+{
+	struct vdi *cur = live_vdi(c->vid), *s = live_vdi(c->snap_vid);
+	char err[512];
+	uint32_t vid;
+	int ret;
+
+	if (!cur || !s)
+		return SD_RES_NO_VDI;
+	ret = vdi_rollback(cur, s, c->create_time, effects_due(index), &vid, err, sizeof(err));
+	if (ret) {
+		log_info("rollback of VDI %s refused: %s", cur->hdr.name, err);
+		return ret;
+	}
+	if (hooks) {
+		hooks->vdi_header_changed(vid);
+		hooks->vdi_map_changed(vid, 0, s->map_len ? s->map_len - 1 : 0);
+	}
 	return SD_RES_SUCCESS;
 }
 
@@ -543,6 +615,8 @@ static int apply_lease(const Sdcl__VdiLease *l)
 
 	if (!v)
 		return SD_RES_NO_VDI;
+	if (l->acquire && v->hdr.snap_ctime)
+		return SD_RES_READONLY; /* a snapshot takes no writes */
 	if (!l->acquire) {
 		if (v->writer == l->holder) {
 			log_debug("VDI %s: write lease given back by %016" PRIx64, v->hdr.name,
@@ -677,6 +751,15 @@ int sm_apply(void *ctx, uint64_t index, const void *data, size_t len)
 	case SDCL__COMMAND__OP_MAP:
 		ret = apply_map(index, c->map);
 		break;
+	case SDCL__COMMAND__OP_VDI_SNAPSHOT:
+		ret = apply_vdi_snapshot(c->vdi_snapshot);
+		break;
+	case SDCL__COMMAND__OP_VDI_CLONE:
+		ret = apply_vdi_clone(c->vdi_clone);
+		break;
+	case SDCL__COMMAND__OP_VDI_ROLLBACK:
+		ret = apply_vdi_rollback(index, c->vdi_rollback);
+		break;
 	case SDCL__COMMAND__OP_LEASE:
 		ret = apply_lease(c->lease);
 		break;
@@ -777,6 +860,7 @@ static Sdcl__Vdi *vdi_msg(struct snap_arena *a, const struct vdi *v)
 	m->map.data = map;
 	m->map.len = (size_t)v->map_len * 4;
 	m->writer = v->writer;
+	m->inode_kept = v->inode_kept;
 	m->attrs = arena_alloc(a, sizeof(*m->attrs) * (size_t)v->nr_kv);
 	if (!m->attrs)
 		return NULL;
@@ -883,6 +967,7 @@ static struct vdi *vdi_from_msg(const Sdcl__Vdi *m)
 	for (uint32_t i = 0; i < v->map_len; i++)
 		vdi_map_set(v, i, get_le32(m->map.data + 4 * i));
 	v->writer = m->writer;
+	v->inode_kept = m->inode_kept;
 	for (size_t i = 0; i < m->n_attrs; i++) {
 		char err[128];
 
@@ -1010,7 +1095,24 @@ int sm_restore(void *ctx, const void *data, size_t len)
 	sys.cfg.epoch = st->epoch;
 	if (sys.cfg.ctime && (ret = config_save(sys.dir, &sys.cfg)))
 		log_err("cannot save %s/config: %s", sys.dir, strerror(-ret));
+	/* What the commands behind the snapshot would have fenced and frozen (obj_fence.h). */
+	for (int i = 0; i < sys.vdis.nr; i++) {
+		const struct vdi *v = sys.vdis.v[i];
+
+		if (!v->hdr.name[0] && !v->inode_kept && obj_fence_set(v->hdr.vdi_id, true))
+			log_warn("out of memory fencing VDI id %" PRIx32, v->hdr.vdi_id);
+	}
+	vdi_freeze_snapshots();
 	export_table_publish();
+	/* A working VDI snapshotted meanwhile: its connections follow the name (nbd_cmd.c). */
+	for (int i = 0; i < nr_old; i++) {
+		struct vdi *w = old[i] && !old[i]->read_only
+					? vdi_find_name(&sys.vdis, old[i]->name)
+					: NULL;
+
+		if (w && w->hdr.vdi_id != old[i]->vid)
+			__atomic_store_n(&old[i]->successor, w->hdr.vdi_id, __ATOMIC_RELEASE);
+	}
 	if (hooks)
 		hooks->members_changed();
 	ret = 0;

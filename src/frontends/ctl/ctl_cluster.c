@@ -146,6 +146,12 @@ static void propose(struct reply *r, struct ctl_call *call, Sdcl__Command *cmd, 
 		sdcluster_propose(cmd, pend_done, p);
 }
 
+void ctl_propose_create(struct reply *r, struct ctl_call *call, struct Sdcl__Command *cmd,
+			const char *what, const char *name)
+{
+	propose(r, call, cmd, PEND_CREATE, what, name);
+}
+
 static void op_format(struct reply *r, const Sdctl__ClusterFormatReq *f, struct ctl_call *call)
 {
 	Sdcl__Command cmd = SDCL__COMMAND__INIT;
@@ -225,7 +231,7 @@ static void op_create(struct reply *r, const Sdctl__VdiCreateReq *q, struct ctl_
 
 static void op_delete(struct reply *r, const Sdctl__VdiNameReq *q, struct ctl_call *call)
 {
-	struct vdi *v = find_vdi(r, q ? q->name : NULL);
+	struct vdi *v = find_vdi_snap(r, q ? q->name : NULL, q ? q->snap : NULL);
 	Sdcl__Command cmd = SDCL__COMMAND__INIT;
 
 	if (!v)
@@ -388,17 +394,81 @@ static void vio_piece_done(struct gw_req *g)
 {
 	struct vio *io = g->priv;
 
+	/* Not copied up (no holder has the VDI's own object): the parent's has the content. */
+	if (!io->write && g->result == -ENOENT && g->cow_from) {
+		g->oid = vid_to_data_oid(g->cow_from, oid_to_idx(g->oid));
+		g->cow_from = 0;
+		gw_submit(g);
+		return;
+	}
+	if (io->write && g->result == -EROFS) {
+		g->result = -EIO;
+		snprintf(g->why, sizeof(g->why),
+			 "the VDI was snapshotted during the write: write "
+			 "again, to the new working VDI");
+	}
 	if (--io->pending == 0)
 		vio_all_done(io);
 }
 
-static void op_vdi_io(struct reply *r, const char *name, uint64_t off, uint32_t len,
-		      const uint8_t *data, struct ctl_call *call)
+/* The pieces, from the map as this node has it now. */
+static void vio_start(struct vio *io)
 {
-	struct vdi *v = find_vdi(r, name);
+	struct vdi *v = vdi_find_live(&sys.vdis, io->vid);
+	uint8_t shift;
+
+	if (!v)
+		return vio_answer(io, SD_RES_NO_VDI, "VDI %s was deleted meanwhile", io->name);
+	shift = v->hdr.block_size_shift;
+	for (int i = 0; i < io->n; i++) {
+		struct gw_piece pc;
+		struct gw_req *g = &io->reqs[i];
+		uint32_t entry;
+
+		gw_split_piece(io->off, io->len, shift, (uint32_t)i, &pc);
+		entry = pc.idx < v->map_len ? v->map[pc.idx] : 0;
+		*g = (struct gw_req){ .copies = v->hdr.nr_copies,
+				      .obj_shift = shift,
+				      .offset = pc.in_obj,
+				      .length = pc.len,
+				      .buf = io->buf + pc.pos,
+				      .done = vio_piece_done,
+				      .priv = io };
+		if (io->write) {
+			g->op = GW_WRITE;
+			g->flags = GW_F_SYNC | (entry == io->vid ? 0 : GW_F_CREATE);
+			g->oid = vid_to_data_oid(io->vid, pc.idx);
+			g->cow_from = entry != io->vid ? entry : 0; /* copied up first (gw_cow.c) */
+		} else if (entry && entry != io->vid && !v->hdr.snap_ctime) {
+			/* Another node may have copied it up already: the VDI's own object first.
+			 */
+			g->op = GW_READ;
+			g->oid = vid_to_data_oid(io->vid, pc.idx);
+			g->cow_from = entry;
+		} else {
+			/* Another node's allocation may not be applied here yet: always ask. */
+			g->op = GW_READ;
+			g->oid = vid_to_data_oid(entry ? entry : io->vid, pc.idx);
+		}
+	}
+	for (int i = 0; i < io->n; i++)
+		gw_submit(&io->reqs[i]);
+}
+
+static void vio_synced(void *arg, bool caught_up)
+{
+	(void)caught_up; /* without a leader, what this node knows has to do */
+	vio_start(arg);
+}
+
+static void op_vdi_io(struct reply *r, const char *name, const char *snap, uint64_t off,
+		      uint32_t len, const uint8_t *data, struct ctl_call *call)
+{
+	struct vdi *v = find_vdi_snap(r, name, data ? NULL : snap);
 	struct vio *io;
 	uint8_t shift;
 	uint32_t n;
+	bool cow = false;
 
 	if (!v)
 		return;
@@ -435,31 +505,19 @@ static void op_vdi_io(struct reply *r, const char *name, uint64_t off, uint32_t 
 		vio_answer(io, 0, " ");
 		return;
 	}
-	for (uint32_t i = 0; i < n; i++) {
+	for (uint32_t i = 0; io->write && i < n; i++) {
 		struct gw_piece pc;
-		struct gw_req *g = &io->reqs[i];
 		uint32_t entry;
 
 		gw_split_piece(off, len, shift, i, &pc);
 		entry = pc.idx < v->map_len ? v->map[pc.idx] : 0;
-		*g = (struct gw_req){ .copies = v->hdr.nr_copies,
-				      .offset = pc.in_obj,
-				      .length = pc.len,
-				      .buf = io->buf + pc.pos,
-				      .done = vio_piece_done,
-				      .priv = io };
-		if (io->write) {
-			g->op = GW_WRITE;
-			g->flags = GW_F_SYNC | (entry == io->vid ? 0 : GW_F_CREATE);
-			g->oid = vid_to_data_oid(io->vid, pc.idx);
-		} else {
-			/* Another node's allocation may not be applied here yet: always ask. */
-			g->op = GW_READ;
-			g->oid = vid_to_data_oid(entry ? entry : io->vid, pc.idx);
-		}
+		cow |= entry && entry != io->vid && !pc.whole;
 	}
-	for (uint32_t i = 0; i < n; i++)
-		gw_submit(&io->reqs[i]);
+	/* A copy-up acts on the map entry: first catch up, so it is not an old one. */
+	if (cow)
+		sdcluster_sync(vio_synced, io);
+	else
+		vio_start(io);
 }
 
 /*
@@ -606,8 +664,8 @@ bool ctl_cluster_op(struct reply *r, const Sdctl__Request *q, struct ctl_call *c
 	case SDCTL__REQUEST__OP_VDI_READ:
 		if (!q->vdi_read)
 			return fail(r, SD_RES_INVALID_PARMS, "read without parameters"), true;
-		op_vdi_io(r, q->vdi_read->name, q->vdi_read->offset, q->vdi_read->length, NULL,
-			  call);
+		op_vdi_io(r, q->vdi_read->name, q->vdi_read->snap, q->vdi_read->offset,
+			  q->vdi_read->length, NULL, call);
 		return true;
 	case SDCTL__REQUEST__OP_VDI_WRITE:
 		if (!q->vdi_write)
@@ -617,7 +675,7 @@ bool ctl_cluster_op(struct reply *r, const Sdctl__Request *q, struct ctl_call *c
 				    "write of %zu bytes: at most %u per request",
 				    q->vdi_write->data.len, CTL_MAX_IO),
 			       true;
-		op_vdi_io(r, q->vdi_write->name, q->vdi_write->offset,
+		op_vdi_io(r, q->vdi_write->name, NULL, q->vdi_write->offset,
 			  (uint32_t)q->vdi_write->data.len,
 			  q->vdi_write->data.data ? q->vdi_write->data.data : (const uint8_t *)"",
 			  call);

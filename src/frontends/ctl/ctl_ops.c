@@ -309,7 +309,7 @@ static void op_vdi_list(struct reply *r)
 
 static void op_vdi_info(struct reply *r, const Sdctl__VdiNameReq *q)
 {
-	struct vdi *v = find_vdi(r, q ? q->name : NULL);
+	struct vdi *v = find_vdi_snap(r, q ? q->name : NULL, q ? q->snap : NULL);
 
 	if (!v)
 		return;
@@ -366,7 +366,7 @@ static void op_vdi_prealloc(struct reply *r, const Sdctl__VdiPreallocReq *q)
 
 static void op_vdi_delete(struct reply *r, const Sdctl__VdiNameReq *q)
 {
-	struct vdi *v = find_vdi(r, q ? q->name : NULL);
+	struct vdi *v = find_vdi_snap(r, q ? q->name : NULL, q ? q->snap : NULL);
 	char err[512] = "";
 	int ret;
 
@@ -392,7 +392,7 @@ static void op_vdi_resize(struct reply *r, const Sdctl__VdiResizeReq *q)
 
 static void op_vdi_read(struct reply *r, const Sdctl__VdiReadReq *q)
 {
-	struct vdi *v = find_vdi(r, q ? q->name : NULL);
+	struct vdi *v = find_vdi_snap(r, q ? q->name : NULL, q ? q->snap : NULL);
 	char err[512] = "";
 	uint8_t *buf;
 	int ret;
@@ -535,6 +535,12 @@ static void dispatch(struct reply *r, const Sdctl__Request *q, struct ctl_call *
 		return ctl_object_location(r, q->object_location);
 	case SDCTL__REQUEST__OP_ORPHANS:
 		return ctl_orphans(r, call);
+	case SDCTL__REQUEST__OP_VDI_SNAPSHOT:
+		return ctl_vdi_snapshot(r, q->vdi_snapshot, call);
+	case SDCTL__REQUEST__OP_VDI_CLONE:
+		return ctl_vdi_clone(r, q->vdi_clone, call);
+	case SDCTL__REQUEST__OP_VDI_ROLLBACK:
+		return ctl_vdi_rollback(r, q->vdi_rollback, call);
 	default:
 		fail(r, SD_RES_NO_SUPPORT, "unknown operation %d: is dog newer than this sheep?",
 		     (int)q->op_case);

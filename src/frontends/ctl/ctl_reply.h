@@ -38,6 +38,20 @@ void fail(struct reply *r, int result, const char *fmt, ...) __attribute__((form
 bool check_running(struct reply *r);
 /* The working VDI of that name, or NULL with the reply failed. */
 struct vdi *find_vdi(struct reply *r, const char *name);
+/* Its snapshot snap (tag, or id in digits), or the working VDI when snap is empty or NULL. */
+struct vdi *find_vdi_snap(struct reply *r, const char *name, const char *snap);
+
+/* ctl_snap.c: dog vdi snapshot, clone, rollback (answered later in a cluster). */
+void ctl_vdi_snapshot(struct reply *r, const Sdctl__VdiSnapshotReq *q, struct ctl_call *call);
+void ctl_vdi_clone(struct reply *r, const Sdctl__VdiCloneReq *q, struct ctl_call *call);
+void ctl_vdi_rollback(struct reply *r, const Sdctl__VdiRollbackReq *q, struct ctl_call *call);
+/*
+ * ctl_cluster.c: proposes cmd (a packed sdcl.Command, from cluster.proto) and answers, once it
+ * is applied here, with the VdiCreateRsp of the working VDI called name.
+ */
+struct Sdcl__Command;
+void ctl_propose_create(struct reply *r, struct ctl_call *call, struct Sdcl__Command *cmd,
+			const char *what, const char *name);
 
 /*
  * sdcluster (ctl_cluster.c): runs the operations that change the cluster through its log, and

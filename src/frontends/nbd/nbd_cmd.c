@@ -6,10 +6,17 @@
  * - on a single node, an unallocated object reads as zeros without any I/O; in a cluster it is
  *   still asked for (another node's allocation may not be applied here yet) and reads as zeros
  *   when no holder has it. An allocated object that no holder has is an error, never zeros;
+ * - an object the VDI shares with a snapshot or a parent (its entry names another VDI) is read
+ *   from that VDI's object; in a cluster the VDI's own object is asked for first, as another
+ *   node may have copied it up already. The first write to it copies it up (gw_cow.c), in a
+ *   cluster only after this node has caught up with the cluster's log, so the entry it acts on
+ *   is not an old one;
  * - a write that lands in an object the map does not have yet is acknowledged only after the
  *   control thread has recorded it durably (vdi_mapq.h), so no restart can sweep it away;
  * - TRIM and WRITE_ZEROES free whole objects through the control thread (clearing the map
- *   first) and punch holes in partial ones;
+ *   first) and punch holes in partial ones, shared ones after a copy-up;
+ * - a write that finds its VDI snapshotted meanwhile (-EROFS: the snapshot's objects are
+ *   frozen) runs again, whole, on the new working VDI, which the connection follows;
  * - FLUSH is the barrier of obj_flush.h over every shard.
  */
 #include <errno.h>
@@ -19,8 +26,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../cluster/sdcluster/sdcluster.h"
 #include "../../cluster/vdi_share.h"
 #include "../../core/byteorder.h"
+#include "../../core/list.h"
 #include "../../core/log.h"
 #include "../../core/oid.h"
 #include "../../gateway/gw.h"
@@ -81,17 +90,106 @@ static void fail(struct nbd_cmd *cmd, int err, const char *fmt, ...)
 	va_end(ap);
 }
 
-static struct vdi_share *share_of(const struct nbd_cmd *cmd)
-{
-	return cmd->c->share;
-}
-
 /* More than one member: objects may be on other nodes, whatever this node's map says. */
 static bool clustered(void)
 {
 	const struct cluster_view *v = cluster_view_current();
 
 	return v && v->ring.nr_nodes > 1;
+}
+
+static struct vdi_share *share_of(const struct nbd_cmd *cmd)
+{
+	return cmd->share ? cmd->share : cmd->c->share;
+}
+
+/* How long a write waits for the working VDI a snapshot made: the cluster's retry time. */
+#define NBD_MOVE_STEP_MS 5
+#define NBD_MOVE_TRIES	 (GW_RETRY_MS / NBD_MOVE_STEP_MS)
+
+static void restart_fire(struct shard_timer *t)
+{
+	struct nbd_cmd *cmd = container_of(t, struct nbd_cmd, retry);
+
+	nbd_cmd_execute(cmd);
+}
+
+/*
+ * The command's VDI became a snapshot while it ran: it runs again, whole, on the new working
+ * VDI (a write is idempotent). This node may not have applied the snapshot yet (another holder
+ * froze the objects first): it waits for it a moment at a time.
+ */
+static void restart_moved(struct nbd_cmd *cmd)
+{
+	struct nbd_conn *c = cmd->c;
+
+	if (cmd->pieces != cmd->inline_pieces)
+		free(cmd->pieces);
+	cmd->pieces = cmd->inline_pieces;
+	cmd->nr_pieces = 0;
+	cmd->error = 0;
+	cmd->why[0] = '\0';
+	cmd->moved = cmd->synced = cmd->cow_punched = false;
+	nbd_conn_follow(c);
+	if (c->share != cmd->share) {
+		vdi_share_put(cmd->share);
+		cmd->share = NULL; /* nbd_cmd_execute takes the connection's */
+		nbd_cmd_execute(cmd);
+		return;
+	}
+	if (++cmd->moves > NBD_MOVE_TRIES) {
+		fail(cmd, -EIO,
+		     "VDI %s became a snapshot and its new working VDI is not known here",
+		     share_of(cmd)->name);
+		nbd_cmd_reply(cmd);
+		return;
+	}
+	cmd->retry.fn = restart_fire;
+	shard_timer_start(&cmd->retry, NBD_MOVE_STEP_MS);
+}
+
+/* A write's outcome -EROFS on a VDI that was writable: a snapshot froze it meanwhile. */
+static bool snapshotted(struct nbd_cmd *cmd, int res)
+{
+	if (res != -EROFS || share_of(cmd)->read_only)
+		return false;
+	cmd->moved = true;
+	return true;
+}
+
+static void sync_back(void *arg)
+{
+	nbd_cmd_execute(arg);
+}
+
+static void sync_done(void *arg, bool caught_up)
+{
+	struct nbd_cmd *cmd = arg;
+
+	(void)caught_up; /* without a leader, what this node knows has to do */
+	cmd->sync_msg.fn = sync_back;
+	cmd->sync_msg.arg = cmd;
+	msg_send(cmd->c->shard_id, &cmd->sync_msg);
+}
+
+static void sync_on_control(void *arg)
+{
+	sdcluster_sync(sync_done, arg);
+}
+
+/*
+ * Before a copy-up in a cluster: this node catches up with the cluster's log, then the command
+ * starts again with the map as the cluster has it. Returns true if the command waits for that.
+ */
+static bool sync_before_cow(struct nbd_cmd *cmd)
+{
+	if (cmd->synced || !clustered())
+		return false;
+	cmd->synced = true;
+	cmd->sync_msg.fn = sync_on_control;
+	cmd->sync_msg.arg = cmd;
+	msg_send(msg_mesh_size() - 1, &cmd->sync_msg); /* the control thread follows the shards */
+	return true;
 }
 
 static uint32_t nr_objs(const struct nbd_cmd *cmd)
@@ -126,6 +224,7 @@ static struct gw_req *add_piece(struct nbd_cmd *cmd, uint8_t op, uint8_t flags, 
 	*p = (struct gw_req){ .op = op,
 			      .flags = flags,
 			      .copies = share_of(cmd)->copies,
+			      .obj_shift = share_of(cmd)->obj_shift,
 			      .oid = oid,
 			      .offset = in_obj,
 			      .length = len,
@@ -174,6 +273,13 @@ static void read_piece_done(struct gw_req *p)
 	struct nbd_cmd *cmd = p->priv;
 	struct vdi_share *sh = share_of(cmd);
 
+	/* Not copied up (no holder has the VDI's own object): the parent's has the content. */
+	if (p->result == -ENOENT && p->cow_from) {
+		p->oid = vid_to_data_oid(p->cow_from, oid_to_idx(p->oid));
+		p->cow_from = 0;
+		gw_submit(p);
+		return;
+	}
 	/* No holder has it and the map here does not name it: not written yet, zeros. */
 	if (p->result == -ENOENT && vdi_share_entry(sh, oid_to_idx(p->oid)) == 0)
 		memset(p->buf, 0, p->length);
@@ -212,15 +318,24 @@ static void do_read(struct nbd_cmd *cmd)
 	}
 	cmd->data_len = cmd->req.length;
 	for (uint32_t i = 0; i < n; i++) {
+		struct gw_req *p;
 		uint32_t entry;
 
 		piece_of(cmd, i, &pc);
 		entry = vdi_share_entry(sh, pc.idx);
-		if (!entry && !cluster)
+		if (!entry && !cluster) {
 			memset((char *)cmd->data + pc.pos, 0, pc.len);
-		else
+			continue;
+		}
+		/* A snapshot's map never changes, nor does a lone node's lag behind its writes. */
+		if (sh->read_only || !cluster || !entry || entry == sh->vid) {
 			add_piece(cmd, GW_READ, 0, vid_to_data_oid(entry ? entry : sh->vid, pc.idx),
 				  pc.in_obj, pc.len, (char *)cmd->data + pc.pos);
+			continue;
+		}
+		p = add_piece(cmd, GW_READ, 0, vid_to_data_oid(sh->vid, pc.idx), pc.in_obj, pc.len,
+			      (char *)cmd->data + pc.pos);
+		p->cow_from = entry; /* read_piece_done falls back to it */
 	}
 	if (!cmd->nr_pieces) {
 		nbd_cmd_reply(cmd);
@@ -282,28 +397,33 @@ static void mq_done(struct vdi_mapq_req *r)
 {
 	struct nbd_cmd *cmd = r->priv;
 
-	if (r->result == -ENODEV)
+	if (snapshotted(cmd, r->result))
+		;
+	else if (r->result == -ENODEV)
 		fail(cmd, -EIO, "VDI %s has been deleted", share_of(cmd)->name);
 	else if (r->result)
 		fail(cmd, r->result, "cannot update the data map of VDI %s: %s",
 		     share_of(cmd)->name, strerror(-r->result));
 	if (--cmd->pending)
 		return;
-	if (cmd->error && r->op == VDI_MAPQ_ALLOC)
+	if (cmd->moved)
+		restart_moved(cmd);
+	else if (cmd->error && r->op == VDI_MAPQ_ALLOC)
 		remove_created(cmd);
 	else
 		nbd_cmd_reply(cmd);
 }
 
-static void map_change(struct nbd_cmd *cmd, uint8_t op, uint32_t first, uint32_t last)
+static void map_change(struct nbd_cmd *cmd, struct vdi_mapq_req *mq, uint8_t op, uint32_t first,
+		       uint32_t last, void (*done)(struct vdi_mapq_req *r))
 {
-	cmd->mq = (struct vdi_mapq_req){ .op = op,
-					 .vid = share_of(cmd)->vid,
-					 .first = first,
-					 .last = last,
-					 .done = mq_done,
-					 .priv = cmd };
-	vdi_mapq_submit(&cmd->mq);
+	*mq = (struct vdi_mapq_req){ .op = op,
+				     .vid = share_of(cmd)->vid,
+				     .first = first,
+				     .last = last,
+				     .done = done,
+				     .priv = cmd };
+	vdi_mapq_submit(mq);
 }
 
 static void write_piece_done(struct gw_req *p)
@@ -312,10 +432,14 @@ static void write_piece_done(struct gw_req *p)
 	struct vdi_share *sh = share_of(cmd);
 	uint32_t nfirst = UINT32_MAX, nlast = 0;
 
-	if (p->result < 0)
+	if (p->result < 0 && !snapshotted(cmd, p->result))
 		piece_error(cmd, p);
 	if (--cmd->pending)
 		return;
+	if (cmd->moved) {
+		restart_moved(cmd);
+		return;
+	}
 	if (cmd->error) {
 		remove_created(cmd);
 		return;
@@ -333,7 +457,7 @@ static void write_piece_done(struct gw_req *p)
 		return;
 	}
 	cmd->pending = 1;
-	map_change(cmd, VDI_MAPQ_ALLOC, nfirst, nlast);
+	map_change(cmd, &cmd->mq, VDI_MAPQ_ALLOC, nfirst, nlast, mq_done);
 }
 
 static void do_write(struct nbd_cmd *cmd, uint8_t op)
@@ -354,38 +478,71 @@ static void do_write(struct nbd_cmd *cmd, uint8_t op)
 
 		piece_of(cmd, i, &pc);
 		e = vdi_share_entry(sh, pc.idx);
-		if (e && e != sh->vid) {
-			/* Objects shared with a parent need copy-on-write, which comes with clones.
-			 */
-			fail(cmd, -EIO, "object %u of VDI %s is shared with VDI %" PRIx32, pc.idx,
-			     sh->name, e);
-			nbd_cmd_reply(cmd);
-			return;
-		}
+		if (e && e != sh->vid && !pc.whole && sync_before_cow(cmd))
+			return; /* back here once caught up */
 	}
 	if (pieces_reserve(cmd, n)) {
 		nbd_cmd_reply(cmd);
 		return;
 	}
 	for (uint32_t i = 0; i < n; i++) {
+		uint32_t e;
+		struct gw_req *p;
+
 		piece_of(cmd, i, &pc);
-		add_piece(cmd, op, flags, vid_to_data_oid(sh->vid, pc.idx), pc.in_obj, pc.len,
-			  op == GW_WRITE ? (char *)cmd->data + pc.pos : NULL);
+		e = vdi_share_entry(sh, pc.idx);
+		p = add_piece(cmd, op, flags, vid_to_data_oid(sh->vid, pc.idx), pc.in_obj, pc.len,
+			      op == GW_WRITE ? (char *)cmd->data + pc.pos : NULL);
+		if (e != sh->vid)
+			p->cow_from = e; /* shared with a parent: copied up first (gw_cow.c) */
 	}
 	submit_pieces(cmd, write_piece_done);
 }
 
-/* TRIM and WRITE_ZEROES: free whole objects, punch the partial ends. */
+/*
+ * TRIM and WRITE_ZEROES: free whole objects, punch the partial ends; a shared partial end is
+ * copied up first, and then recorded in the map like a write's new object.
+ */
+
+static void zero_finish(struct nbd_cmd *cmd)
+{
+	if (cmd->moved) {
+		restart_moved(cmd);
+		return;
+	}
+	if (!cmd->error && cmd->cow_punched) {
+		cmd->cow_punched = false;
+		cmd->pending = 1;
+		map_change(cmd, &cmd->mq2, VDI_MAPQ_ALLOC, cmd->cow_first, cmd->cow_last, mq_done);
+		return;
+	}
+	nbd_cmd_reply(cmd);
+}
 
 static void punch_done(struct gw_req *p)
 {
 	struct nbd_cmd *cmd = p->priv;
 
 	/* A missing object has nothing to punch: the range already reads as zeros. */
-	if (p->result < 0 && p->result != -ENOENT)
+	if (p->result < 0 && p->result != -ENOENT && !snapshotted(cmd, p->result))
 		piece_error(cmd, p);
 	if (--cmd->pending == 0)
-		nbd_cmd_reply(cmd);
+		zero_finish(cmd);
+}
+
+static void zero_mq_done(struct vdi_mapq_req *r)
+{
+	struct nbd_cmd *cmd = r->priv;
+
+	if (snapshotted(cmd, r->result))
+		;
+	else if (r->result == -ENODEV)
+		fail(cmd, -EIO, "VDI %s has been deleted", share_of(cmd)->name);
+	else if (r->result)
+		fail(cmd, r->result, "cannot update the data map of VDI %s: %s",
+		     share_of(cmd)->name, strerror(-r->result));
+	if (--cmd->pending == 0)
+		zero_finish(cmd);
 }
 
 static void do_zero(struct nbd_cmd *cmd)
@@ -405,11 +562,22 @@ static void do_zero(struct nbd_cmd *cmd)
 		do_write(cmd, GW_ZERO);
 		return;
 	}
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t entry;
+
+		piece_of(cmd, i, &pc);
+		entry = vdi_share_entry(sh, pc.idx);
+		if (entry && entry != sh->vid && !pc.whole && sync_before_cow(cmd))
+			return; /* back here once caught up */
+	}
 	if (pieces_reserve(cmd, n)) {
 		nbd_cmd_reply(cmd);
 		return;
 	}
+	cmd->cow_first = UINT32_MAX;
+	cmd->cow_last = 0;
 	for (uint32_t i = 0; i < n; i++) {
+		struct gw_req *p;
 		uint32_t entry;
 
 		piece_of(cmd, i, &pc);
@@ -418,20 +586,21 @@ static void do_zero(struct nbd_cmd *cmd)
 		 */
 		if (!entry && !cluster)
 			continue;
-		if (pc.whole && entry == sh->vid) {
+		/* A whole object: its entry is cleared, and what nothing names any more goes. */
+		if (pc.whole && entry) {
 			ffirst = pc.idx < ffirst ? pc.idx : ffirst;
 			flast = pc.idx;
 			free_objs++;
 			continue;
 		}
+		p = add_piece(cmd, GW_PUNCH, flags, vid_to_data_oid(sh->vid, pc.idx), pc.in_obj,
+			      pc.len, NULL);
 		if (entry && entry != sh->vid) {
-			fail(cmd, -EIO, "object %u of VDI %s is shared with VDI %" PRIx32, pc.idx,
-			     sh->name, entry);
-			nbd_cmd_reply(cmd);
-			return;
+			p->cow_from = entry;
+			cmd->cow_punched = true;
+			cmd->cow_first = pc.idx < cmd->cow_first ? pc.idx : cmd->cow_first;
+			cmd->cow_last = pc.idx > cmd->cow_last ? pc.idx : cmd->cow_last;
 		}
-		add_piece(cmd, GW_PUNCH, flags, vid_to_data_oid(sh->vid, pc.idx), pc.in_obj, pc.len,
-			  NULL);
 	}
 	cmd->pending = cmd->nr_pieces + (free_objs ? 1 : 0);
 	if (!cmd->pending) {
@@ -442,8 +611,9 @@ static void do_zero(struct nbd_cmd *cmd)
 		cmd->pieces[i].done = punch_done;
 		gw_submit(&cmd->pieces[i]);
 	}
-	if (free_objs)
-		map_change(cmd, VDI_MAPQ_FREE, ffirst, flast);
+	if (free_objs) {
+		map_change(cmd, &cmd->mq, VDI_MAPQ_FREE, ffirst, flast, zero_mq_done);
+	}
 }
 
 /* CACHE: read-ahead where this node has a copy. */
@@ -544,6 +714,11 @@ static void flush_done(struct gw_flush_req *r)
 
 void nbd_cmd_execute(struct nbd_cmd *cmd)
 {
+	if (!cmd->share) {
+		nbd_conn_follow(cmd->c);
+		cmd->share = cmd->c->share;
+		vdi_share_get(cmd->share);
+	}
 	switch (cmd->req.type) {
 	case NBD_CMD_READ:
 		do_read(cmd);

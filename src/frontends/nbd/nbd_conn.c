@@ -10,6 +10,7 @@
  * sweeps the shard's connections once a second for missed deadlines.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -190,6 +191,7 @@ static void cmd_put(struct nbd_cmd *cmd)
 	if (cmd->data)
 		nbd_payload_free(cmd->data, cmd->data_len);
 	free(cmd->extents);
+	vdi_share_put(cmd->share);
 	if (cmd->pieces != cmd->inline_pieces)
 		free(cmd->pieces);
 	if (cmd_cache_n < NBD_CMD_CACHE_LIMIT) {
@@ -550,6 +552,23 @@ static void arm_recv(struct nbd_conn *c)
 	io_uring_sqe_set_data(sqe, &c->recv_uop);
 }
 
+void nbd_conn_follow(struct nbd_conn *c)
+{
+	for (int hops = 0; c->share && hops < 16; hops++) {
+		uint32_t next = __atomic_load_n(&c->share->successor, __ATOMIC_ACQUIRE);
+		struct vdi_share *sh;
+
+		if (!next || !(sh = export_table_find_vid(export_table_current(), next)))
+			return;
+		log_info("NBD connection from %s: %s was snapshotted; its writes go to the new "
+			 "working VDI (id %" PRIx32 ")",
+			 c->peer, sh->name, sh->vid);
+		vdi_share_get(sh);
+		vdi_share_put(c->share);
+		c->share = sh;
+	}
+}
+
 static void enter_transmission(struct nbd_conn *c)
 {
 	struct vdi_share *sh = export_table_find(export_table_current(), c->neg.export_name);
@@ -650,6 +669,7 @@ static bool handle_request(struct nbd_conn *c)
 			conn_close(c, NULL);
 		return false;
 	}
+	nbd_conn_follow(c);
 	caps = (struct nbd_export_caps){ .size = vdi_share_size(c->share),
 					 .read_only = c->share->read_only,
 					 .structured = c->neg.structured,

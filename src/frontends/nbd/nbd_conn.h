@@ -46,12 +46,21 @@ struct nbd_cmd {
 	/* BLOCK_STATUS descriptors (big-endian length, flags pairs), owned. */
 	uint8_t *extents;
 	uint32_t extents_len;
+	/* The VDI this command runs on, one reference: the connection's when it started. */
+	struct vdi_share *share;
+	bool moved;  /* a write met the VDI snapshotted: it runs again on its successor */
+	bool synced; /* caught up with the cluster before a copy-up */
+	int moves;   /* how often it waited for the successor */
+	uint32_t cow_first, cow_last; /* TRIM/WRITE_ZEROES: objects copied up then punched */
+	bool cow_punched;
 	/* Object pieces in flight. */
 	struct gw_req *pieces; /* inline_pieces or an owned array */
 	struct gw_req inline_pieces[NBD_CMD_INLINE_PIECES];
 	int nr_pieces, pending;
-	struct vdi_mapq_req mq;
+	struct vdi_mapq_req mq, mq2;
 	struct gw_flush_req flush;
+	struct shard_timer retry;
+	struct sd_msg sync_msg;
 	uint8_t hdr[NBD_REPLY_HDR_MAX];
 	struct nbd_out out;
 	struct nbd_cmd *free_next;
@@ -118,6 +127,11 @@ uint32_t nbd_conns_on(int shard);
 void nbd_conn_queue(struct nbd_conn *c, struct nbd_out *o);
 /* A command finished executing (cmd->error set): build and queue its reply. */
 void nbd_cmd_reply(struct nbd_cmd *cmd);
+/*
+ * A snapshot gave the connection's VDI name to a new working VDI (vdi_share.h, successor): the
+ * connection moves to it, in between requests, so its writes never land in the snapshot.
+ */
+void nbd_conn_follow(struct nbd_conn *c);
 /* Shut-down: every connection of the calling shard is closed; returns how many are left. */
 int nbd_conns_close_all(void);
 int nbd_conns_count(void);

@@ -1,4 +1,4 @@
-/* A pulled copy, written and renamed into place through the shard's ring (obj_install.h). */
+/* A whole object, written and renamed into place through the shard's ring (obj_install.h). */
 #include "obj_install.h"
 
 #include <errno.h>
@@ -9,15 +9,16 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../io/fd_cache.h"
-#include "../io/obj_fence.h"
-#include "../io/store.h"
+#include "fd_cache.h"
+#include "obj_fence.h"
+#include "store.h"
 
 #define INSTALL_BLOCK	  4096
 #define INSTALL_MAX_WRITE (1u << 20) /* one WRITE covers at most this much */
 #define INSTALL_IN_FLIGHT 8	     /* the writes[] of struct obj_install */
 
 enum {
+	ST_PROBE,
 	ST_REMOVE,
 	ST_OPEN,
 	ST_MKDIR,
@@ -137,7 +138,8 @@ static void next_step(struct obj_install *in)
 			in->done(in, -ESTALE);
 			return;
 		}
-		io_uring_prep_renameat(sqe_for(in), objdir(), in->tmp, objdir(), in->path, 0);
+		io_uring_prep_renameat(sqe_for(in), objdir(), in->tmp, objdir(), in->path,
+				       in->noreplace ? RENAME_NOREPLACE : 0);
 		break;
 	case ST_SYNCDIR:
 		io_uring_prep_fsync(sqe_for(in), objdir(), 0);
@@ -152,6 +154,33 @@ static void step_done(struct uop *op, int res)
 
 	in->pending--;
 	switch (in->step) {
+	case ST_PROBE:
+		if (res >= 0) {
+			close(res);
+			in->existed = true;
+			in->done(in, 0);
+		} else if (res == -ENOENT) {
+			in->step = ST_OPEN;
+			next_step(in);
+		} else {
+			in->done(in, res);
+		}
+		return;
+	case ST_RENAME:
+		if (res == -EEXIST && in->noreplace) {
+			/* Another copy-up won meanwhile: its object stays, this one goes. */
+			unlinkat(objdir(), in->tmp, 0);
+			in->existed = true;
+			in->done(in, 0);
+			return;
+		}
+		if (res < 0) {
+			finish(in, res);
+			return;
+		}
+		in->step++;
+		next_step(in);
+		return;
 	case ST_REMOVE:
 		in->done(in, res < 0 && res != -ENOENT ? res : 0);
 		return;
@@ -224,9 +253,20 @@ void obj_install_start(struct obj_install *in)
 	in->pending = in->err = 0;
 	in->next_off = 0;
 	in->made_dir = false;
+	in->existed = false;
 	memset(in->writes, 0, sizeof(in->writes));
 	if (store_obj_path(s->store->kind, in->oid, 0, in->path, sizeof(in->path))) {
 		in->done(in, -ENAMETOOLONG);
+		return;
+	}
+	if (in->noreplace) {
+		static __thread unsigned long seq;
+
+		/* Concurrent copy-ups of one object each have their own temporary file. */
+		snprintf(in->tmp, sizeof(in->tmp), "%s.cow%lu", in->path, ++seq);
+		in->step = ST_PROBE;
+		io_uring_prep_openat(sqe_for(in), s->store->objdir_fd, in->path,
+				     O_RDONLY | O_CLOEXEC, 0);
 		return;
 	}
 	/* Nothing may use the stale file's cached descriptor from now on. */

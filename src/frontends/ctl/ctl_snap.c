@@ -1,0 +1,146 @@
+/*
+ * dog vdi snapshot, clone, rollback and delete -s: the same checks on every driver, then the
+ * change itself, directly on one node (the local driver) or as a command in the cluster's log,
+ * answered once applied here (ctl_cluster.c).
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "../../cluster/sys.h"
+#include "../../core/result.h"
+#include "cluster.pb-c.h"
+#include "ctl_reply.h"
+
+struct vdi *find_vdi_snap(struct reply *r, const char *name, const char *snap)
+{
+	struct vdi *v;
+
+	if (!snap || !snap[0])
+		return find_vdi(r, name);
+	if (!check_running(r))
+		return NULL;
+	v = vdi_find_snapshot(&sys.vdis, name ? name : "", snap);
+	if (!v)
+		fail(r, SD_RES_NO_VDI, "VDI %s has no snapshot '%s': see 'dog vdi list'",
+		     name ? name : "", snap);
+	return v;
+}
+
+static uint64_t now_ctime(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	return (uint64_t)now.tv_sec << 32 | (uint64_t)now.tv_nsec;
+}
+
+/* The answer of a change that made the VDI vid (local driver). */
+static void created(struct reply *r, uint32_t vid)
+{
+	Sdctl__VdiCreateRsp *c = ralloc(r, sizeof(*c));
+	struct vdi *v = vdi_find_vid(&sys.vdis, vid);
+
+	if (!c || !v)
+		return;
+	sdctl__vdi_create_rsp__init(c);
+	c->vid = vid;
+	c->nr_objects = v->map_len;
+	r->rsp.body_case = SDCTL__RESPONSE__BODY_VDI_CREATE;
+	r->rsp.vdi_create = c;
+}
+
+void ctl_vdi_snapshot(struct reply *r, const Sdctl__VdiSnapshotReq *q, struct ctl_call *call)
+{
+	struct vdi *v = find_vdi(r, q ? q->name : NULL);
+	const char *tag = q && q->tag ? q->tag : "";
+	char err[512] = "";
+	uint32_t vid;
+	int ret;
+
+	if (!v)
+		return;
+	if (vdi_tag_check(tag, err, sizeof(err)))
+		return fail(r, SD_RES_INVALID_PARMS, "%s", err);
+	if (tag[0] && vdi_find_snapshot(&sys.vdis, q->name, tag))
+		return fail(r, SD_RES_VDI_EXIST, "VDI %s already has a snapshot tagged '%s'",
+			    q->name, tag);
+	if (sys.clustered) {
+		Sdcl__Command cmd = SDCL__COMMAND__INIT;
+		Sdcl__VdiSnapshot s = SDCL__VDI_SNAPSHOT__INIT;
+
+		s.vid = v->hdr.vdi_id;
+		s.tag = (char *)tag;
+		s.create_time = now_ctime();
+		cmd.op_case = SDCL__COMMAND__OP_VDI_SNAPSHOT;
+		cmd.vdi_snapshot = &s;
+		return ctl_propose_create(r, call, &cmd, "snapshot", q->name);
+	}
+	ret = vdi_snapshot(v, tag, 0, &vid, err, sizeof(err));
+	if (ret)
+		return fail(r, ret, "%s", err);
+	created(r, vid);
+}
+
+void ctl_vdi_clone(struct reply *r, const Sdctl__VdiCloneReq *q, struct ctl_call *call)
+{
+	struct vdi *s;
+	char err[512] = "";
+	uint32_t vid;
+	int ret;
+
+	if (!q || !q->snap || !q->snap[0])
+		return fail(r, SD_RES_INVALID_PARMS,
+			    "Only snapshot VDIs can be cloned: name one "
+			    "with -s TAG or -s ID");
+	if (!(s = find_vdi_snap(r, q->src, q->snap)))
+		return;
+	if (vdi_name_check(q->dst, err, sizeof(err)))
+		return fail(r, SD_RES_INVALID_PARMS, "%s", err);
+	if (vdi_find_name(&sys.vdis, q->dst))
+		return fail(r, SD_RES_VDI_EXIST, "VDI %s already exists", q->dst);
+	if (sys.clustered) {
+		Sdcl__Command cmd = SDCL__COMMAND__INIT;
+		Sdcl__VdiClone c = SDCL__VDI_CLONE__INIT;
+
+		c.snap_vid = s->hdr.vdi_id;
+		c.name = q->dst;
+		c.create_time = now_ctime();
+		cmd.op_case = SDCL__COMMAND__OP_VDI_CLONE;
+		cmd.vdi_clone = &c;
+		return ctl_propose_create(r, call, &cmd, "clone", q->dst);
+	}
+	ret = vdi_clone(s, q->dst, 0, &vid, err, sizeof(err));
+	if (ret)
+		return fail(r, ret, "%s", err);
+	created(r, vid);
+}
+
+void ctl_vdi_rollback(struct reply *r, const Sdctl__VdiRollbackReq *q, struct ctl_call *call)
+{
+	struct vdi *cur, *s;
+	char err[512] = "";
+	uint32_t vid;
+	int ret;
+
+	if (!q || !q->snap || !q->snap[0])
+		return fail(r, SD_RES_INVALID_PARMS,
+			    "a rollback needs the snapshot: -s TAG or -s ID");
+	if (!(cur = find_vdi(r, q->name)) || !(s = find_vdi_snap(r, q->name, q->snap)))
+		return;
+	if (sys.clustered) {
+		Sdcl__Command cmd = SDCL__COMMAND__INIT;
+		Sdcl__VdiRollback rb = SDCL__VDI_ROLLBACK__INIT;
+
+		rb.vid = cur->hdr.vdi_id;
+		rb.snap_vid = s->hdr.vdi_id;
+		rb.create_time = now_ctime();
+		cmd.op_case = SDCL__COMMAND__OP_VDI_ROLLBACK;
+		cmd.vdi_rollback = &rb;
+		return ctl_propose_create(r, call, &cmd, "rollback", q->name);
+	}
+	ret = vdi_rollback(cur, s, 0, true, &vid, err, sizeof(err));
+	if (ret)
+		return fail(r, ret, "%s", err);
+	created(r, vid);
+}
