@@ -15,6 +15,7 @@
 #include "sdcluster/sdcluster.h"
 #include "../core/oid.h"
 #include "../io/obj_io.h"
+#include "obj_sweep.h"
 #include "sys.h"
 #include "vdi_internal.h"
 #include "vdi_reclaim.h"
@@ -73,7 +74,11 @@ static int gone(uint32_t vid)
 {
 	struct vdi *v = vdi_find_vid(&sys.vdis, vid);
 
-	return v && v->hdr.name[0] && v->hdr.snap_ctime ? -EROFS : -ENODEV;
+	if (v && v->hdr.name[0] && v->hdr.snap_ctime) {
+		obj_sweep_kick(); /* what the write created stays unrecorded: garbage */
+		return -EROFS;
+	}
+	return -ENODEV;
 }
 
 /* Makes new object files' directory entries durable before any map entry names them. */

@@ -8,6 +8,7 @@
 #include "../core/oid.h"
 #include "../io/obj_fence.h"
 #include "obj_reaper.h"
+#include "obj_sweep.h"
 #include "sys.h"
 #include "vdi_internal.h"
 #include "vdi_retired.h"
@@ -116,6 +117,7 @@ void vdi_release_all(struct vdi *v, struct vdi_garbage *g)
 	v->map = NULL;
 	v->map_len = v->nr_owned = v->nr_shared = 0;
 	v->inode_kept = any_reference(vid);
+	obj_sweep_kick(); /* copies that writes racing the delete left */
 	if (v->inode_kept)
 		log_info("VDI id %" PRIx32 ": deleted; clones or later snapshots still use some of "
 			 "its objects, which stay until they no longer do",

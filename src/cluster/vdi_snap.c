@@ -19,6 +19,7 @@
 #include "../core/result.h"
 #include "../core/utf8.h"
 #include "../io/obj_fence.h"
+#include "obj_sweep.h"
 #include "sys.h"
 #include "vdi_internal.h"
 #include "vdi_reclaim.h"
@@ -225,6 +226,8 @@ int vdi_snapshot(struct vdi *v, const char *tag, uint64_t ctime, uint32_t *new_o
 	v->hdr.snap_ctime = ctime;
 	snprintf(v->hdr.tag, sizeof(v->hdr.tag), "%s", tag);
 	vdi_set_writer(v, 0);
+	/* Objects that writes racing the snapshot created but could not record go later. */
+	obj_sweep_kick();
 	old_share = v->share;
 	v->share = vdi_share_new(v);
 	if (!v->share || vdi_table_insert(&sys.vdis, w)) {

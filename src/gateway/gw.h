@@ -93,6 +93,10 @@ struct gw_req {
 	int seq_node;	 /* the node a FORWARD went to */
 	uint32_t epoch0; /* GW_F_ONE_EPOCH: the epoch of the first try */
 	int next, pending, err, err_node, noent;
+	/* The orderer: holders (bits of idx[] positions) that took the write, or refused it as
+	 * frozen (a snapshot taken meanwhile), and whether those are being made equal. */
+	uint32_t ok_mask, rofs_mask;
+	bool repairing;
 	bool from_peer;		 /* a FORWARD from another gateway: this node orders the write */
 	struct vdi_share *lease; /* ordered here under the VDI's write lease: a reference */
 	uint32_t peer_epoch;

@@ -285,10 +285,10 @@ static void direct_done(struct obj_req *o)
 }
 
 /* This node's copy: the request as an object operation on the owning shard. */
-static void submit_local(struct gw_req *r, void (*done)(struct obj_req *))
+static void submit_local(struct gw_req *r, void (*done)(struct obj_req *), uint16_t extra)
 {
 	r->obj = (struct obj_req){ .op = obj_op(r->op),
-				   .flags = obj_flags(r),
+				   .flags = obj_flags(r) | extra,
 				   .oid = r->oid,
 				   .offset = r->offset,
 				   .length = r->length,
@@ -300,7 +300,7 @@ static void submit_local(struct gw_req *r, void (*done)(struct obj_req *))
 
 static void direct(struct gw_req *r)
 {
-	submit_local(r, direct_done);
+	submit_local(r, direct_done, 0);
 }
 
 /* The primary: back on the gateway shard with the outcome of every holder. */
@@ -326,12 +326,31 @@ static void prim_to_gateway(struct gw_req *r)
 	msg_send(r->gw_shard, &r->msg);
 }
 
+static void prim_repair(struct gw_req *r);
+
 static void prim_one(struct gw_req *r, int res, int node)
 {
 	/* A PUNCH or REMOVE where a holder has no copy: nothing to do there. */
 	if (res == -ENOENT && (r->op == GW_PUNCH || r->op == GW_REMOVE)) {
 		r->noent++;
 		res = 0;
+	}
+	for (int i = 0; i < r->nr && !r->repairing; i++) {
+		if (r->idx[i] != node)
+			continue;
+		if (res >= 0)
+			r->ok_mask |= 1u << i;
+		else if (res == -EROFS)
+			r->rofs_mask |= 1u << i;
+	}
+	if (r->repairing) {
+		if (res < 0)
+			log_warn("gateway: object %016" PRIx64
+				 " of a snapshot keeps unequal copies "
+				 "(a write raced the snapshot and a holder could not take it: %s); "
+				 "'dog vdi check' makes them equal",
+				 r->oid, strerror(-res));
+		res = 0; /* the outcome stays the first one, EROFS */
 	}
 	if (res < 0 && !r->err) {
 		char n[64];
@@ -346,6 +365,10 @@ static void prim_one(struct gw_req *r, int res, int node)
 	}
 	if (--r->pending)
 		return;
+	if (r->err == -EROFS && r->ok_mask && r->rofs_mask && !r->repairing) {
+		prim_repair(r);
+		return;
+	}
 	rl_release(&rlock, &r->lock);
 	if (r->lease)
 		__atomic_sub_fetch(&r->lease->seq_inflight, 1, __ATOMIC_SEQ_CST);
@@ -371,11 +394,42 @@ static void prim_peer_done(struct peer_req *p)
 	prim_one(r, p->result, node);
 }
 
+/*
+ * A write that some holders took and others refused because their node froze the object's VDI
+ * for a snapshot first: the snapshot's copies would differ. The write was in flight when the
+ * snapshot was taken, so it may belong to it: the refusing holders take it too, as a repair
+ * (which a freeze lets through), before the writer hears EROFS and writes again to the new
+ * working VDI. The range stays locked meanwhile.
+ */
+static void prim_repair(struct gw_req *r)
+{
+	const struct cluster_view *v = r->view;
+	int k = 0, n = 0;
+
+	r->repairing = true;
+	for (int i = 0; i < r->nr; i++)
+		n += (r->rofs_mask >> i) & 1;
+	r->pending = n;
+	for (int i = 0; i < r->nr; i++) {
+		if (!((r->rofs_mask >> i) & 1))
+			continue;
+		if (r->idx[i] == v->self) {
+			submit_local(r, prim_local_done, OBJ_F_REPAIR);
+			continue;
+		}
+		fill_peer(r, &r->fan[k], r->idx[i], wire_flags(r) | PEER_F_REPAIR, prim_peer_done);
+		peer_submit(&r->fan[k++]);
+	}
+}
+
 /* Granted the range: apply here and forward to the other holders, all at once. */
 static void prim_apply(struct gw_req *r)
 {
 	const struct cluster_view *v = r->view;
 	int k = 0, remote = 0;
+
+	r->ok_mask = r->rofs_mask = 0;
+	r->repairing = false;
 
 	/* The lease holder orders writes to objects it may not hold: then every copy is remote. */
 	for (int i = 0; i < r->nr; i++)
@@ -402,7 +456,7 @@ static void prim_apply(struct gw_req *r)
 	if (remote < r->nr) {
 		if (remote)
 			shard_submit_now(shard_self());
-		submit_local(r, prim_local_done);
+		submit_local(r, prim_local_done, 0);
 	}
 }
 

@@ -21,6 +21,7 @@
 #include "../cluster/obj_check.h"
 #include "../cluster/recovery/recovery.h"
 #include "../cluster/sdcluster/sdcluster.h"
+#include "../cluster/obj_sweep.h"
 #include "../cluster/sys.h"
 #include "../core/atomic_file.h"
 #include "../core/log.h"
@@ -315,6 +316,7 @@ int main(int argc, char **argv)
 		if (sdcluster_start(&so, ctl_loop(), err, sizeof(err)))
 			startup_fail("%s", err);
 	}
+	obj_sweep_start(ctl_loop());
 	write_pidfile(sys.dir);
 	log_notice("sheepdog daemon (version %s) started: %s, port %u, %d shards, %s", SD_VERSION,
 		   sys.dir, o.port, nr_shards, sys.cfg.ctime ? "formatted" : "waiting for format");
@@ -330,6 +332,7 @@ int main(int argc, char **argv)
 	gw_stop_retrying();
 	if (sys.clustered)
 		sdcluster_stop();
+	obj_sweep_stop();
 	ctl_loop_free();
 
 	close(lfd);

@@ -18,6 +18,7 @@
 #include "../../core/result.h"
 #include "../epoch_history.h"
 #include "../obj_reaper.h"
+#include "../obj_sweep.h"
 #include "../sys.h"
 #include "../vdi_internal.h"
 #include "../vdi_reclaim.h"
@@ -513,8 +514,11 @@ static int apply_map(uint64_t index, const Sdcl__MapChange *m)
 
 	if (!v)
 		return SD_RES_NO_VDI;
-	if (v->hdr.snap_ctime)
-		return SD_RES_READONLY; /* snapshotted meanwhile: the writer moves on */
+	if (v->hdr.snap_ctime) {
+		/* Snapshotted meanwhile: the writer moves on; what it wrote is garbage. */
+		obj_sweep_kick();
+		return SD_RES_READONLY;
+	}
 	if (m->first > m->last || m->first >= v->map_len)
 		return SD_RES_INVALID_PARMS;
 	last = m->last < v->map_len ? m->last : v->map_len - 1;
@@ -1104,6 +1108,7 @@ int sm_restore(void *ctx, const void *data, size_t len)
 	}
 	vdi_freeze_snapshots();
 	export_table_publish();
+	obj_sweep_kick(); /* copies of what was freed while this node was behind */
 	/* A working VDI snapshotted meanwhile: its connections follow the name (nbd_cmd.c). */
 	for (int i = 0; i < nr_old; i++) {
 		struct vdi *w = old[i] && !old[i]->read_only
