@@ -34,6 +34,7 @@ struct vdi_share *vdi_share_new(const struct vdi *v)
 	sh->copies = v->hdr.nr_copies ? v->hdr.nr_copies : 1;
 	sh->read_only = v->hdr.snap_ctime != 0;
 	sh->snap_id = v->hdr.snap_id;
+	snprintf(sh->vdi_name, sizeof(sh->vdi_name), "%s", v->hdr.name);
 	/* A snapshot is exported as NAME@TAG, or NAME@ID without a tag. */
 	if (sh->read_only && v->hdr.tag[0])
 		snprintf(sh->name, sizeof(sh->name), "%s@%s", v->hdr.name, v->hdr.tag);

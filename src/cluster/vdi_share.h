@@ -27,6 +27,7 @@ struct vdi_share {
 	uint8_t copies;		       /* replicas of each object: the gateway's placement */
 	bool read_only;		       /* a snapshot */
 	char name[SD_MAX_VDI_LEN * 2]; /* the export name: "name", or "name@tag" for a snapshot */
+	char vdi_name[SD_MAX_VDI_LEN]; /* the VDI's name alone */
 	uint64_t size;		       /* atomic: grows on resize */
 	uint8_t deleted;	       /* atomic: set once the VDI is deleted */
 	uint32_t snap_id;

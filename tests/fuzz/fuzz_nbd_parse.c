@@ -37,7 +37,7 @@ static void list(void *ctx, void (*emit)(void *, const char *), void *arg)
 /* Feeds the input to the handshake as a stream of options, as a client would send them. */
 static void negotiate(const uint8_t *data, size_t size)
 {
-	static const struct nbd_export_ops ops = { lookup, list, NULL };
+	static const struct nbd_export_ops ops = { .lookup = lookup, .list = list };
 	const uint8_t flags[4] = { 0, 0, 0, NBD_FLAG_C_FIXED_NEWSTYLE };
 	struct nbd_neg neg;
 	struct nbd_buf out = { 0 };

@@ -140,6 +140,12 @@ until_ok 30 f1_freed
 same_as 2 vol@f3 "$S/snap-f3"
 same_as 2 vol@s1 "$S/a"
 
+# An incremental backup through one node, restored through another, onto the older snapshot.
+nbdcopy "$(nbd 2 vol@f6)" "$S/snap-f6b" && cmp "$S/snap-f6" "$S/snap-f6b" || fail "f6 changed"
+dogn 1 vdi backup vol -F f3 -s f6 >"$S/inc" || fail "backup through node 1"
+dogn 2 vdi restore vol -s f3 <"$S/inc" || fail "restore through node 2"
+for i in 0 1 2; do same_as $i vol "$S/snap-f6"; done
+
 # Everything deleted: no object left on any node.
 for t in s1 s2 f3 f4 f5 f6; do dogn $((RANDOM % 3)) vdi delete vol -s $t || fail "delete $t"; done
 dogn 1 vdi delete vol || fail "delete vol"

@@ -29,7 +29,23 @@ static void list(void *ctx, void (*emit)(void *, const char *), void *arg)
 	emit(arg, "vol1");
 }
 
-static const struct nbd_export_ops ops = { lookup, list, NULL };
+/* vol1 is a snapshot whose only older snapshot is "old". */
+static int dirty_from(void *ctx, const char *name, const char *from)
+{
+	(void)ctx;
+	return !strcmp(name, "vol1") && !strcmp(from, "old") ? 0 : -ENOENT;
+}
+
+static void list_dirty(void *ctx, const char *name, void (*emit)(void *, const char *), void *arg)
+{
+	(void)ctx;
+	if (!strcmp(name, "vol1"))
+		emit(arg, "old");
+}
+
+static const struct nbd_export_ops ops = {
+	.lookup = lookup, .list = list, .dirty_from = dirty_from, .list_dirty = list_dirty
+};
 
 static uint32_t be32(const uint8_t *p)
 {
@@ -209,6 +225,36 @@ Test(nbd_neg, base_allocation_selected_then_go)
 	p = go_payload("vol1", 0, NULL, &go.length);
 	cr_assert_eq(nbd_neg_option(&neg, &go, p, &out, &ops), NBD_NEG_TRANSMIT);
 	cr_assert_not(neg.meta_base_allocation);
+	nbd_buf_free(&out);
+}
+
+Test(nbd_neg, dirty_bitmap_of_an_older_snapshot)
+{
+	struct nbd_buf out = { 0 };
+	struct nbd_option sr = { .option = NBD_OPT_STRUCTURED_REPLY };
+	struct nbd_option o = { .option = NBD_OPT_SET_META_CONTEXT };
+	struct nbd_option l = { .option = NBD_OPT_LIST_META_CONTEXT };
+	uint32_t len;
+	uint8_t *p;
+
+	cr_assert_eq(nbd_neg_option(&neg, &sr, NULL, &out, &ops), NBD_NEG_CONTINUE);
+	/* LIST of the qemu: namespace names every older snapshot's bitmap. */
+	p = meta_payload("vol1", "qemu:", &l.length);
+	cr_assert_eq(nbd_neg_option(&neg, &l, p, &out, &ops), NBD_NEG_CONTINUE);
+	cr_assert_eq(reply_type(&out, 1, &len), NBD_REP_META_CONTEXT);
+	cr_assert_eq(len, 4 + strlen("qemu:dirty-bitmap:old"));
+	cr_assert_eq(reply_type(&out, 2, NULL), NBD_REP_ACK);
+	/* SET of a bitmap that exists selects it (id 2); one that does not is left out. */
+	p = meta_payload("vol1", "qemu:dirty-bitmap:old", &o.length);
+	cr_assert_eq(nbd_neg_option(&neg, &o, p, &out, &ops), NBD_NEG_CONTINUE);
+	cr_assert_eq(reply_type(&out, 3, NULL), NBD_REP_META_CONTEXT);
+	cr_assert(neg.meta_dirty);
+	cr_assert_str_eq(neg.meta_dirty_from, "old");
+	cr_assert_not(neg.meta_base_allocation);
+	p = meta_payload("vol0", "qemu:dirty-bitmap:old", &o.length);
+	cr_assert_eq(nbd_neg_option(&neg, &o, p, &out, &ops), NBD_NEG_CONTINUE);
+	cr_assert_eq(reply_type(&out, 5, NULL), NBD_REP_ACK);
+	cr_assert_not(neg.meta_dirty);
 	nbd_buf_free(&out);
 }
 

@@ -20,6 +20,8 @@ int vdi_clone_cmd(int argc, char **argv);
 int vdi_rollback_cmd(int argc, char **argv);
 int vdi_delete_cmd(int argc, char **argv);
 int vdi_tree_cmd(int argc, char **argv);
+int vdi_backup_cmd(int argc, char **argv);
+int vdi_restore_cmd(int argc, char **argv);
 
 #define PREALLOC_BATCH 64
 
@@ -417,11 +419,29 @@ const struct subcommand vdi_cmds[] = {
 	  "With -e only the presence of each copy is checked (quick, allowed while the image\n"
 	  "is written): '[HOST:PORT] oid OID is missing.' for each copy a holder lacks, then\n"
 	  "'NAME lost N object(s).' (exit 1) or 'NAME is fine, no object is missing.'\n" },
-	{ "object", "location <vdiname>", "i:", "show where an object of an image is",
-	  "  -i, --index N         the data object of index N (default: the image's inode)\n", 2, 2,
-	  vdi_object_cmd,
-	  "Asks every node whether it holds the object, then prints where the placement of\n"
-	  "the current epoch puts it. An object missing where it should be is repaired by\n"
-	  "'dog vdi check'.\n" },
+	{ "object", "location|map <vdiname>", "i:s:", "show where an image's objects are",
+	  "  -i, --index N         location: the data object of index N (default: the inode)\n"
+	  "  -s, --snapshot TAG|ID map: of this snapshot of the image\n",
+	  2, 2, vdi_object_cmd,
+	  "location asks every node whether it holds the object, then prints where the\n"
+	  "placement of the current epoch puts it. An object missing where it should be is\n"
+	  "repaired by 'dog vdi check'.\n"
+	  "map prints the image's data map: for each allocated object index, the id of the VDI\n"
+	  "whose object holds its data (its own, or a snapshot's it still shares).\n" },
+	{ "backup", "<vdiname>", "s:F:", "write an incremental backup of a snapshot to stdout",
+	  "  -s, --snapshot TAG|ID the snapshot to back up (required)\n"
+	  "  -F, --from TAG|ID     an older snapshot: only what changed since it (incremental)\n",
+	  1, 1, vdi_backup_cmd,
+	  "Writes the original sheepdog's backup stream (docs/backup-format.md): the blocks of\n"
+	  "the snapshot that differ from the older one (from an empty image without -F), in\n"
+	  "512-byte units. Objects both snapshots share are skipped without being read. A\n"
+	  "progress bar is shown when stderr is a terminal.\n" },
+	{ "restore", "<vdiname>", "s:", "apply a backup stream from stdin",
+	  "  -s, --snapshot TAG|ID the snapshot the backup starts from (its -F)\n", 1, 1,
+	  vdi_restore_cmd,
+	  "With -s the image is first rolled back to that snapshot (what was written since is\n"
+	  "lost, as with rollback), then the backup's blocks are written to it: a backup of\n"
+	  "FROM..TO restored onto FROM gives TO. Without -s the blocks go onto the image as it\n"
+	  "is (a full backup into a new, empty image). A progress bar is shown on a terminal.\n" },
 	{ NULL, NULL, NULL, NULL, NULL, 0, 0, NULL },
 };

@@ -17,6 +17,8 @@ static const char *failure(const Sdctl__Response *rsp, char *why)
 	return rsp->message && rsp->message[0] ? rsp->message : sd_strerror((int)rsp->result);
 }
 
+int vdi_object_map_cmd(const char *name);
+
 int vdi_object_cmd(int argc, char **argv)
 {
 	Sdctl__Request req = SDCTL__REQUEST__INIT;
@@ -26,8 +28,11 @@ int vdi_object_cmd(int argc, char **argv)
 	int ret, failed = 0;
 
 	(void)argc;
+	if (!strcmp(argv[0], "map"))
+		return vdi_object_map_cmd(argv[1]);
 	if (strcmp(argv[0], "location")) {
-		fprintf(stderr, "Usage: dog vdi object location <vdiname> [-i index]\n");
+		fprintf(stderr,
+			"Usage: dog vdi object location|map <vdiname> [-i index] [-s snap]\n");
 		return EXIT_USAGE;
 	}
 	q.name = argv[1];

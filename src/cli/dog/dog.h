@@ -26,6 +26,7 @@ struct dog_opts {
 	bool index_set; /* vdi object location -i */
 	uint32_t index;
 	const char *snap; /* -s: a snapshot's tag or id */
+	const char *from; /* -F: the older snapshot of an incremental backup */
 	uint8_t copies;
 	uint8_t copy_policy;
 	const char *store;

@@ -50,6 +50,7 @@ static const struct option long_opts[] = {
 	{ "exist", no_argument, NULL, 'e' },
 	{ "index", required_argument, NULL, 'i' },
 	{ "snapshot", required_argument, NULL, 's' },
+	{ "from", required_argument, NULL, 'F' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -258,6 +259,16 @@ static int run_sub(const struct command *c, const struct subcommand *s, int argc
 				return EXIT_USAGE;
 			}
 			opts.snap = optarg;
+			break;
+		case 'F':
+			if (!optarg[0] || strlen(optarg) >= SD_MAX_VDI_TAG_LEN) {
+				fprintf(stderr,
+					"Invalid snapshot '%s': a tag of 1 to %d bytes, or an "
+					"id\n",
+					optarg, SD_MAX_VDI_TAG_LEN - 1);
+				return EXIT_USAGE;
+			}
+			opts.from = optarg;
 			break;
 		case 't':
 			opts.strict = true;

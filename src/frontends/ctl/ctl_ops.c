@@ -541,6 +541,8 @@ static void dispatch(struct reply *r, const Sdctl__Request *q, struct ctl_call *
 		return ctl_vdi_clone(r, q->vdi_clone, call);
 	case SDCTL__REQUEST__OP_VDI_ROLLBACK:
 		return ctl_vdi_rollback(r, q->vdi_rollback, call);
+	case SDCTL__REQUEST__OP_VDI_MAP:
+		return ctl_vdi_map(r, q->vdi_map);
 	default:
 		fail(r, SD_RES_NO_SUPPORT, "unknown operation %d: is dog newer than this sheep?",
 		     (int)q->op_case);
@@ -592,6 +594,12 @@ size_t ctl_reply_bound(const uint8_t *payload, size_t len)
 		break;
 	case SDCTL__REQUEST__OP_VDI_LIST:
 		bound += (size_t)sys.vdis.nr * CTL_REPLY_PER_VDI;
+		break;
+	case SDCTL__REQUEST__OP_VDI_MAP:
+		/* Varints of ids below 2^24: at most 4 bytes each (the count is checked later). */
+		if (q->vdi_map)
+			bound += (size_t)(q->vdi_map->count < 262144 ? q->vdi_map->count : 262144) *
+				 4;
 		break;
 	default:
 		break;

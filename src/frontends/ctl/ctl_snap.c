@@ -50,6 +50,39 @@ static void created(struct reply *r, uint32_t vid)
 	r->rsp.vdi_create = c;
 }
 
+#define CTL_MAP_MAX 262144
+
+void ctl_vdi_map(struct reply *r, const Sdctl__VdiMapReq *q)
+{
+	struct vdi *v = find_vdi_snap(r, q ? q->name : NULL, q ? q->snap : NULL);
+	Sdctl__VdiMapRsp *m;
+	uint32_t n;
+
+	if (!v)
+		return;
+	if (q->count > CTL_MAP_MAX)
+		return fail(r, SD_RES_INVALID_PARMS, "map request of %u entries: at most %u",
+			    q->count, CTL_MAP_MAX);
+	n = q->first >= v->map_len ? 0 : v->map_len - q->first;
+	n = n < q->count ? n : q->count;
+	m = ralloc(r, sizeof(*m));
+	if (!m)
+		return fail(r, SD_RES_NO_MEM, "out of memory");
+	sdctl__vdi_map_rsp__init(m);
+	if (n)
+		m->entries = ralloc(r, sizeof(*m->entries) * n);
+	if (n && !m->entries)
+		return fail(r, SD_RES_NO_MEM, "out of memory");
+	memcpy(m->entries, v->map + q->first, sizeof(*m->entries) * n);
+	m->n_entries = n;
+	m->vid = v->hdr.vdi_id;
+	m->size = v->hdr.vdi_size;
+	m->block_size_shift = v->hdr.block_size_shift;
+	m->map_len = v->map_len;
+	r->rsp.body_case = SDCTL__RESPONSE__BODY_VDI_MAP;
+	r->rsp.vdi_map = m;
+}
+
 void ctl_vdi_snapshot(struct reply *r, const Sdctl__VdiSnapshotReq *q, struct ctl_call *call)
 {
 	struct vdi *v = find_vdi(r, q ? q->name : NULL);

@@ -658,48 +658,77 @@ static void do_cache(struct nbd_cmd *cmd)
 	submit_pieces(cmd, cache_done);
 }
 
-/* BLOCK_STATUS: base:allocation at object granularity, from the published map (one node). */
-static void do_block_status(struct nbd_cmd *cmd)
+/*
+ * BLOCK_STATUS at object granularity, from the published maps: base:allocation (holes where
+ * the map has nothing, on one node), and qemu:dirty-bitmap:FROM on a snapshot's export (an
+ * object is dirty when the two snapshots' maps name different objects for it: one copied up,
+ * written or freed it since FROM; an entry both name alike is one shared, unchanged object).
+ */
+typedef uint32_t (*extent_state_fn)(const struct nbd_cmd *cmd, uint32_t idx);
+
+static uint32_t alloc_state(const struct nbd_cmd *cmd, uint32_t idx)
+{
+	return vdi_share_entry(share_of(cmd), idx) ? 0 : NBD_STATE_HOLE | NBD_STATE_ZERO;
+}
+
+static uint32_t dirty_state(const struct nbd_cmd *cmd, uint32_t idx)
+{
+	/* Past the end of a smaller FROM, its (fixed-size) map reads as unallocated. */
+	uint32_t f = vdi_share_entry(cmd->c->dirty_from, idx);
+
+	return vdi_share_entry(share_of(cmd), idx) != f ? NBD_STATE_DIRTY : 0;
+}
+
+/* Extents of [offset, offset + length) into ext, merged by state. Returns how many. */
+static int extents(const struct nbd_cmd *cmd, extent_state_fn state, uint8_t *ext, int max)
 {
 	struct vdi_share *sh = share_of(cmd);
 	uint64_t pos = cmd->req.offset, end = pos + cmd->req.length;
+	int nr = 0;
+
+	while (pos < end && nr < max) {
+		uint32_t idx = (uint32_t)(pos >> sh->obj_shift), st = state(cmd, idx);
+		uint64_t start = pos;
+
+		do {
+			pos = ((uint64_t)idx + 1) << sh->obj_shift;
+			idx++;
+		} while (pos < end && state(cmd, idx) == st);
+		if (pos > end)
+			pos = end;
+		put_be32(ext + nr * 8, (uint32_t)(pos - start));
+		put_be32(ext + nr * 8 + 4, st);
+		nr++;
+	}
+	return nr;
+}
+
+static void do_block_status(struct nbd_cmd *cmd)
+{
 	int max = cmd->req.flags & NBD_CMD_FLAG_REQ_ONE ? 1 : NBD_MAX_EXTENTS, nr = 0;
-	uint8_t *ext = malloc((size_t)max * 8);
+	bool base = cmd->c->neg.meta_base_allocation, dirty = cmd->c->neg.meta_dirty;
+	uint8_t *ext = malloc((size_t)max * 8 * 2);
 
 	if (!ext) {
 		fail(cmd, -ENOMEM, "out of memory");
 		nbd_cmd_reply(cmd);
 		return;
 	}
-	/*
-	 * In a cluster this node's map may lag behind another node's allocations: say "data"
-	 * for the whole range rather than a hole that a client would skip.
-	 */
-	if (clustered()) {
+	if (base && clustered()) {
+		/*
+		 * In a cluster this node's map may lag behind another node's allocations: say
+		 * "data" for the whole range rather than a hole that a client would skip.
+		 */
 		put_be32(ext, cmd->req.length);
 		put_be32(ext + 4, 0);
 		nr = 1;
-		pos = end;
-	}
-	while (pos < end && nr < max) {
-		uint32_t idx = (uint32_t)(pos >> sh->obj_shift);
-		uint32_t state = vdi_share_entry(sh, idx) ? 0 : NBD_STATE_HOLE | NBD_STATE_ZERO;
-		uint64_t start = pos;
-
-		/* Merge the following objects in the same state. */
-		do {
-			pos = ((uint64_t)idx + 1) << sh->obj_shift;
-			idx++;
-		} while (pos < end &&
-			 (vdi_share_entry(sh, idx) ? 0 : NBD_STATE_HOLE | NBD_STATE_ZERO) == state);
-		if (pos > end)
-			pos = end;
-		put_be32(ext + nr * 8, (uint32_t)(pos - start));
-		put_be32(ext + nr * 8 + 4, state);
-		nr++;
+	} else if (base) {
+		nr = extents(cmd, alloc_state, ext, max);
 	}
 	cmd->extents = ext;
 	cmd->extents_len = (uint32_t)nr * 8;
+	if (dirty)
+		cmd->dirty_len = (uint32_t)extents(cmd, dirty_state, ext + nr * 8, max) * 8;
 	nbd_cmd_reply(cmd);
 }
 

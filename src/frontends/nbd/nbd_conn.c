@@ -30,7 +30,7 @@
 #define NBD_RBUF_SIZE	    (256u << 10) /* holds any option (64 KiB) and many small writes */
 #define NBD_MAX_INFLIGHT    512		 /* requests per connection before reading pauses */
 #define NBD_SEND_MAX_ITEMS  128
-#define NBD_SEND_MAX_IOV    (NBD_SEND_MAX_ITEMS * 3)
+#define NBD_SEND_MAX_IOV    (NBD_SEND_MAX_ITEMS * 4)
 #define NBD_CMD_CACHE_LIMIT 1024
 /* Handshake replies a client may leave unread before its options stop being read. */
 #define NBD_HANDSHAKE_MEM (1u << 20)
@@ -230,6 +230,7 @@ static void conn_free(struct nbd_conn *c)
 	nr_conns--;
 	close(c->fd);
 	vdi_share_put(c->share);
+	vdi_share_put(c->dirty_from);
 	free(c->rbuf);
 	free(c->iov);
 	/* Still on the shard's deferred list: the entry itself must outlive this pass. */
@@ -403,12 +404,28 @@ void nbd_cmd_reply(struct nbd_cmd *cmd)
 		o->iov[1] = (struct iovec){ cmd->data, rq->length };
 		o->niov = 2;
 	} else if (rq->type == NBD_CMD_BLOCK_STATUS) {
+		/* One chunk per selected context; only the last one ends the reply. */
+		uint8_t *h2 = h + 24;
+		bool both = cmd->extents_len && cmd->dirty_len;
+
 		put_be16(h + 6, NBD_REPLY_TYPE_BLOCK_STATUS);
-		put_be32(h + 16, 4u + cmd->extents_len);
-		put_be32(h + 20, NBD_META_BASE_ALLOCATION_ID);
+		put_be32(h + 16, 4u + (cmd->extents_len ? cmd->extents_len : cmd->dirty_len));
+		put_be32(h + 20,
+			 cmd->extents_len ? NBD_META_BASE_ALLOCATION_ID : NBD_META_DIRTY_BITMAP_ID);
 		o->iov[0] = (struct iovec){ h, 24 };
-		o->iov[1] = (struct iovec){ cmd->extents, cmd->extents_len };
+		o->iov[1] = (struct iovec){ cmd->extents,
+					    cmd->extents_len ? cmd->extents_len : cmd->dirty_len };
 		o->niov = 2;
+		if (both) {
+			memcpy(h2, h, 24);
+			put_be16(h + 4, 0);
+			put_be32(h2 + 16, 4u + cmd->dirty_len);
+			put_be32(h2 + 20, NBD_META_DIRTY_BITMAP_ID);
+			o->iov[2] = (struct iovec){ h2, 24 };
+			o->iov[3] =
+				(struct iovec){ cmd->extents + cmd->extents_len, cmd->dirty_len };
+			o->niov = 4;
+		}
 	} else {
 		put_be16(h + 6, NBD_REPLY_TYPE_NONE);
 		put_be32(h + 16, 0);
@@ -580,6 +597,9 @@ static void enter_transmission(struct nbd_conn *c)
 	}
 	vdi_share_get(sh);
 	c->share = sh;
+	if (c->neg.meta_dirty &&
+	    !(c->dirty_from = nbd_export_find_from(c->neg.export_name, c->neg.meta_dirty_from)))
+		c->neg.meta_dirty = false; /* deleted since: BLOCK_STATUS says so */
 	c->state = NBD_CONN_TRANSMIT;
 	/* Established: an idle client is legitimate and is never evicted for a newcomer. */
 	guard_handshake_done(&c->guard, false);
@@ -591,7 +611,8 @@ static void enter_transmission(struct nbd_conn *c)
 /* One option, whole in rbuf. Returns false when input must stop. */
 static bool handle_option(struct nbd_conn *c)
 {
-	const struct nbd_export_ops ops = { nbd_export_lookup, nbd_export_list, c };
+	const struct nbd_export_ops ops = { nbd_export_lookup, nbd_export_list,
+					    nbd_export_dirty_from, nbd_export_list_dirty, c };
 	struct nbd_buf out = { 0 };
 	struct nbd_option opt;
 	int ret = nbd_parse_option(c->rbuf + c->rpos, c->rlen - c->rpos, &opt);
@@ -673,7 +694,8 @@ static bool handle_request(struct nbd_conn *c)
 	caps = (struct nbd_export_caps){ .size = vdi_share_size(c->share),
 					 .read_only = c->share->read_only,
 					 .structured = c->neg.structured,
-					 .meta_base_allocation = c->neg.meta_base_allocation };
+					 .meta_base_allocation = c->neg.meta_base_allocation,
+					 .meta_dirty = c->neg.meta_dirty };
 	wire = nbd_validate_request(&rq, &caps);
 	charge = nbd_request_charge(&rq, wire, c->share->obj_shift);
 	/* The header stays in rbuf until the request may be taken: a paused reader re-parses it. */

@@ -21,10 +21,10 @@
 
 struct nbd_conn;
 
-/* Something to send: up to three buffers, released (by its owner's function) once sent. */
+/* Something to send: up to four buffers, released (by its owner's function) once sent. */
 struct nbd_out {
 	struct nbd_out *next;
-	struct iovec iov[3];
+	struct iovec iov[4];
 	int niov;
 	void (*release)(struct nbd_out *o);
 };
@@ -44,8 +44,8 @@ struct nbd_cmd {
 	uint32_t data_len;
 	bool hole; /* READ of nothing but unallocated objects, sent as a hole when structured */
 	/* BLOCK_STATUS descriptors (big-endian length, flags pairs), owned. */
-	uint8_t *extents;
-	uint32_t extents_len;
+	uint8_t *extents; /* base:allocation's, then the dirty bitmap's */
+	uint32_t extents_len, dirty_len;
 	/* The VDI this command runs on, one reference: the connection's when it started. */
 	struct vdi_share *share;
 	bool moved;  /* a write met the VDI snapshotted: it runs again on its successor */
@@ -79,13 +79,14 @@ struct nbd_conn {
 	enum nbd_conn_state state;
 	char peer[64];
 	struct nbd_neg neg;
-	struct vdi_share *share; /* the export, one reference; NULL before transmission */
-	bool close_after_send;	 /* ABORT, a refused EXPORT_NAME or DISC: close once sent */
-	struct conn_guard guard; /* memory budget, deadlines (conn_guard.h) */
-	bool paused;		 /* reading stopped: in-flight or memory limit reached */
-	bool want_resume;	 /* kick: try reading again */
-	bool kicking;		 /* kick_run is using it: not freed meanwhile */
-	bool rx_completed;	 /* a request or option was received whole in this parse */
+	struct vdi_share *share;      /* the export, one reference; NULL before transmission */
+	struct vdi_share *dirty_from; /* qemu:dirty-bitmap's older snapshot, one reference */
+	bool close_after_send;	      /* ABORT, a refused EXPORT_NAME or DISC: close once sent */
+	struct conn_guard guard;      /* memory budget, deadlines (conn_guard.h) */
+	bool paused;		      /* reading stopped: in-flight or memory limit reached */
+	bool want_resume;	      /* kick: try reading again */
+	bool kicking;		      /* kick_run is using it: not freed meanwhile */
+	bool rx_completed;	      /* a request or option was received whole in this parse */
 	/*
 	 * sdcluster: an export not found here may be a VDI another node has just created. The
 	 * option is put back and this node first catches up with the leader (export_syncing: a
@@ -154,6 +155,11 @@ void nbd_payload_free(void *p, uint32_t len);
 int nbd_export_lookup(void *ctx, const char *name, struct nbd_export_info *info, char *msg,
 		      size_t msglen);
 void nbd_export_list(void *ctx, void (*emit)(void *arg, const char *name), void *arg);
+int nbd_export_dirty_from(void *ctx, const char *name, const char *from);
+void nbd_export_list_dirty(void *ctx, const char *name, void (*emit)(void *arg, const char *from),
+			   void *arg);
+/* The older snapshot from of the snapshot exported as name, with a reference; or NULL. */
+struct vdi_share *nbd_export_find_from(const char *name, const char *from);
 /* Catches this node up with the cluster's VDI table, then calls nbd_conn_export_synced(c). */
 void nbd_export_sync(struct nbd_conn *c);
 /* nbd_conn.c: on c's shard, the catch-up is done. */

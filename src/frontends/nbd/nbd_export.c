@@ -1,6 +1,8 @@
 /* Export lookup and listing for the handshake, served from the shard's export table. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "../../cluster/cluster_view.h"
 #include "../../cluster/sdcluster/sdcluster.h"
@@ -88,4 +90,71 @@ void nbd_export_sync(struct nbd_conn *c)
 	c->sync_msg.fn = sync_on_control;
 	c->sync_msg.arg = c;
 	msg_send(msg_mesh_size() - 1, &c->sync_msg); /* the control thread comes after the shards */
+}
+
+/* The snapshot of vdi_name whose tag is from, or whose id it is when from is all digits. */
+static struct vdi_share *find_snapshot(const struct export_table *t, const char *vdi_name,
+				       const char *from)
+{
+	char *end;
+	unsigned long id = strtoul(from, &end, 10);
+	bool by_id = from[0] >= '0' && from[0] <= '9' && !*end;
+	size_t n = strlen(vdi_name);
+
+	for (int i = 0; t && i < t->nr; i++) {
+		struct vdi_share *sh = t->e[i];
+
+		if (!sh->read_only || strcmp(sh->vdi_name, vdi_name))
+			continue;
+		if (by_id ? sh->snap_id == id : !strcmp(sh->name + n + 1, from))
+			return sh;
+	}
+	return NULL;
+}
+
+/* to (an export name) is a snapshot, and from an older snapshot of the same VDI. */
+static struct vdi_share *older_snapshot(const char *to_name, const char *from)
+{
+	const struct export_table *t = export_table_current();
+	struct vdi_share *to = export_table_find(t, to_name), *f;
+
+	if (!to || !to->read_only)
+		return NULL;
+	f = find_snapshot(t, to->vdi_name, from);
+	return f && f->snap_id < to->snap_id ? f : NULL;
+}
+
+int nbd_export_dirty_from(void *ctx, const char *name, const char *from)
+{
+	(void)ctx;
+	return older_snapshot(name, from) ? 0 : -ENOENT;
+}
+
+void nbd_export_list_dirty(void *ctx, const char *name, void (*emit)(void *arg, const char *from),
+			   void *arg)
+{
+	const struct export_table *t = export_table_current();
+	struct vdi_share *to = export_table_find(t, name);
+	size_t n;
+
+	(void)ctx;
+	if (!to || !to->read_only)
+		return;
+	n = strlen(to->vdi_name);
+	for (int i = 0; i < t->nr; i++) {
+		struct vdi_share *sh = t->e[i];
+
+		if (sh->read_only && sh->snap_id < to->snap_id &&
+		    !strcmp(sh->vdi_name, to->vdi_name))
+			emit(arg, sh->name + n + 1); /* its tag, or its id */
+	}
+}
+
+struct vdi_share *nbd_export_find_from(const char *name, const char *from)
+{
+	struct vdi_share *f = older_snapshot(name, from);
+
+	if (f)
+		vdi_share_get(f);
+	return f;
 }

@@ -88,7 +88,7 @@ static int enter_transmission(struct nbd_neg *neg, const char *name,
 			      const struct nbd_export_info *info)
 {
 	if (strcmp(neg->meta_export, name))
-		neg->meta_base_allocation = false;
+		neg->meta_base_allocation = neg->meta_dirty = false;
 	snprintf(neg->export_name, sizeof(neg->export_name), "%s", name);
 	neg->info = *info;
 	return NBD_NEG_TRANSMIT;
@@ -152,16 +152,53 @@ static int do_info_go(struct nbd_neg *neg, const struct nbd_option *opt, const u
 	return enter_transmission(neg, name, &info);
 }
 
+struct meta_ctx {
+	struct nbd_buf *out;
+	uint32_t option;
+};
+
+static void emit_context(struct nbd_buf *out, uint32_t option, uint32_t id, const char *prefix,
+			 const char *name)
+{
+	uint32_t a = (uint32_t)strlen(prefix), b = (uint32_t)strlen(name);
+
+	reply(out, option, NBD_REP_META_CONTEXT, 4 + a + b);
+	nbd_buf_u32(out, id);
+	nbd_buf_put(out, prefix, a);
+	nbd_buf_put(out, name, b);
+}
+
+static void emit_dirty(void *arg, const char *from)
+{
+	struct meta_ctx *m = arg;
+
+	emit_context(m->out, m->option, NBD_META_DIRTY_BITMAP_ID, NBD_DIRTY_PREFIX, from);
+}
+
+static bool has_prefix(const uint8_t *s, uint32_t len, const char *p)
+{
+	size_t n = strlen(p);
+
+	return len >= n && !memcmp(s, p, n);
+}
+
+/*
+ * LIST_META_CONTEXT and SET_META_CONTEXT: base:allocation, and on a snapshot's export
+ * qemu:dirty-bitmap:FROM for each older snapshot FROM of the same VDI (nbd_cmd.c answers it).
+ * LIST names what queries match ("base:", "qemu:", "qemu:dirty-bitmap:" match all of their
+ * namespace); SET selects base:allocation and at most one dirty bitmap.
+ */
 static int do_meta(struct nbd_neg *neg, const struct nbd_option *opt, const uint8_t *data,
 		   struct nbd_buf *out, const struct nbd_export_ops *ops)
 {
 	bool set = opt->option == NBD_OPT_SET_META_CONTEXT;
+	struct meta_ctx m = { out, opt->option };
 	struct nbd_meta_query q;
-	char name[NBD_MAX_STRING + 1];
+	char name[NBD_MAX_STRING + 1], from[NBD_MAX_STRING + 1] = "";
 	struct nbd_export_info info;
 	const uint8_t *s;
 	uint32_t pos = 0, len;
-	bool chosen = false;
+	bool base = false, all_dirty = false, dirty = false;
 	const char *why;
 
 	if (set && !neg->structured) {
@@ -179,25 +216,37 @@ static int do_meta(struct nbd_neg *neg, const struct nbd_option *opt, const uint
 	}
 	if (!lookup_or_refuse(opt, name, &info, out, ops))
 		return NBD_NEG_CONTINUE;
-	if (q.nr_queries == 0 && !set) {
-		chosen = true; /* LIST with no query lists everything */
-	}
+	if (q.nr_queries == 0 && !set)
+		base = all_dirty = true; /* LIST with no query lists everything */
 	while (nbd_meta_next_query(&q, &pos, &s, &len)) {
-		if (len == sizeof(base_allocation) - 1 && !memcmp(s, base_allocation, len))
-			chosen = true;
-		else if (!set && len == 5 && !memcmp(s, "base:", 5))
-			chosen = true;
+		uint32_t plen = sizeof(NBD_DIRTY_PREFIX) - 1;
+
+		if (len == sizeof(base_allocation) - 1 && !memcmp(s, base_allocation, len)) {
+			base = true;
+		} else if (!set && len == 5 && !memcmp(s, "base:", 5)) {
+			base = true;
+		} else if (!set && ((len == 5 && !memcmp(s, "qemu:", 5)) ||
+				    (len == plen && has_prefix(s, len, NBD_DIRTY_PREFIX)))) {
+			all_dirty = true;
+		} else if (has_prefix(s, len, NBD_DIRTY_PREFIX) && len > plen && !dirty &&
+			   ops->dirty_from && !copy_name(from, s + plen, len - plen) &&
+			   !ops->dirty_from(ops->ctx, name, from)) {
+			dirty = true;
+		}
 	}
 	if (set) {
-		neg->meta_base_allocation = chosen;
+		neg->meta_base_allocation = base;
+		neg->meta_dirty = dirty;
+		snprintf(neg->meta_dirty_from, sizeof(neg->meta_dirty_from), "%s",
+			 dirty ? from : "");
 		snprintf(neg->meta_export, sizeof(neg->meta_export), "%s", name);
 	}
-	if (chosen) {
-		reply(out, opt->option, NBD_REP_META_CONTEXT,
-		      4 + (uint32_t)strlen(base_allocation));
-		nbd_buf_u32(out, NBD_META_BASE_ALLOCATION_ID);
-		nbd_buf_put(out, base_allocation, strlen(base_allocation));
-	}
+	if (base)
+		emit_context(out, opt->option, NBD_META_BASE_ALLOCATION_ID, base_allocation, "");
+	if (all_dirty && ops->list_dirty)
+		ops->list_dirty(ops->ctx, name, emit_dirty, &m);
+	else if (dirty)
+		emit_dirty(&m, from);
 	reply(out, opt->option, NBD_REP_ACK, 0);
 	return NBD_NEG_CONTINUE;
 }

@@ -13,6 +13,8 @@
 #include "nbd_parse.h"
 
 #define NBD_META_BASE_ALLOCATION_ID 1
+#define NBD_META_DIRTY_BITMAP_ID    2
+#define NBD_DIRTY_PREFIX	    "qemu:dirty-bitmap:"
 
 struct nbd_export_info {
 	uint64_t size;
@@ -26,6 +28,14 @@ struct nbd_export_ops {
 		      size_t msglen);
 	/* Calls emit once per export. */
 	void (*list)(void *ctx, void (*emit)(void *arg, const char *name), void *arg);
+	/*
+	 * qemu:dirty-bitmap:FROM contexts of export name (a snapshot): whether from names an
+	 * older snapshot of the same VDI (0, or -ENOENT), and the list of them (emit per FROM).
+	 * NULL: the server offers none.
+	 */
+	int (*dirty_from)(void *ctx, const char *name, const char *from);
+	void (*list_dirty)(void *ctx, const char *name, void (*emit)(void *arg, const char *from),
+			   void *arg);
 	void *ctx;
 };
 
@@ -33,6 +43,8 @@ struct nbd_neg {
 	bool no_zeroes;		   /* client flag NBD_FLAG_C_NO_ZEROES */
 	bool structured;	   /* NBD_OPT_STRUCTURED_REPLY accepted */
 	bool meta_base_allocation; /* base:allocation selected for meta_export */
+	bool meta_dirty;	   /* qemu:dirty-bitmap:meta_dirty_from selected for it */
+	char meta_dirty_from[NBD_MAX_STRING + 1];
 	char meta_export[NBD_MAX_STRING + 1];
 	/* Set when the result is NBD_NEG_TRANSMIT. */
 	char export_name[NBD_MAX_STRING + 1];

@@ -77,7 +77,7 @@ int nbd_validate_request(const struct nbd_request *req, const struct nbd_export_
 	case NBD_CMD_CACHE:
 		return in_range(req, caps->size) ? 0 : NBD_EINVAL;
 	case NBD_CMD_BLOCK_STATUS:
-		if (!caps->structured || !caps->meta_base_allocation)
+		if (!caps->structured || !(caps->meta_base_allocation || caps->meta_dirty))
 			return NBD_EINVAL;
 		return in_range(req, caps->size) && req->length ? 0 : NBD_EINVAL;
 	case NBD_CMD_FLUSH:

@@ -33,6 +33,7 @@ struct nbd_export_caps {
 	bool read_only;
 	bool structured; /* structured replies negotiated */
 	bool meta_base_allocation;
+	bool meta_dirty; /* a qemu:dirty-bitmap context */
 };
 
 /*

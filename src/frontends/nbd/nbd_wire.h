@@ -96,8 +96,9 @@ enum {
 #define NBD_REPLY_TYPE_ERROR_OFFSET ((1u << 15) + 2)
 
 /* base:allocation extent flags */
-#define NBD_STATE_HOLE (1u << 0)
-#define NBD_STATE_ZERO (1u << 1)
+#define NBD_STATE_HOLE	(1u << 0)
+#define NBD_STATE_ZERO	(1u << 1)
+#define NBD_STATE_DIRTY (1u << 0) /* qemu:dirty-bitmap contexts */
 
 /* error values on the wire */
 enum {
