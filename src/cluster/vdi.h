@@ -36,6 +36,11 @@ struct vdi {
 	uint64_t writer; /* sdcluster: raft id of the write lease's holder, 0: none */
 	/* Deleted, but descendants still name some of its objects: its inode stays meanwhile. */
 	bool inode_kept;
+	/* sdcluster's VDI lock (vdi_lock.h): the holder's raft id, 0: none; shareable: none is
+	 * taken. lock_idle, lock_busy: this node's bookkeeping of its own. */
+	uint64_t lock_holder;
+	bool shareable, lock_busy;
+	int lock_idle;
 	bool lease_release_busy; /* this node's release of the lease is being proposed */
 };
 

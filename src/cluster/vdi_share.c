@@ -44,6 +44,8 @@ struct vdi_share *vdi_share_new(const struct vdi *v)
 		snprintf(sh->name, sizeof(sh->name), "%s", v->hdr.name);
 	sh->size = v->hdr.vdi_size;
 	sh->writer = v->writer;
+	sh->lock_holder = v->lock_holder;
+	sh->shareable = v->shareable;
 	memcpy(sh->map, v->map, sizeof(uint32_t) * v->map_len);
 	sh->refs = 1;
 	return sh;
@@ -192,6 +194,15 @@ int export_table_publish(void)
 	}
 	export_table_put(t);
 	return 0;
+}
+
+void (*export_moved_hook)(void *arg);
+
+void export_table_moved(void)
+{
+	if (export_moved_hook && shard_run_on_all(export_moved_hook, NULL))
+		log_warn("out of memory moving NBD connections to a snapshot's new working VDI; "
+			 "each moves at its next request");
 }
 
 static void retire(void *arg)

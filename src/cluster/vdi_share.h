@@ -47,6 +47,11 @@ struct vdi_share {
 	 */
 	uint64_t writer;
 	int seq_inflight;
+	/* VDI lock (vdi_lock.h), atomic: the holder's raft id, shareable, set by the control
+	 * thread; rw_conns: this node's read-write NBD connections to it, set by the shards. */
+	uint64_t lock_holder;
+	uint8_t shareable;
+	int rw_conns;
 	uint64_t seq_last_ms;
 	uint8_t releasing, lease_wanted;
 };
@@ -87,6 +92,15 @@ void vdi_share_publish_map(const struct vdi *v, uint32_t first, uint32_t last);
  * Called after start-up and whenever a VDI is created or deleted. Returns 0 or -ENOMEM.
  */
 int export_table_publish(void);
+/*
+ * Run on every shard once a snapshot gave a working VDI's name to a new VDI (its old share's
+ * successor is set): the frontends move their connections over now, so that what they count
+ * (the lock's clients, vdi_lock.h) is on the new VDI at once. NULL: no frontend.
+ */
+extern void (*export_moved_hook)(void *arg);
+/* Control thread: runs the hook on every shard and waits. */
+void export_table_moved(void);
+
 /* Control thread, at shut-down: every shard drops its table. */
 void export_table_retire(void);
 

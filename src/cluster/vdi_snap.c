@@ -201,6 +201,9 @@ int vdi_snapshot(struct vdi *v, const char *tag, uint64_t ctime, uint32_t *new_o
 		return SD_RES_NO_MEM;
 	}
 	w->hdr.snap_id = v->hdr.snap_id + 1;
+	/* The lock goes with the name: the clients that hold it now write the new VDI. */
+	w->lock_holder = v->lock_holder;
+	w->shareable = v->shareable;
 	/*
 	 * Local driver: the new working VDI first, then the snapshot mark. A crash between leaves
 	 * two working VDIs of one name, the new one the old one's child: the load finishes the
@@ -243,6 +246,7 @@ int vdi_snapshot(struct vdi *v, const char *tag, uint64_t ctime, uint32_t *new_o
 	if (old_share) {
 		/* Connections to the working VDI follow it to its new id (nbd_cmd.c). */
 		__atomic_store_n(&old_share->successor, vid, __ATOMIC_RELEASE);
+		export_table_moved();
 		vdi_share_put(old_share);
 	}
 	log_info("snapshot of VDI %s: id %" PRIx32 " is now snapshot %" PRIu32 "%s%s%s, the "

@@ -20,6 +20,7 @@ int vdi_clone_cmd(int argc, char **argv);
 int vdi_rollback_cmd(int argc, char **argv);
 int vdi_delete_cmd(int argc, char **argv);
 int vdi_tree_cmd(int argc, char **argv);
+int vdi_lock_cmd(int argc, char **argv);
 int vdi_backup_cmd(int argc, char **argv);
 int vdi_restore_cmd(int argc, char **argv);
 
@@ -428,6 +429,18 @@ const struct subcommand vdi_cmds[] = {
 	  "repaired by 'dog vdi check'.\n"
 	  "map prints the image's data map: for each allocated object index, the id of the VDI\n"
 	  "whose object holds its data (its own, or a snapshot's it still shares).\n" },
+	{ "lock", "list [<vdiname>] | unlock|share|exclusive <vdiname>", "r",
+	  "show or change the locks of images",
+	  "  -r, --raw             list: raw output for scripts\n", 1, 2, vdi_lock_cmd,
+	  "An NBD client that attaches to an image read-write takes its lock for the node it\n"
+	  "attaches through: more clients through that node share it (multi-conn), a client\n"
+	  "through another node is refused, with the holder's name. The lock goes when the\n"
+	  "node's last such client detaches, or the node leaves the cluster.\n"
+	  "  list       the images that are locked (or shareable), and the node holding each\n"
+	  "  unlock     frees an image's lock, whoever holds it (a client left behind keeps\n"
+	  "             writing: detach it first)\n"
+	  "  share      lets clients through every node write the image (a cluster file system\n"
+	  "             on a shared disk); exclusive undoes it\n" },
 	{ "backup", "<vdiname>", "s:F:", "write an incremental backup of a snapshot to stdout",
 	  "  -s, --snapshot TAG|ID the snapshot to back up (required)\n"
 	  "  -F, --from TAG|ID     an older snapshot: only what changed since it (incremental)\n",

@@ -14,6 +14,7 @@ int vdi_clone_cmd(int argc, char **argv);
 int vdi_rollback_cmd(int argc, char **argv);
 int vdi_delete_cmd(int argc, char **argv);
 int vdi_tree_cmd(int argc, char **argv);
+int vdi_lock_cmd(int argc, char **argv);
 
 /* Sends a request answered with VdiCreateRsp; the new VDI's id in *vid. */
 static int call_create(Sdctl__Request *req, const char *what, uint32_t *vid)
@@ -313,4 +314,62 @@ int vdi_tree_cmd(int argc, char **argv)
 	free(roots);
 	sdctl__response__free_unpacked(rsp, NULL);
 	return ret;
+}
+
+int vdi_lock_cmd(int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		Sdctl__VdiLockReq__What what;
+	} subs[] = { { "list", SDCTL__VDI_LOCK_REQ__WHAT__LIST },
+		     { "unlock", SDCTL__VDI_LOCK_REQ__WHAT__UNLOCK },
+		     { "share", SDCTL__VDI_LOCK_REQ__WHAT__SHARE },
+		     { "exclusive", SDCTL__VDI_LOCK_REQ__WHAT__EXCLUSIVE } };
+	Sdctl__Request req = SDCTL__REQUEST__INIT;
+	Sdctl__VdiLockReq q = SDCTL__VDI_LOCK_REQ__INIT;
+	Sdctl__Response *rsp;
+	char what[320];
+	size_t k;
+	int ret;
+
+	for (k = 0; k < sizeof(subs) / sizeof(subs[0]) && strcmp(argv[0], subs[k].name); k++)
+		;
+	if (k == sizeof(subs) / sizeof(subs[0]) || (k && argc != 2)) {
+		fprintf(stderr, "Usage: dog vdi lock list [<vdiname>] | unlock|share|exclusive "
+				"<vdiname>\n");
+		return EXIT_USAGE;
+	}
+	q.what = subs[k].what;
+	q.name = argc > 1 ? argv[1] : "";
+	req.op_case = SDCTL__REQUEST__OP_VDI_LOCK;
+	req.vdi_lock = &q;
+	if (k) {
+		snprintf(what, sizeof(what), "Failed to %s VDI %s", argv[0], argv[1]);
+		return dog_call_simple(&req, what);
+	}
+	rsp = dog_call(&req);
+	if (!rsp)
+		return EXIT_SYSFAIL;
+	ret = dog_result(rsp, "Failed to list the locks");
+	if (!ret)
+		ret = dog_expect(rsp, SDCTL__RESPONSE__BODY_VDI_LOCKS);
+	if (ret) {
+		sdctl__response__free_unpacked(rsp, NULL);
+		return ret;
+	}
+	if (!opts.raw)
+		printf("  Name         Id  VDI id  Tag            Owner node(s)\n");
+	for (size_t i = 0; i < rsp->vdi_locks->n_locks; i++) {
+		const Sdctl__VdiLockInfo *l = rsp->vdi_locks->locks[i];
+		const char *own = l->n_owners ? l->owners[0] : "";
+
+		if (opts.raw)
+			printf("%s %u %" PRIx32 " %s %s%s\n", l->name, l->snap_id, l->vid, l->tag,
+			       own, l->shared ? " shared" : "");
+		else
+			printf("  %-12s%3u%8" PRIx32 "  %-15s%s%s\n", l->name, l->snap_id, l->vid,
+			       l->tag, own, l->shared ? (own[0] ? " (shared)" : "(shared)") : "");
+	}
+	sdctl__response__free_unpacked(rsp, NULL);
+	return EXIT_OK;
 }

@@ -17,6 +17,7 @@
 #include "../obj_check.h"
 #include "inode_sync.h"
 #include "vdi_lease.h"
+#include "vdi_lock.h"
 
 struct sdc_state sdc = { .fenced = true };
 
@@ -179,6 +180,7 @@ int sdc_services_start(char *err, size_t errlen)
 
 	__atomic_store_n(&obj_check_hook, obj_check, __ATOMIC_RELEASE);
 	vdi_lease_start(sdc.loop, sdc.my_id);
+	vdi_lock_start(sdc.loop, sdc.my_id);
 	ret = recovery_start(sdc.loop, sdc.my_id);
 	if (ret) {
 		snprintf(err, errlen, "cannot start recovery: %s", strerror(-ret));
@@ -192,6 +194,7 @@ void sdc_services_stop(void)
 {
 	inode_sync_stop();
 	vdi_lease_stop();
+	vdi_lock_stop();
 	recovery_stop();
 }
 

@@ -381,6 +381,14 @@ static int apply_join(const Sdcl__Member *msg, uint64_t time)
 	return SD_RES_SUCCESS;
 }
 
+static void set_lock(struct vdi *v, uint64_t holder)
+{
+	v->lock_holder = holder;
+	v->lock_idle = 0;
+	if (v->share)
+		__atomic_store_n(&v->share->lock_holder, holder, __ATOMIC_RELEASE);
+}
+
 static int apply_leave(const Sdcl__Member *msg, uint64_t time)
 {
 	for (int i = 0; i < sys.nr_members; i++) {
@@ -388,9 +396,13 @@ static int apply_leave(const Sdcl__Member *msg, uint64_t time)
 			continue;
 		members_remove(i);
 		/* Its writes in flight carry the old epoch: holders refuse them from now on. */
-		for (int j = 0; j < sys.vdis.nr; j++)
+		for (int j = 0; j < sys.vdis.nr; j++) {
 			if (sys.vdis.v[j]->writer == msg->raft_id)
 				vdi_set_writer(sys.vdis.v[j], 0);
+			/* Its clients are gone with it: so are their locks. */
+			if (sys.vdis.v[j]->lock_holder == msg->raft_id)
+				set_lock(sys.vdis.v[j], 0);
+		}
 		new_epoch(time);
 		if (hooks) {
 			hooks->member_left(msg->raft_id);
@@ -612,6 +624,38 @@ static bool is_member(uint64_t raft_id)
 	return sm_member_by_raft_id(raft_id) != NULL;
 }
 
+/* VDI locks (vdi_lock.h): one node at a time, a member, unless the VDI is shareable. */
+static int apply_vdi_lock(const Sdcl__VdiLock *l)
+{
+	struct vdi *v = live_vdi(l->vid);
+
+	if (!v)
+		return SD_RES_NO_VDI;
+	if (v->hdr.snap_ctime)
+		return SD_RES_READONLY;
+	if (l->set_shareable) {
+		v->shareable = l->shareable;
+		if (v->share)
+			__atomic_store_n(&v->share->shareable, l->shareable, __ATOMIC_RELEASE);
+		if (l->shareable)
+			set_lock(v, 0);
+		return SD_RES_SUCCESS;
+	}
+	if (!l->acquire) {
+		if (l->force || v->lock_holder == l->holder)
+			set_lock(v, 0);
+		return SD_RES_SUCCESS;
+	}
+	if (v->shareable)
+		return SD_RES_SUCCESS;
+	if (v->lock_holder && v->lock_holder != l->holder && is_member(v->lock_holder))
+		return SD_RES_VDI_LOCKED;
+	if (!is_member(l->holder))
+		return SD_RES_INVALID_PARMS;
+	set_lock(v, l->holder);
+	return SD_RES_SUCCESS;
+}
+
 /* The write lease (vdi_lease.h): one holder at a time, a member. */
 static int apply_lease(const Sdcl__VdiLease *l)
 {
@@ -764,6 +808,9 @@ int sm_apply(void *ctx, uint64_t index, const void *data, size_t len)
 	case SDCL__COMMAND__OP_VDI_ROLLBACK:
 		ret = apply_vdi_rollback(index, c->vdi_rollback);
 		break;
+	case SDCL__COMMAND__OP_VDI_LOCK:
+		ret = apply_vdi_lock(c->vdi_lock);
+		break;
 	case SDCL__COMMAND__OP_LEASE:
 		ret = apply_lease(c->lease);
 		break;
@@ -865,6 +912,8 @@ static Sdcl__Vdi *vdi_msg(struct snap_arena *a, const struct vdi *v)
 	m->map.len = (size_t)v->map_len * 4;
 	m->writer = v->writer;
 	m->inode_kept = v->inode_kept;
+	m->lock_holder = v->lock_holder;
+	m->shareable = v->shareable;
 	m->attrs = arena_alloc(a, sizeof(*m->attrs) * (size_t)v->nr_kv);
 	if (!m->attrs)
 		return NULL;
@@ -972,6 +1021,8 @@ static struct vdi *vdi_from_msg(const Sdcl__Vdi *m)
 		vdi_map_set(v, i, get_le32(m->map.data + 4 * i));
 	v->writer = m->writer;
 	v->inode_kept = m->inode_kept;
+	v->lock_holder = m->lock_holder;
+	v->shareable = m->shareable;
 	for (size_t i = 0; i < m->n_attrs; i++) {
 		char err[128];
 
@@ -1001,6 +1052,8 @@ static void share_carry_over(struct vdi *v, struct vdi_share **old, int nr_old)
 		sh->copies = v->hdr.nr_copies ? v->hdr.nr_copies : 1;
 		__atomic_store_n(&sh->size, v->hdr.vdi_size, __ATOMIC_RELEASE);
 		vdi_share_publish_map(v, 0, v->map_len ? v->map_len - 1 : 0);
+		__atomic_store_n(&sh->lock_holder, v->lock_holder, __ATOMIC_RELEASE);
+		__atomic_store_n(&sh->shareable, v->shareable, __ATOMIC_RELEASE);
 		if (__atomic_load_n(&sh->writer, __ATOMIC_SEQ_CST) != v->writer) {
 			__atomic_store_n(&sh->writer, v->writer, __ATOMIC_SEQ_CST);
 			__atomic_store_n(&sh->releasing, 0, __ATOMIC_SEQ_CST);

@@ -543,6 +543,8 @@ static void dispatch(struct reply *r, const Sdctl__Request *q, struct ctl_call *
 		return ctl_vdi_rollback(r, q->vdi_rollback, call);
 	case SDCTL__REQUEST__OP_VDI_MAP:
 		return ctl_vdi_map(r, q->vdi_map);
+	case SDCTL__REQUEST__OP_VDI_LOCK:
+		return ctl_vdi_lock(r, q->vdi_lock, call);
 	default:
 		fail(r, SD_RES_NO_SUPPORT, "unknown operation %d: is dog newer than this sheep?",
 		     (int)q->op_case);
@@ -593,6 +595,7 @@ size_t ctl_reply_bound(const uint8_t *payload, size_t len)
 		bound += SD_MAX_VDI_ATTR_VALUE_LEN;
 		break;
 	case SDCTL__REQUEST__OP_VDI_LIST:
+	case SDCTL__REQUEST__OP_VDI_LOCK:
 		bound += (size_t)sys.vdis.nr * CTL_REPLY_PER_VDI;
 		break;
 	case SDCTL__REQUEST__OP_VDI_MAP:

@@ -229,6 +229,8 @@ static void conn_free(struct nbd_conn *c)
 	dlist_unlink(conns, c);
 	nr_conns--;
 	close(c->fd);
+	if (c->rw_counted)
+		__atomic_sub_fetch(&c->share->rw_conns, 1, __ATOMIC_RELEASE);
 	vdi_share_put(c->share);
 	vdi_share_put(c->dirty_from);
 	free(c->rbuf);
@@ -280,6 +282,20 @@ static void conn_close(struct nbd_conn *c, const char *why)
 	/* Makes a pending receive or send complete, so their buffers can go. */
 	shutdown(c->fd, SHUT_RDWR);
 	maybe_free(c);
+}
+
+/* export_moved_hook: every connection of this shard follows its VDI now. */
+static void follow_all(void *arg)
+{
+	(void)arg;
+	for (struct nbd_conn *c = conns; c; c = c->next)
+		if (c->state == NBD_CONN_TRANSMIT)
+			nbd_conn_follow(c);
+}
+
+void nbd_conns_follow_hook_install(void)
+{
+	export_moved_hook = follow_all;
 }
 
 int nbd_conns_close_all(void)
@@ -581,6 +597,10 @@ void nbd_conn_follow(struct nbd_conn *c)
 			 "working VDI (id %" PRIx32 ")",
 			 c->peer, sh->name, sh->vid);
 		vdi_share_get(sh);
+		if (c->rw_counted) {
+			__atomic_add_fetch(&sh->rw_conns, 1, __ATOMIC_RELEASE);
+			__atomic_sub_fetch(&c->share->rw_conns, 1, __ATOMIC_RELEASE);
+		}
 		vdi_share_put(c->share);
 		c->share = sh;
 	}
@@ -597,6 +617,11 @@ static void enter_transmission(struct nbd_conn *c)
 	}
 	vdi_share_get(sh);
 	c->share = sh;
+	if (!sh->read_only) {
+		/* A read-write client here: this node keeps the VDI's lock (vdi_lock.h). */
+		__atomic_add_fetch(&sh->rw_conns, 1, __ATOMIC_RELEASE);
+		c->rw_counted = true;
+	}
 	if (c->neg.meta_dirty &&
 	    !(c->dirty_from = nbd_export_find_from(c->neg.export_name, c->neg.meta_dirty_from)))
 		c->neg.meta_dirty = false; /* deleted since: BLOCK_STATUS says so */
@@ -611,8 +636,12 @@ static void enter_transmission(struct nbd_conn *c)
 /* One option, whole in rbuf. Returns false when input must stop. */
 static bool handle_option(struct nbd_conn *c)
 {
-	const struct nbd_export_ops ops = { nbd_export_lookup, nbd_export_list,
-					    nbd_export_dirty_from, nbd_export_list_dirty, c };
+	const struct nbd_export_ops ops = { .lookup = nbd_export_lookup,
+					    .list = nbd_export_list,
+					    .dirty_from = nbd_export_dirty_from,
+					    .list_dirty = nbd_export_list_dirty,
+					    .claim = nbd_export_claim,
+					    .ctx = c };
 	struct nbd_buf out = { 0 };
 	struct nbd_option opt;
 	int ret = nbd_parse_option(c->rbuf + c->rpos, c->rlen - c->rpos, &opt);
@@ -646,6 +675,16 @@ static bool handle_option(struct nbd_conn *c)
 		nbd_export_sync(c);
 		return false;
 	}
+	if (c->lock_miss) {
+		/* The VDI's lock is free: the option waits while this node takes it. */
+		c->lock_miss = false;
+		c->lock_asked = true;
+		nbd_buf_free(&out);
+		c->paused = c->export_syncing = true;
+		nbd_export_lock(c);
+		return false;
+	}
+	c->lock_asked = false;
 	c->rpos += NBD_OPTION_HDR_SIZE + opt.length;
 	c->rx_completed = true;
 	if (queue_buf(c, &out)) {

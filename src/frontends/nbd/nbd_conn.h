@@ -93,6 +93,9 @@ struct nbd_conn {
 	 * message is out, the connection is not freed), then looks once more (export_synced).
 	 */
 	bool export_miss, export_syncing, export_synced;
+	/* A read-write attach waits for the VDI's lock (vdi_lock.h): asked once per option. */
+	bool lock_miss, lock_asked, rw_counted;
+	uint32_t lock_vid;
 	struct sd_msg sync_msg;
 
 	/* Input: rbuf[rpos..rlen) is received but not parsed yet. */
@@ -135,6 +138,8 @@ void nbd_cmd_reply(struct nbd_cmd *cmd);
 void nbd_conn_follow(struct nbd_conn *c);
 /* Shut-down: every connection of the calling shard is closed; returns how many are left. */
 int nbd_conns_close_all(void);
+/* Makes connections follow a snapshotted VDI at once (export_moved_hook, vdi_share.h). */
+void nbd_conns_follow_hook_install(void);
 int nbd_conns_count(void);
 /* Frees the calling shard's cache of command structures (at shut-down). */
 void nbd_cmd_cache_drain(void);
@@ -162,6 +167,9 @@ void nbd_export_list_dirty(void *ctx, const char *name, void (*emit)(void *arg, 
 struct vdi_share *nbd_export_find_from(const char *name, const char *from);
 /* Catches this node up with the cluster's VDI table, then calls nbd_conn_export_synced(c). */
 void nbd_export_sync(struct nbd_conn *c);
+int nbd_export_claim(void *ctx, const char *name, char *msg, size_t msglen);
+/* Asks the control thread for c->lock_vid's lock; nbd_conn_export_synced(c) when answered. */
+void nbd_export_lock(struct nbd_conn *c);
 /* nbd_conn.c: on c's shard, the catch-up is done. */
 void nbd_conn_export_synced(struct nbd_conn *c);
 

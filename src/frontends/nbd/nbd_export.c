@@ -6,6 +6,7 @@
 
 #include "../../cluster/cluster_view.h"
 #include "../../cluster/sdcluster/sdcluster.h"
+#include "../../cluster/sdcluster/vdi_lock.h"
 #include "../../cluster/vdi_share.h"
 #include "nbd_conn.h"
 
@@ -157,4 +158,87 @@ struct vdi_share *nbd_export_find_from(const char *name, const char *from)
 	if (f)
 		vdi_share_get(f);
 	return f;
+}
+
+/* "host:port" of the member with this raft id in the shard's view, or NULL. */
+static bool member_name(const struct cluster_view *v, uint64_t raft_id, char *buf, size_t len)
+{
+	for (int i = 0; i < v->ring.nr_nodes; i++) {
+		if (v->raft_ids[i] == raft_id) {
+			char a[48];
+
+			node_addr_format(v->ring.nodes[i].nid.addr, a, sizeof(a));
+			snprintf(buf, len, "%s:%u", a, v->ring.nodes[i].nid.port);
+			return true;
+		}
+	}
+	return false;
+}
+
+int nbd_export_claim(void *ctx, const char *name, char *msg, size_t msglen)
+{
+	struct nbd_conn *c = ctx;
+	struct vdi_share *sh = export_table_find(export_table_current(), name);
+	const struct cluster_view *v = cluster_view_current();
+	uint64_t self, holder;
+	char who[80];
+
+	/* Nothing to lock: a snapshot, or one node (the local driver) that all clients share. */
+	if (!sh || sh->read_only || !v || !v->raft_ids || v->self < 0 ||
+	    __atomic_load_n(&sh->shareable, __ATOMIC_ACQUIRE))
+		return 0;
+	self = v->raft_ids[v->self];
+	holder = __atomic_load_n(&sh->lock_holder, __ATOMIC_ACQUIRE);
+	if (holder == self)
+		return 0;
+	/* What this node knows may be a moment old: the cluster's log decides, once. */
+	if (!c->lock_asked) {
+		c->lock_miss = true;
+		c->lock_vid = sh->vid;
+		return -EAGAIN;
+	}
+	if (holder && member_name(v, holder, who, sizeof(who))) {
+		snprintf(msg, msglen,
+			 "VDI %s is locked: a client writes it through %s. Attach through that "
+			 "node, "
+			 "detach that client, or free the lock with 'dog vdi lock unlock %s' (or "
+			 "let "
+			 "several nodes write it: 'dog vdi lock share %s')",
+			 name, who, name, name);
+		return -EBUSY;
+	}
+	snprintf(msg, msglen,
+		 "cannot take the lock of VDI %s: the cluster did not grant it (no leader "
+		 "reachable?); try again",
+		 name);
+	return -EBUSY;
+}
+
+static void locked_on_shard(void *arg)
+{
+	nbd_conn_export_synced(arg);
+}
+
+static void lock_done(void *arg, int result)
+{
+	struct nbd_conn *c = arg;
+
+	(void)result; /* the option, run again, reads the outcome in the share */
+	c->sync_msg.fn = locked_on_shard;
+	c->sync_msg.arg = c;
+	msg_send(c->shard_id, &c->sync_msg);
+}
+
+static void lock_on_control(void *arg)
+{
+	struct nbd_conn *c = arg;
+
+	vdi_lock_acquire(c->lock_vid, lock_done, c);
+}
+
+void nbd_export_lock(struct nbd_conn *c)
+{
+	c->sync_msg.fn = lock_on_control;
+	c->sync_msg.arg = c;
+	msg_send(msg_mesh_size() - 1, &c->sync_msg); /* the control thread comes after the shards */
 }

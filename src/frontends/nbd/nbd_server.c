@@ -142,6 +142,7 @@ int nbd_server_start(const char *addr, uint16_t port, const char *socket_path, c
 {
 	int fd;
 
+	nbd_conns_follow_hook_install();
 	if (port) {
 		fd = net_listen_tcp(addr, port, false);
 		if (fd < 0) {
