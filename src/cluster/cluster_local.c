@@ -219,6 +219,28 @@ static void wipe_epochs(void)
 	}
 }
 
+int cluster_alter_copies(uint32_t copies)
+{
+	uint8_t old = sys.cfg.copies;
+	int ret;
+
+	if (!sys.cfg.ctime)
+		return SD_RES_WAIT_FOR_FORMAT;
+	if (!copies || copies > SD_MAX_COPIES)
+		return SD_RES_INVALID_PARMS;
+	sys.cfg.copies = (uint8_t)copies;
+	sys.cfg.copy_policy = 0;
+	ret = config_save(sys.dir, &sys.cfg);
+	if (ret)
+		log_err("cannot save %s/config: %s; the new default copies hold until a restart",
+			sys.dir, strerror(-ret));
+	if (old != copies)
+		log_notice("the cluster's default redundancy is now %u copies (it was %u); "
+			   "existing VDIs keep theirs",
+			   copies, old);
+	return SD_RES_SUCCESS;
+}
+
 int cluster_wipe_local(int kind, char *err, size_t errlen)
 {
 	int ret;

@@ -71,6 +71,12 @@ int cluster_wipe_local(int kind, char *err, size_t errlen);
  */
 int cluster_check_copies_fit(uint8_t copies, char *err, size_t errlen);
 
+/*
+ * dog cluster alter-copy: the default copies of VDIs created from now on (existing VDIs keep
+ * theirs), saved in DIR/config. Returns an SD_RES code.
+ */
+int cluster_alter_copies(uint32_t copies);
+
 /* The members of the current epoch (the local driver: this node alone). */
 int cluster_members(struct sd_node *out, int max);
 

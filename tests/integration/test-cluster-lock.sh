@@ -89,6 +89,39 @@ kill $HOLDER 2>/dev/null || true
 until_ok 30 unlocked
 attach 0 || fail "client through node 0 refused after the holder's node died"
 
+# dog vdi track: an object's holders in every epoch, newest first; the newest are those
+# dog vdi object location names.
+dogn 0 vdi track vol -i 0 >"$S/track"
+epochs=$(dogn 0 cluster info | grep -cE '^[0-9]{4}-')
+[ "$(grep -c 'locations at epoch' "$S/track")" -eq "$epochs" ] || fail "track: $(cat "$S/track")"
+newest=$(awk '/locations at epoch/{n++} n==1 && /^127/' "$S/track" | sort | tr '\n' ' ')
+placed=$(dogn 0 vdi object location vol -i 0 | tail -1 | tr ' ' '\n' | grep . | sort | tr '\n' ' ')
+[ "$newest" = "$placed" ] || fail "track's newest epoch ($newest) differs from location ($placed)"
+head -2 "$S/track" | grep -qE "^obj 00cb565b00000000 locations at epoch [0-9]+, copies = 2$" ||
+	fail "track header: $(head -3 "$S/track")"
+expect_exit 5 dogn 0 vdi track vol -i 9
+expect_stderr "not allocated"
+
+# setattr -x: of clients racing to create an attribute through every node, exactly one wins.
+for k in 0 1 2 3 4 5; do
+	(dogn $((k % 2)) vdi setattr -x vol owner "client$k" 2>/dev/null && echo "$k" >>"$S/won") &
+done
+wait
+[ "$(wc -l <"$S/won")" -eq 1 ] || fail "setattr -x winners: $(cat "$S/won")"
+[ "$(dogn 1 vdi getattr vol owner)" = "client$(cat "$S/won")" ] || fail "the winner's value"
+
+# cluster alter-copy: the default copies of new VDIs; existing ones keep theirs.
+[ "$(dogn 0 cluster alter-copy -c 1 -f)" = "The cluster's redundancy level is set to 1, the old one was 2." ] ||
+	fail "alter-copy message"
+[ "$(dogn 1 cluster alter-copy -c 1)" = "The cluster's redundancy level is already set to 1, nothing changed." ] ||
+	fail "alter-copy to the same level"
+dogn 1 vdi create one 8M
+dogn 0 vdi list -r one | grep -q " cb565[0-9a-f]* 1 \|^= one .* 1  22$" || fail "new VDI copies: $(dogn 0 vdi list -r one)"
+dogn 0 vdi list -r vol | grep -q "^= vol .* 2  22$" || fail "vol's copies changed: $(dogn 0 vdi list -r vol)"
+expect_exit 1 dogn 0 vdi create x 8M -c 3
+expect_exit 1 dogn 0 cluster alter-copy -c 3 -f
+expect_stderr "zone"
+
 # Errors.
 expect_exit 64 dogn 0 vdi lock frob vol
 expect_exit 5 dogn 0 vdi lock unlock nosuch

@@ -85,6 +85,54 @@ static void print_epoch(const Sdctl__EpochEntry *e)
 	printf("]\n");
 }
 
+/* dog cluster alter-copy -c N: the default copies of VDIs created from now on. */
+static int cluster_alter_copy(int argc, char **argv)
+{
+	Sdctl__Request req = SDCTL__REQUEST__INIT;
+	Sdctl__Response *rsp;
+	uint32_t old;
+	int ret;
+
+	(void)argc;
+	(void)argv;
+	if (!opts.copies_set || opts.copy_policy) {
+		fprintf(stderr, "%s\n",
+			opts.copy_policy ? "Erasure coding cannot be the cluster's default "
+					   "redundancy level: give -c N copies"
+					 : "Give the number of copies with -c N");
+		return EXIT_USAGE;
+	}
+	req.op_case = SDCTL__REQUEST__OP_CLUSTER_INFO;
+	req.cluster_info = true;
+	rsp = dog_call(&req);
+	if (!rsp)
+		return EXIT_SYSFAIL;
+	ret = dog_result(rsp, "Failed to get cluster information");
+	if (!ret)
+		ret = dog_expect(rsp, SDCTL__RESPONSE__BODY_CLUSTER_INFO);
+	old = ret ? 0 : rsp->cluster_info->copies;
+	sdctl__response__free_unpacked(rsp, NULL);
+	if (ret)
+		return ret;
+	if (old == opts.copies) {
+		printf("The cluster's redundancy level is already set to %u, nothing changed.\n",
+		       old);
+		return EXIT_OK;
+	}
+	if (!opts.force &&
+	    !confirm("VDIs created from now on get the new number of copies; existing VDIs keep "
+		     "theirs (change one with 'dog vdi alter-copy').  Continue?"))
+		return EXIT_FAIL;
+	req = (Sdctl__Request)SDCTL__REQUEST__INIT;
+	req.op_case = SDCTL__REQUEST__OP_CLUSTER_ALTER_COPY;
+	req.cluster_alter_copy = opts.copies;
+	ret = dog_call_simple(&req, "Failed to change the cluster's redundancy level");
+	if (!ret)
+		printf("The cluster's redundancy level is set to %u, the old one was %u.\n",
+		       opts.copies, old);
+	return ret;
+}
+
 static int cluster_info(int argc, char **argv)
 {
 	Sdctl__Request req = SDCTL__REQUEST__INIT;
@@ -267,6 +315,12 @@ const struct subcommand cluster_cmds[] = {
 	  "node cut off from the others refuses it. Prints nothing on success; on failure the\n"
 	  "reason and 'failed to execute request', exit 1. To stop one node, use\n"
 	  "'dog node kill'.\n" },
+	{ "alter-copy", "", "c:f", "set the number of copies of new images",
+	  "  -c, --copies N        copies (1-31) of the VDIs created from now on\n"
+	  "  -f, --force           do not ask for confirmation\n",
+	  0, 0, cluster_alter_copy,
+	  "Changes the cluster's default redundancy level, which VDIs created without -c get.\n"
+	  "Existing VDIs keep theirs. The copies must fit the zones of the cluster.\n" },
 	{ "check", "", "", "check and repair the copies of every image", "", 0, 0, cluster_check,
 	  "Runs 'dog vdi check' on every image of the cluster, printing 'fix vdi NAME' before\n"
 	  "each (see 'dog vdi check --help'), then asks every node for orphan objects: copies\n"

@@ -21,6 +21,7 @@ int vdi_rollback_cmd(int argc, char **argv);
 int vdi_delete_cmd(int argc, char **argv);
 int vdi_tree_cmd(int argc, char **argv);
 int vdi_lock_cmd(int argc, char **argv);
+int vdi_track_cmd(int argc, char **argv);
 int vdi_backup_cmd(int argc, char **argv);
 int vdi_restore_cmd(int argc, char **argv);
 
@@ -441,6 +442,12 @@ const struct subcommand vdi_cmds[] = {
 	  "             writing: detach it first)\n"
 	  "  share      lets clients through every node write the image (a cluster file system\n"
 	  "             on a shared disk); exclusive undoes it\n" },
+	{ "track", "<vdiname>", "i:s:", "show where an object was in every epoch",
+	  "  -i, --index N         the data object of index N (default: the image's inode)\n"
+	  "  -s, --snapshot TAG|ID of this snapshot of the image\n",
+	  1, 1, vdi_track_cmd,
+	  "For each epoch, newest first, the nodes the placement of that epoch puts the object\n"
+	  "on: 'obj OID locations at epoch E, copies = N', then one host:port per line.\n" },
 	{ "backup", "<vdiname>", "s:F:", "write an incremental backup of a snapshot to stdout",
 	  "  -s, --snapshot TAG|ID the snapshot to back up (required)\n"
 	  "  -F, --from TAG|ID     an older snapshot: only what changed since it (incremental)\n",

@@ -5,9 +5,14 @@
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "../../core/constants.h"
+#include "../../core/node.h"
+#include "../../core/oid.h"
 #include "../../core/result.h"
+#include "../../core/ring.h"
 #include "dog.h"
 
 static const char *failure(const Sdctl__Response *rsp, char *why)
@@ -18,6 +23,7 @@ static const char *failure(const Sdctl__Response *rsp, char *why)
 }
 
 int vdi_object_map_cmd(const char *name);
+int vdi_track_cmd(int argc, char **argv);
 
 int vdi_object_cmd(int argc, char **argv)
 {
@@ -131,4 +137,98 @@ int dog_report_orphans(void)
 		       "was away; they are never read\n",
 		       total, total == 1 ? "" : "s");
 	return failed ? EXIT_FAIL : EXIT_OK;
+}
+
+/*
+ * dog vdi track: where the placement of each epoch put an object, newest first, from the
+ * epochs' member lists (dog cluster info's) and the ring every sheep builds the same way.
+ */
+int vdi_track_cmd(int argc, char **argv)
+{
+	Sdctl__Request req = SDCTL__REQUEST__INIT;
+	Sdctl__Response *info, *ci;
+	uint64_t oid;
+	int copies, ret;
+
+	(void)argc;
+	ret = dog_vdi_info(argv[0], &info);
+	if (ret)
+		return ret;
+	copies = (int)info->vdi_info->copies;
+	oid = vid_to_vdi_oid(info->vdi_info->vid);
+	if (opts.index_set) {
+		Sdctl__VdiMapReq q = SDCTL__VDI_MAP_REQ__INIT;
+		Sdctl__Response *m;
+
+		q.name = argv[0];
+		q.snap = (char *)(opts.snap ? opts.snap : "");
+		q.first = opts.index;
+		q.count = 1;
+		req.op_case = SDCTL__REQUEST__OP_VDI_MAP;
+		req.vdi_map = &q;
+		m = dog_call(&req);
+		ret = m ? dog_result(m, "Failed to read the data map") : EXIT_SYSFAIL;
+		if (!ret)
+			ret = dog_expect(m, SDCTL__RESPONSE__BODY_VDI_MAP);
+		if (!ret && (opts.index >= m->vdi_map->map_len || !m->vdi_map->n_entries ||
+			     !m->vdi_map->entries[0])) {
+			fprintf(stderr,
+				"Failed to track object %" PRIu32 " of %s: it is not "
+				"allocated (see 'dog vdi object map')\n",
+				opts.index, argv[0]);
+			ret = EXIT_MISSING;
+		}
+		if (!ret)
+			oid = vid_to_data_oid(m->vdi_map->entries[0], opts.index);
+		if (m)
+			sdctl__response__free_unpacked(m, NULL);
+		if (ret) {
+			sdctl__response__free_unpacked(info, NULL);
+			return ret;
+		}
+	}
+	sdctl__response__free_unpacked(info, NULL);
+	req = (Sdctl__Request)SDCTL__REQUEST__INIT;
+	req.op_case = SDCTL__REQUEST__OP_CLUSTER_INFO;
+	req.cluster_info = true;
+	ci = dog_call(&req);
+	if (!ci)
+		return EXIT_SYSFAIL;
+	ret = dog_result(ci, "Failed to read the epochs");
+	if (!ret)
+		ret = dog_expect(ci, SDCTL__RESPONSE__BODY_CLUSTER_INFO);
+	for (size_t e = 0; !ret && e < ci->cluster_info->n_epochs; e++) {
+		const Sdctl__EpochEntry *ep = ci->cluster_info->epochs[e];
+		struct sd_node *nodes = calloc(ep->n_nodes + 1, sizeof(*nodes));
+		struct placement_ring ring;
+		int idx[SD_MAX_COPIES], n;
+
+		if (!nodes)
+			return EXIT_SYSFAIL;
+		for (size_t i = 0; i < ep->n_nodes; i++) {
+			node_addr_parse(ep->nodes[i]->host, nodes[i].nid.addr);
+			nodes[i].nid.port = (uint16_t)ep->nodes[i]->port;
+			nodes[i].nr_vnodes = (uint16_t)ep->nodes[i]->vnodes;
+			nodes[i].zone = ep->nodes[i]->zone;
+		}
+		if (ring_build(&ring, nodes, (int)ep->n_nodes)) {
+			free(nodes);
+			ret = EXIT_SYSFAIL;
+			break;
+		}
+		n = ring_place(&ring, oid, copies, idx);
+		printf("\nobj %016" PRIx64 " locations at epoch %u, copies = %d\n", oid, ep->epoch,
+		       copies);
+		printf("---------------------------------------------------\n");
+		for (int i = 0; i < n; i++) {
+			char a[64];
+
+			node_addr_format(ring.nodes[idx[i]].nid.addr, a, sizeof(a));
+			printf("%s:%u\n", a, ring.nodes[idx[i]].nid.port);
+		}
+		ring_destroy(&ring);
+		free(nodes);
+	}
+	sdctl__response__free_unpacked(ci, NULL);
+	return ret;
 }

@@ -811,6 +811,9 @@ int sm_apply(void *ctx, uint64_t index, const void *data, size_t len)
 	case SDCL__COMMAND__OP_VDI_LOCK:
 		ret = apply_vdi_lock(c->vdi_lock);
 		break;
+	case SDCL__COMMAND__OP_ALTER_COPIES:
+		ret = cluster_alter_copies(c->alter_copies);
+		break;
 	case SDCL__COMMAND__OP_LEASE:
 		ret = apply_lease(c->lease);
 		break;

@@ -152,6 +152,12 @@ void ctl_propose_create(struct reply *r, struct ctl_call *call, struct Sdcl__Com
 	propose(r, call, cmd, PEND_CREATE, what, name);
 }
 
+void ctl_propose_plain(struct reply *r, struct ctl_call *call, struct Sdcl__Command *cmd,
+		       const char *what, const char *name)
+{
+	propose(r, call, cmd, PEND_PLAIN, what, name);
+}
+
 static void op_format(struct reply *r, const Sdctl__ClusterFormatReq *f, struct ctl_call *call)
 {
 	Sdcl__Command cmd = SDCL__COMMAND__INIT;

@@ -45,6 +45,8 @@ struct vdi *find_vdi_snap(struct reply *r, const char *name, const char *snap);
 void ctl_vdi_snapshot(struct reply *r, const Sdctl__VdiSnapshotReq *q, struct ctl_call *call);
 void ctl_vdi_clone(struct reply *r, const Sdctl__VdiCloneReq *q, struct ctl_call *call);
 void ctl_vdi_rollback(struct reply *r, const Sdctl__VdiRollbackReq *q, struct ctl_call *call);
+/* ctl_snap.c: dog cluster alter-copy (the default copies). */
+void ctl_alter_copy(struct reply *r, uint32_t copies, struct ctl_call *call);
 /* ctl_lock.c: dog vdi lock list|unlock|share|exclusive. */
 void ctl_vdi_lock(struct reply *r, const Sdctl__VdiLockReq *q, struct ctl_call *call);
 /* dog vdi object map, dog vdi backup: a range of a VDI's data map. */
@@ -56,6 +58,9 @@ void ctl_vdi_map(struct reply *r, const Sdctl__VdiMapReq *q);
 struct Sdcl__Command;
 void ctl_propose_create(struct reply *r, struct ctl_call *call, struct Sdcl__Command *cmd,
 			const char *what, const char *name);
+/* The same, answered with success or failure only. */
+void ctl_propose_plain(struct reply *r, struct ctl_call *call, struct Sdcl__Command *cmd,
+		       const char *what, const char *name);
 
 /*
  * sdcluster (ctl_cluster.c): runs the operations that change the cluster through its log, and

@@ -50,6 +50,30 @@ static void created(struct reply *r, uint32_t vid)
 	r->rsp.vdi_create = c;
 }
 
+void ctl_alter_copy(struct reply *r, uint32_t copies, struct ctl_call *call)
+{
+	char err[512];
+	int ret;
+
+	if (!check_running(r))
+		return;
+	if (!copies || copies > SD_MAX_COPIES)
+		return fail(r, SD_RES_INVALID_PARMS, "copies must be 1 to %d, not %u",
+			    SD_MAX_COPIES, copies);
+	if (cluster_check_copies_fit((uint8_t)copies, err, sizeof(err)))
+		return fail(r, SD_RES_INVALID_PARMS, "%s", err);
+	if (sys.clustered) {
+		Sdcl__Command cmd = SDCL__COMMAND__INIT;
+
+		cmd.op_case = SDCL__COMMAND__OP_ALTER_COPIES;
+		cmd.alter_copies = copies;
+		return ctl_propose_plain(r, call, &cmd, "alter-copy", "the cluster");
+	}
+	ret = cluster_alter_copies(copies);
+	if (ret)
+		fail(r, ret, "cannot change the cluster's copies: %s", sd_strerror(ret));
+}
+
 #define CTL_MAP_MAX 262144
 
 void ctl_vdi_map(struct reply *r, const Sdctl__VdiMapReq *q)
