@@ -1,9 +1,10 @@
 #!/bin/bash
-# VDI locks on a three-node cluster: a read-write NBD client takes its VDI's lock for the node it
-# attaches through; more clients through that node share it, a client through another node is
-# refused with the holder's name; the lock follows a snapshot, goes when the last client
-# detaches or its node is SIGKILLed, and dog vdi lock list|unlock|share|exclusive show and
-# change it.
+# VDI locks on a three-node cluster: an NBD client that writes takes its VDI's lock for the node
+# it attaches through; more clients through that node share it, a client writing through
+# another node is refused with the holder's name (reading is fine: backups, checks); the lock
+# follows a snapshot, goes when the last writer detaches or its node is SIGKILLed, and
+# dog vdi lock list|unlock|share|exclusive show and change it. Also dog vdi track, setattr -x
+# races and dog cluster alter-copy.
 source "$(dirname "$0")/functions.sh"
 need qemu-io
 
@@ -48,18 +49,32 @@ until_ok 10 dogn 2 vdi create vol 64M
 until_ok 10 dogn 0 vdi list vol
 
 # A client through node 1 holds the lock; node 2's client is refused, with the reason.
-hold 1 8
+hold 1 60
 until_ok 10 owned_by 1
 dogn 2 vdi lock list | grep -qE "^  vol +0  cb565a +127\.0\.0\.1:$P1$" || fail "lock list: $(dogn 2 vdi lock list)"
-expect_exit 1 qemu-io -f raw -c "read 0 4k" "$(nbd 2 vol)"
-expect_stderr "VDI vol is locked: a client writes it through 127\.0\.0\.1:$P1"
+expect_exit 1 qemu-io -f raw -c "write 0 4k" "$(nbd 2 vol)"
+cat "$S/stdout" "$S/stderr" | grep -q "Operation not permitted" || fail "the write was not refused with EPERM"
+# The reason goes to the client in the structured error (libnbd's debug shows it) and the log.
+grep -q "a write to vol refused: VDI is locked: a client writes it through 127\.0\.0\.1:$P1" \
+	"$S/n2/sheep.log" || fail "the refusal is not logged with the holder"
+PATH=/usr/bin:$PATH LIBNBD_DEBUG=1 python3 -c '
+import nbd, sys
+h = nbd.NBD()
+h.connect_uri(sys.argv[1])
+try:
+    h.pwrite(b"y" * 512, 0)
+except nbd.Error:
+    pass' "$(nbd 2 vol)" 2>&1 | grep -q "a client writes it through 127\.0\.0\.1:$P1" ||
+	fail "the client is not told who holds the lock"
+# Readers through any node are fine.
+qemu-io -f raw -r -c "read -P 0 8k 4k" "$(nbd 2 vol)" >/dev/null || fail "a reader through node 2 was refused"
 # More clients through the same node share it (multi-conn).
 attach 1 || fail "a second client through the holder's node was refused"
 # The lock follows a snapshot to the new working VDI.
 dogn 0 vdi snapshot vol -s s1 || fail "snapshot"
 until_ok 10 owned_by 1
-expect_exit 1 qemu-io -f raw -c "read 0 4k" "$(nbd 2 vol)"
-expect_stderr "is locked"
+expect_exit 1 qemu-io -f raw -c "write 0 4k" "$(nbd 2 vol)"
+cat "$S/stdout" "$S/stderr" | grep -q "Operation not permitted" || fail "the write was not refused with EPERM"
 qemu-io -f raw -r -c "read 0 4k" "$(nbd 2 vol@s1)" >/dev/null || fail "snapshots are not locked"
 # share: every node's clients may write it; exclusive: one node's again.
 dogn 2 vdi lock share vol || fail "lock share"
@@ -67,9 +82,10 @@ attach 2 || fail "a client through node 2 of a shareable VDI was refused"
 dogn 0 vdi lock list | grep -q "(shared)" || fail "shareable not listed: $(dogn 0 vdi lock list)"
 dogn 0 vdi lock exclusive vol || fail "lock exclusive"
 until_ok 10 owned_by 1
-expect_exit 1 qemu-io -f raw -c "read 0 4k" "$(nbd 2 vol)"
+expect_exit 1 qemu-io -f raw -c "write 0 4k" "$(nbd 2 vol)"
 # The last client detaches: the lock goes, and node 2's client gets it.
-wait $HOLDER
+kill $HOLDER
+wait $HOLDER || true
 until_ok 15 unlocked
 attach 2 || fail "node 2's client refused after the holder detached"
 

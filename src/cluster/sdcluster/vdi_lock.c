@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 
+#include "../../core/conn_guard.h"
 #include "../../core/log.h"
 #include "../../core/result.h"
 #include "../sys.h"
@@ -18,15 +19,33 @@ static bool running;
 
 struct lock_call {
 	uint32_t vid;
+	uint64_t deadline_ms; /* an acquire: asks again until then while another node holds it */
+	struct evloop_timer retry;
 	void (*done)(void *arg, int result);
 	void (*done_msg)(void *arg, int result, const char *msg);
 	void *arg;
 };
 
+static void propose(uint32_t vid, uint64_t holder, bool acquire, bool force, bool set_shareable,
+		    bool shareable, struct lock_call *c);
+
+static void retry_fire(void *arg)
+{
+	struct lock_call *c = arg;
+
+	propose(c->vid, self_id, true, false, false, false, c);
+}
+
 static void proposed(void *arg, const struct sdc_outcome *o)
 {
 	struct lock_call *c = arg;
 
+	if (o->result == SD_RES_VDI_LOCKED && c->deadline_ms && running &&
+	    guard_clock_ms() < c->deadline_ms) {
+		evloop_timer_init(&c->retry, retry_fire, c);
+		evloop_timer_start(loop, &c->retry, LOCK_RETRY_MS, 0);
+		return;
+	}
 	if (c->done)
 		c->done(c->arg, o->result);
 	else if (c->done_msg)
@@ -64,7 +83,10 @@ void vdi_lock_acquire(uint32_t vid, void (*done)(void *arg, int result), void *a
 		done(arg, SD_RES_NO_MEM);
 		return;
 	}
-	*c = (struct lock_call){ .vid = vid, .done = done, .arg = arg };
+	*c = (struct lock_call){ .vid = vid,
+				 .deadline_ms = guard_clock_ms() + LOCK_PATIENCE_MS,
+				 .done = done,
+				 .arg = arg };
 	propose(vid, self_id, true, false, false, false, c);
 }
 

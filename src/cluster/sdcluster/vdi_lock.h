@@ -17,12 +17,17 @@
 
 #include "../../core/evloop.h"
 
-#define LOCK_CHECK_MS	 1000
+#define LOCK_CHECK_MS	 250
 #define LOCK_IDLE_CHECKS 2
+/* An attach refused because another node holds the lock asks again for this long: that
+ * node's clients may have just detached, and its release is on its way. */
+#define LOCK_PATIENCE_MS 3000
+#define LOCK_RETRY_MS	 200
 
 /*
  * Control thread: takes vid's lock for this node, or learns who has it. done gets an SD_RES
- * code (SD_RES_VDI_LOCKED: another node holds it); done may run before this returns.
+ * code (SD_RES_VDI_LOCKED: another node holds it, still after LOCK_PATIENCE_MS of asking);
+ * done may run before this returns.
  */
 void vdi_lock_acquire(uint32_t vid, void (*done)(void *arg, int result), void *arg);
 /* Control thread: dog vdi lock unlock (force) and share|exclusive, as commands. */

@@ -748,6 +748,20 @@ void nbd_cmd_execute(struct nbd_cmd *cmd)
 		cmd->share = cmd->c->share;
 		vdi_share_get(cmd->share);
 	}
+	/* A write takes the VDI's lock for this node first (vdi_lock.h). */
+	if (!cmd->share->read_only &&
+	    (cmd->req.type == NBD_CMD_WRITE || cmd->req.type == NBD_CMD_TRIM ||
+	     cmd->req.type == NBD_CMD_WRITE_ZEROES)) {
+		int ret = nbd_export_may_write(cmd);
+
+		if (ret == -EAGAIN)
+			return;
+		if (ret) {
+			cmd->error = ret; /* why is set */
+			nbd_cmd_reply(cmd);
+			return;
+		}
+	}
 	switch (cmd->req.type) {
 	case NBD_CMD_READ:
 		do_read(cmd);

@@ -617,11 +617,6 @@ static void enter_transmission(struct nbd_conn *c)
 	}
 	vdi_share_get(sh);
 	c->share = sh;
-	if (!sh->read_only) {
-		/* A read-write client here: this node keeps the VDI's lock (vdi_lock.h). */
-		__atomic_add_fetch(&sh->rw_conns, 1, __ATOMIC_RELEASE);
-		c->rw_counted = true;
-	}
 	if (c->neg.meta_dirty &&
 	    !(c->dirty_from = nbd_export_find_from(c->neg.export_name, c->neg.meta_dirty_from)))
 		c->neg.meta_dirty = false; /* deleted since: BLOCK_STATUS says so */
@@ -640,7 +635,6 @@ static bool handle_option(struct nbd_conn *c)
 					    .list = nbd_export_list,
 					    .dirty_from = nbd_export_dirty_from,
 					    .list_dirty = nbd_export_list_dirty,
-					    .claim = nbd_export_claim,
 					    .ctx = c };
 	struct nbd_buf out = { 0 };
 	struct nbd_option opt;
@@ -675,16 +669,7 @@ static bool handle_option(struct nbd_conn *c)
 		nbd_export_sync(c);
 		return false;
 	}
-	if (c->lock_miss) {
-		/* The VDI's lock is free: the option waits while this node takes it. */
-		c->lock_miss = false;
-		c->lock_asked = true;
-		nbd_buf_free(&out);
-		c->paused = c->export_syncing = true;
-		nbd_export_lock(c);
-		return false;
-	}
-	c->lock_asked = false;
+
 	c->rpos += NBD_OPTION_HDR_SIZE + opt.length;
 	c->rx_completed = true;
 	if (queue_buf(c, &out)) {

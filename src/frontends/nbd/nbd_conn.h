@@ -48,9 +48,10 @@ struct nbd_cmd {
 	uint32_t extents_len, dirty_len;
 	/* The VDI this command runs on, one reference: the connection's when it started. */
 	struct vdi_share *share;
-	bool moved;  /* a write met the VDI snapshotted: it runs again on its successor */
-	bool synced; /* caught up with the cluster before a copy-up */
-	int moves;   /* how often it waited for the successor */
+	bool moved;	 /* a write met the VDI snapshotted: it runs again on its successor */
+	bool lock_asked; /* the VDI's lock was asked for, for this command */
+	bool synced;	 /* caught up with the cluster before a copy-up */
+	int moves;	 /* how often it waited for the successor */
 	uint32_t cow_first, cow_last; /* TRIM/WRITE_ZEROES: objects copied up then punched */
 	bool cow_punched;
 	/* Object pieces in flight. */
@@ -93,9 +94,8 @@ struct nbd_conn {
 	 * message is out, the connection is not freed), then looks once more (export_synced).
 	 */
 	bool export_miss, export_syncing, export_synced;
-	/* A read-write attach waits for the VDI's lock (vdi_lock.h): asked once per option. */
-	bool lock_miss, lock_asked, rw_counted;
-	uint32_t lock_vid;
+	/* It has written: it counts in its VDI's rw_conns, for the lock (vdi_lock.h). */
+	bool rw_counted;
 	struct sd_msg sync_msg;
 
 	/* Input: rbuf[rpos..rlen) is received but not parsed yet. */
@@ -167,9 +167,12 @@ void nbd_export_list_dirty(void *ctx, const char *name, void (*emit)(void *arg, 
 struct vdi_share *nbd_export_find_from(const char *name, const char *from);
 /* Catches this node up with the cluster's VDI table, then calls nbd_conn_export_synced(c). */
 void nbd_export_sync(struct nbd_conn *c);
-int nbd_export_claim(void *ctx, const char *name, char *msg, size_t msglen);
-/* Asks the control thread for c->lock_vid's lock; nbd_conn_export_synced(c) when answered. */
-void nbd_export_lock(struct nbd_conn *c);
+/*
+ * Before a write: whether the connection may write its VDI (vdi_lock.h). 0: yes (it now
+ * counts as a writer here); -EAGAIN: the lock is being asked for, nbd_cmd_execute(cmd) runs
+ * again once answered; -EPERM: another node's clients hold it (why in cmd->why).
+ */
+int nbd_export_may_write(struct nbd_cmd *cmd);
 /* nbd_conn.c: on c's shard, the catch-up is done. */
 void nbd_conn_export_synced(struct nbd_conn *c);
 

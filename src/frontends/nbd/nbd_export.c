@@ -8,6 +8,7 @@
 #include "../../cluster/sdcluster/sdcluster.h"
 #include "../../cluster/sdcluster/vdi_lock.h"
 #include "../../cluster/vdi_share.h"
+#include "../../core/log.h"
 #include "nbd_conn.h"
 
 #define NBD_PREF_BLOCK 4096u
@@ -175,70 +176,73 @@ static bool member_name(const struct cluster_view *v, uint64_t raft_id, char *bu
 	return false;
 }
 
-int nbd_export_claim(void *ctx, const char *name, char *msg, size_t msglen)
+/* This connection writes through this node: it keeps the VDI's lock here. */
+static void count_writer(struct nbd_conn *c)
 {
-	struct nbd_conn *c = ctx;
-	struct vdi_share *sh = export_table_find(export_table_current(), name);
-	const struct cluster_view *v = cluster_view_current();
-	uint64_t self, holder;
-	char who[80];
-
-	/* Nothing to lock: a snapshot, or one node (the local driver) that all clients share. */
-	if (!sh || sh->read_only || !v || !v->raft_ids || v->self < 0 ||
-	    __atomic_load_n(&sh->shareable, __ATOMIC_ACQUIRE))
-		return 0;
-	self = v->raft_ids[v->self];
-	holder = __atomic_load_n(&sh->lock_holder, __ATOMIC_ACQUIRE);
-	if (holder == self)
-		return 0;
-	/* What this node knows may be a moment old: the cluster's log decides, once. */
-	if (!c->lock_asked) {
-		c->lock_miss = true;
-		c->lock_vid = sh->vid;
-		return -EAGAIN;
-	}
-	if (holder && member_name(v, holder, who, sizeof(who))) {
-		snprintf(msg, msglen,
-			 "VDI %s is locked: a client writes it through %s. Attach through that "
-			 "node, "
-			 "detach that client, or free the lock with 'dog vdi lock unlock %s' (or "
-			 "let "
-			 "several nodes write it: 'dog vdi lock share %s')",
-			 name, who, name, name);
-		return -EBUSY;
-	}
-	snprintf(msg, msglen,
-		 "cannot take the lock of VDI %s: the cluster did not grant it (no leader "
-		 "reachable?); try again",
-		 name);
-	return -EBUSY;
+	if (c->rw_counted)
+		return;
+	__atomic_add_fetch(&c->share->rw_conns, 1, __ATOMIC_RELEASE);
+	c->rw_counted = true;
 }
 
 static void locked_on_shard(void *arg)
 {
-	nbd_conn_export_synced(arg);
+	nbd_cmd_execute(arg);
 }
 
 static void lock_done(void *arg, int result)
 {
-	struct nbd_conn *c = arg;
+	struct nbd_cmd *cmd = arg;
 
-	(void)result; /* the option, run again, reads the outcome in the share */
-	c->sync_msg.fn = locked_on_shard;
-	c->sync_msg.arg = c;
-	msg_send(c->shard_id, &c->sync_msg);
+	(void)result; /* the command, run again, reads the outcome in the share */
+	cmd->sync_msg.fn = locked_on_shard;
+	cmd->sync_msg.arg = cmd;
+	msg_send(cmd->c->shard_id, &cmd->sync_msg);
 }
 
 static void lock_on_control(void *arg)
 {
-	struct nbd_conn *c = arg;
+	struct nbd_cmd *cmd = arg;
 
-	vdi_lock_acquire(c->lock_vid, lock_done, c);
+	vdi_lock_acquire(cmd->share->vid, lock_done, cmd);
 }
 
-void nbd_export_lock(struct nbd_conn *c)
+int nbd_export_may_write(struct nbd_cmd *cmd)
 {
-	c->sync_msg.fn = lock_on_control;
-	c->sync_msg.arg = c;
-	msg_send(msg_mesh_size() - 1, &c->sync_msg); /* the control thread comes after the shards */
+	struct nbd_conn *c = cmd->c;
+	struct vdi_share *sh = cmd->share;
+	const struct cluster_view *v = cluster_view_current();
+	uint64_t self, holder;
+	char who[80];
+
+	/* Nothing to lock against: one node (the local driver) that all clients share. */
+	if (!v || !v->raft_ids || v->self < 0 ||
+	    __atomic_load_n(&sh->shareable, __ATOMIC_ACQUIRE)) {
+		count_writer(c);
+		return 0;
+	}
+	self = v->raft_ids[v->self];
+	holder = __atomic_load_n(&sh->lock_holder, __ATOMIC_ACQUIRE);
+	if (holder == self) {
+		count_writer(c);
+		return 0;
+	}
+	/* What this node knows may be a moment old: the cluster's log decides, once. */
+	if (!cmd->lock_asked) {
+		cmd->lock_asked = true;
+		cmd->sync_msg.fn = lock_on_control;
+		cmd->sync_msg.arg = cmd;
+		msg_send(msg_mesh_size() - 1, &cmd->sync_msg); /* the control thread follows */
+		return -EAGAIN;
+	}
+	if (holder && member_name(v, holder, who, sizeof(who)))
+		snprintf(cmd->why, sizeof(cmd->why),
+			 "VDI is locked: a client writes it through %.48s", who);
+	else
+		snprintf(cmd->why, sizeof(cmd->why),
+			 "VDI lock not granted by the cluster (no leader reachable?)");
+	log_warn("NBD %s: a write to %s refused: %s; detach the other client, or 'dog vdi lock "
+		 "unlock|share %s'",
+		 c->peer, sh->name, cmd->why, sh->vdi_name);
+	return -EPERM;
 }

@@ -134,17 +134,6 @@ static int do_info_go(struct nbd_neg *neg, const struct nbd_option *opt, const u
 	}
 	if (!lookup_or_refuse(opt, name, &info, out, ops))
 		return NBD_NEG_CONTINUE;
-	if (opt->option == NBD_OPT_GO && ops->claim) {
-		char msg[512] = "";
-		int ret = ops->claim(ops->ctx, name, msg, sizeof(msg));
-
-		if (ret == -EAGAIN)
-			return NBD_NEG_CONTINUE; /* run again once the answer is known */
-		if (ret) {
-			reply_err(out, opt->option, NBD_REP_ERR_POLICY, msg);
-			return NBD_NEG_CONTINUE;
-		}
-	}
 	info_export(out, opt->option, &info);
 	if (go.want_name) {
 		reply(out, opt->option, NBD_REP_INFO, 2 + go.name_len);
@@ -275,14 +264,6 @@ int nbd_neg_option(struct nbd_neg *neg, const struct nbd_option *opt, const uint
 		if (copy_name(name, data, opt->length) ||
 		    ops->lookup(ops->ctx, name, &info, msg, sizeof(msg)))
 			return NBD_NEG_CLOSE;
-		if (ops->claim) {
-			int ret = ops->claim(ops->ctx, name, msg, sizeof(msg));
-
-			if (ret == -EAGAIN)
-				return NBD_NEG_CONTINUE;
-			if (ret)
-				return NBD_NEG_CLOSE; /* no way to say why with this option */
-		}
 		nbd_buf_u64(out, info.size);
 		nbd_buf_u16(out, info.tflags);
 		if (!neg->no_zeroes)

@@ -36,12 +36,7 @@ struct nbd_export_ops {
 	int (*dirty_from)(void *ctx, const char *name, const char *from);
 	void (*list_dirty)(void *ctx, const char *name, void (*emit)(void *arg, const char *from),
 			   void *arg);
-	/*
-	 * Before transmission on name (GO, EXPORT_NAME): 0 to go on, -EBUSY to refuse with the
-	 * reason in msg (the VDI's lock is another node's), or -EAGAIN when the answer needs a
-	 * wait (the caller runs the option again later). NULL: always go on.
-	 */
-	int (*claim)(void *ctx, const char *name, char *msg, size_t msglen);
+
 	void *ctx;
 };
 
