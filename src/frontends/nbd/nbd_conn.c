@@ -176,6 +176,7 @@ static struct nbd_cmd *cmd_get(struct nbd_conn *c)
 			return NULL;
 	}
 	memset(cmd, 0, offsetof(struct nbd_cmd, inline_pieces));
+	cmd->retry.armed = false; /* past the cleared part, and read before it is started */
 	cmd->c = c;
 	cmd->pieces = cmd->inline_pieces;
 	c->inflight++;
