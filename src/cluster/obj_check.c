@@ -116,7 +116,31 @@ static uint8_t copies_of(uint64_t oid)
 {
 	struct vdi_share *sh = export_table_find_vid(export_table_current(), oid_to_vid(oid));
 
-	return sh ? sh->copies : 0;
+	return sh ? __atomic_load_n(&sh->copies, __ATOMIC_ACQUIRE) : 0;
+}
+
+/*
+ * dog vdi alter-copy changed the object's copies in epoch *ce (0: never): a copy from before
+ * is current only if this node held it under the smaller count (*low) since then.
+ */
+static void copies_change_of(uint64_t oid, uint32_t *ce, uint8_t *low)
+{
+	struct vdi_share *sh = export_table_find_vid(export_table_current(), oid_to_vid(oid));
+
+	*ce = sh ? __atomic_load_n(&sh->copies_epoch, __ATOMIC_ACQUIRE) : 0;
+	*low = sh && sh->prev_copies < sh->copies ? sh->prev_copies : sh ? sh->copies : 0;
+}
+
+/* eh_held_since, across a change of the copies in epoch ce. */
+static bool held_since(const struct epoch_history *h, uint64_t oid, int copies, uint32_t from)
+{
+	uint32_t ce;
+	uint8_t low;
+
+	copies_change_of(oid, &ce, &low);
+	if (ce && from < ce)
+		return low && eh_held_since(h, oid, low, from) && eh_held_since(h, oid, copies, ce);
+	return eh_held_since(h, oid, copies, from);
 }
 
 static uint32_t obj_size_of(uint64_t oid)
@@ -149,7 +173,7 @@ static enum verdict judge(const struct cluster_view *v, uint64_t oid, int copies
 	if (!as_source && k) {
 		if (k->epoch == v->epoch)
 			return COPY_CURRENT;
-		if (eh_held_since(h, oid, copies, k->epoch)) {
+		if (held_since(h, oid, copies, k->epoch)) {
 			k->epoch = v->epoch;
 			return COPY_CURRENT;
 		}
@@ -157,7 +181,7 @@ static enum verdict judge(const struct cluster_view *v, uint64_t oid, int copies
 	if (store_obj_path(s->store->kind, oid, 0, path, sizeof(path)) ||
 	    fstatat(s->store->objdir_fd, path, &st, 0) < 0) {
 		/* A holder since the format has every object there is. */
-		if (h->nr && h->eh[0].epoch == 1 && eh_held_since(h, oid, copies, 1))
+		if (h->nr && h->eh[0].epoch == 1 && held_since(h, oid, copies, 1))
 			return COPY_ABSENT;
 		return COPY_MISSING;
 	}
@@ -165,7 +189,7 @@ static enum verdict judge(const struct cluster_view *v, uint64_t oid, int copies
 				      (uint64_t)st.st_mtim.tv_nsec);
 	if (as_source)
 		return eh_current_as_of_last(h, oid, copies, from) ? COPY_CURRENT : COPY_STALE;
-	return eh_held_since(h, oid, copies, from) ? COPY_CURRENT : COPY_STALE;
+	return held_since(h, oid, copies, from) ? COPY_CURRENT : COPY_STALE;
 }
 
 static void pull_finish(struct pull *p, int err)

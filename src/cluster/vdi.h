@@ -41,6 +41,9 @@ struct vdi {
 	uint64_t lock_holder;
 	bool shareable, lock_busy;
 	int lock_idle;
+	/* dog vdi alter-copy: the epoch its copies last changed in (0: never), and before. */
+	uint32_t copies_epoch;
+	uint8_t prev_copies;
 	bool lease_release_busy; /* this node's release of the lease is being proposed */
 };
 

@@ -44,6 +44,8 @@ struct vdi_share *vdi_share_new(const struct vdi *v)
 		snprintf(sh->name, sizeof(sh->name), "%s", v->hdr.name);
 	sh->size = v->hdr.vdi_size;
 	sh->writer = v->writer;
+	sh->copies_epoch = v->copies_epoch;
+	sh->prev_copies = v->prev_copies;
 	sh->lock_holder = v->lock_holder;
 	sh->shareable = v->shareable;
 	memcpy(sh->map, v->map, sizeof(uint32_t) * v->map_len);

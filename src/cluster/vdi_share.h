@@ -24,7 +24,10 @@ struct vdi;
 struct vdi_share {
 	uint32_t vid;
 	uint8_t obj_shift;
-	uint8_t copies;		       /* replicas of each object: the gateway's placement */
+	uint8_t copies; /* atomic: replicas of each object, the placement's */
+	/* Atomic: dog vdi alter-copy changed the copies in this epoch (0: never), from these. */
+	uint32_t copies_epoch;
+	uint8_t prev_copies;
 	bool read_only;		       /* a snapshot */
 	char name[SD_MAX_VDI_LEN * 2]; /* the export name: "name", or "name@tag" for a snapshot */
 	char vdi_name[SD_MAX_VDI_LEN]; /* the VDI's name alone */

@@ -233,14 +233,17 @@ int vdi_snapshot(struct vdi *v, const char *tag, uint64_t ctime, uint32_t *new_o
 	obj_sweep_kick();
 	old_share = v->share;
 	v->share = vdi_share_new(v);
-	if (!v->share || vdi_table_insert(&sys.vdis, w)) {
+	if (!v->share) {
 		/* The metadata is right (on disk, or in the log); only the exports lag. */
-		log_err("out of memory publishing the snapshot of %s; restart sheep to serve it",
-			w->hdr.name);
-		if (!v->share)
-			v->share = old_share, old_share = NULL;
-		else
-			vdi_free(w);
+		log_err("out of memory publishing snapshot %s of %s; restart sheep to export it",
+			tag, v->hdr.name);
+		v->share = old_share;
+		old_share = NULL;
+	}
+	if (vdi_table_insert(&sys.vdis, w)) {
+		log_err("out of memory adding the new working VDI of %s; restart sheep to serve it",
+			v->hdr.name);
+		vdi_free(w);
 	}
 	export_table_publish();
 	if (old_share) {

@@ -19,7 +19,7 @@
 #include "proc.h"
 
 /* How long start-up waits, in all, for listeners held by dead processes; and how often it tries. */
-#define NET_HELD_WAIT_MS  15000
+#define NET_HELD_WAIT_MS  30000
 #define NET_HELD_RETRY_MS 20
 /* TCP listeners on one port (IPv4 and IPv6, one per address) looked at when deciding to wait. */
 #define NET_MAX_LISTENERS 16

@@ -9,7 +9,7 @@
 /*
  * One more round of waiting for what (a port or socket, for the log line) that nobody alive
  * holds: a warning the first time for each listener, then a short sleep. False once the
- * start-up's wait (15 s for all listeners together) is used up.
+ * start-up's wait (30 s for all listeners together) is used up.
  */
 bool net_held_wait(const char *what, bool *waiting);
 

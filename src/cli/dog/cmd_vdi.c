@@ -21,6 +21,7 @@ int vdi_rollback_cmd(int argc, char **argv);
 int vdi_delete_cmd(int argc, char **argv);
 int vdi_tree_cmd(int argc, char **argv);
 int vdi_lock_cmd(int argc, char **argv);
+int vdi_alter_copy_cmd(int argc, char **argv);
 int vdi_track_cmd(int argc, char **argv);
 int vdi_backup_cmd(int argc, char **argv);
 int vdi_restore_cmd(int argc, char **argv);
@@ -442,6 +443,13 @@ const struct subcommand vdi_cmds[] = {
 	  "             writing: detach it first)\n"
 	  "  share      lets clients through every node write the image (a cluster file system\n"
 	  "             on a shared disk); exclusive undoes it\n" },
+	{ "alter-copy", "<vdiname>", "c:", "change the number of copies of an image",
+	  "  -c, --copies N        the new number of copies (1-31)\n", 1, 1, vdi_alter_copy_cmd,
+	  "For a standalone image (no snapshot or clone shares its objects), replicated. The\n"
+	  "cluster moves to a new epoch with the same nodes, whose placement has the new\n"
+	  "number of copies: recovery gives the new holders their copies ('dog node recovery'\n"
+	  "shows it) and, once every node is done, removes the copies no longer needed. Reads\n"
+	  "and writes go on meanwhile.\n" },
 	{ "track", "<vdiname>", "i:s:", "show where an object was in every epoch",
 	  "  -i, --index N         the data object of index N (default: the image's inode)\n"
 	  "  -s, --snapshot TAG|ID of this snapshot of the image\n",

@@ -15,6 +15,7 @@ int vdi_rollback_cmd(int argc, char **argv);
 int vdi_delete_cmd(int argc, char **argv);
 int vdi_tree_cmd(int argc, char **argv);
 int vdi_lock_cmd(int argc, char **argv);
+int vdi_alter_copy_cmd(int argc, char **argv);
 
 /* Sends a request answered with VdiCreateRsp; the new VDI's id in *vid. */
 static int call_create(Sdctl__Request *req, const char *what, uint32_t *vid)
@@ -372,4 +373,25 @@ int vdi_lock_cmd(int argc, char **argv)
 	}
 	sdctl__response__free_unpacked(rsp, NULL);
 	return EXIT_OK;
+}
+
+int vdi_alter_copy_cmd(int argc, char **argv)
+{
+	Sdctl__Request req = SDCTL__REQUEST__INIT;
+	Sdctl__VdiResizeReq q = SDCTL__VDI_RESIZE_REQ__INIT;
+	char what[320];
+
+	(void)argc;
+	if (!opts.copies_set || opts.copy_policy) {
+		fprintf(stderr, "%s\n",
+			opts.copy_policy ? "Only replicated VDIs change their copies: give -c N"
+					 : "Give the number of copies with -c N");
+		return EXIT_USAGE;
+	}
+	q.name = argv[0];
+	q.size = opts.copies;
+	req.op_case = SDCTL__REQUEST__OP_VDI_ALTER_COPY;
+	req.vdi_alter_copy = &q;
+	snprintf(what, sizeof(what), "Failed to change the copies of VDI %s", argv[0]);
+	return dog_call_simple(&req, what);
 }

@@ -624,6 +624,48 @@ static bool is_member(uint64_t raft_id)
 	return sm_member_by_raft_id(raft_id) != NULL;
 }
 
+/*
+ * dog vdi alter-copy of a standalone VDI (no parent, no descendant: no object is shared).
+ * The next epoch places its objects with the new copies: recovery gives the new holders their
+ * copies and, once every node is done, removes the extra ones. A copy older than that epoch
+ * counts as current only if this node held it under the smaller of both copy counts
+ * (obj_check.c): placements are prefixes of one another.
+ */
+static int apply_vdi_alter_copy(const Sdcl__VdiAlterCopy *a, uint64_t time)
+{
+	struct vdi *v = live_vdi(a->vid);
+	char err[256];
+
+	if (!v)
+		return SD_RES_NO_VDI;
+	if (v->hdr.snap_ctime || v->hdr.parent_vdi_id || v->nr_shared || v->hdr.copy_policy)
+		return SD_RES_INVALID_PARMS;
+	for (int i = 0; i < sys.vdis.nr; i++)
+		if (sys.vdis.v[i]->hdr.parent_vdi_id == a->vid && sys.vdis.v[i]->hdr.name[0])
+			return SD_RES_INVALID_PARMS;
+	if (!a->copies || a->copies > SD_MAX_COPIES ||
+	    cluster_check_copies_fit((uint8_t)a->copies, err, sizeof(err)))
+		return SD_RES_INVALID_PARMS;
+	if (a->copies == v->hdr.nr_copies)
+		return SD_RES_SUCCESS;
+	log_notice("VDI %s: %u copies instead of %u, from epoch %u on", v->hdr.name, a->copies,
+		   v->hdr.nr_copies, sys.cfg.epoch + 1);
+	v->prev_copies = v->hdr.nr_copies;
+	v->hdr.nr_copies = (uint8_t)a->copies;
+	v->copies_epoch = sys.cfg.epoch + 1;
+	if (v->share) {
+		v->share->prev_copies = v->prev_copies;
+		__atomic_store_n(&v->share->copies_epoch, v->copies_epoch, __ATOMIC_RELEASE);
+		__atomic_store_n(&v->share->copies, v->hdr.nr_copies, __ATOMIC_RELEASE);
+	}
+	new_epoch(time);
+	if (hooks) {
+		hooks->vdi_header_changed(a->vid);
+		hooks->members_changed();
+	}
+	return SD_RES_SUCCESS;
+}
+
 /* VDI locks (vdi_lock.h): one node at a time, a member, unless the VDI is shareable. */
 static int apply_vdi_lock(const Sdcl__VdiLock *l)
 {
@@ -814,6 +856,9 @@ int sm_apply(void *ctx, uint64_t index, const void *data, size_t len)
 	case SDCL__COMMAND__OP_ALTER_COPIES:
 		ret = cluster_alter_copies(c->alter_copies);
 		break;
+	case SDCL__COMMAND__OP_VDI_ALTER_COPY:
+		ret = apply_vdi_alter_copy(c->vdi_alter_copy, c->time);
+		break;
 	case SDCL__COMMAND__OP_LEASE:
 		ret = apply_lease(c->lease);
 		break;
@@ -917,6 +962,8 @@ static Sdcl__Vdi *vdi_msg(struct snap_arena *a, const struct vdi *v)
 	m->inode_kept = v->inode_kept;
 	m->lock_holder = v->lock_holder;
 	m->shareable = v->shareable;
+	m->copies_epoch = v->copies_epoch;
+	m->prev_copies = v->prev_copies;
 	m->attrs = arena_alloc(a, sizeof(*m->attrs) * (size_t)v->nr_kv);
 	if (!m->attrs)
 		return NULL;
@@ -1026,6 +1073,8 @@ static struct vdi *vdi_from_msg(const Sdcl__Vdi *m)
 	v->inode_kept = m->inode_kept;
 	v->lock_holder = m->lock_holder;
 	v->shareable = m->shareable;
+	v->copies_epoch = m->copies_epoch;
+	v->prev_copies = (uint8_t)m->prev_copies;
 	for (size_t i = 0; i < m->n_attrs; i++) {
 		char err[128];
 
@@ -1053,6 +1102,8 @@ static void share_carry_over(struct vdi *v, struct vdi_share **old, int nr_old)
 		old[i] = NULL;
 		v->share = sh;
 		sh->copies = v->hdr.nr_copies ? v->hdr.nr_copies : 1;
+		__atomic_store_n(&sh->copies_epoch, v->copies_epoch, __ATOMIC_RELEASE);
+		sh->prev_copies = v->prev_copies;
 		__atomic_store_n(&sh->size, v->hdr.vdi_size, __ATOMIC_RELEASE);
 		vdi_share_publish_map(v, 0, v->map_len ? v->map_len - 1 : 0);
 		__atomic_store_n(&sh->lock_holder, v->lock_holder, __ATOMIC_RELEASE);

@@ -547,6 +547,8 @@ static void dispatch(struct reply *r, const Sdctl__Request *q, struct ctl_call *
 		return ctl_vdi_lock(r, q->vdi_lock, call);
 	case SDCTL__REQUEST__OP_CLUSTER_ALTER_COPY:
 		return ctl_alter_copy(r, q->cluster_alter_copy, call);
+	case SDCTL__REQUEST__OP_VDI_ALTER_COPY:
+		return ctl_vdi_alter_copy(r, q->vdi_alter_copy, call);
 	default:
 		fail(r, SD_RES_NO_SUPPORT, "unknown operation %d: is dog newer than this sheep?",
 		     (int)q->op_case);

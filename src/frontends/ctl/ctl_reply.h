@@ -45,8 +45,9 @@ struct vdi *find_vdi_snap(struct reply *r, const char *name, const char *snap);
 void ctl_vdi_snapshot(struct reply *r, const Sdctl__VdiSnapshotReq *q, struct ctl_call *call);
 void ctl_vdi_clone(struct reply *r, const Sdctl__VdiCloneReq *q, struct ctl_call *call);
 void ctl_vdi_rollback(struct reply *r, const Sdctl__VdiRollbackReq *q, struct ctl_call *call);
-/* ctl_snap.c: dog cluster alter-copy (the default copies). */
+/* ctl_snap.c: dog cluster alter-copy (the default copies), dog vdi alter-copy. */
 void ctl_alter_copy(struct reply *r, uint32_t copies, struct ctl_call *call);
+void ctl_vdi_alter_copy(struct reply *r, const Sdctl__VdiResizeReq *q, struct ctl_call *call);
 /* ctl_lock.c: dog vdi lock list|unlock|share|exclusive. */
 void ctl_vdi_lock(struct reply *r, const Sdctl__VdiLockReq *q, struct ctl_call *call);
 /* dog vdi object map, dog vdi backup: a range of a VDI's data map. */

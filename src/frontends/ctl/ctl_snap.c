@@ -74,6 +74,48 @@ void ctl_alter_copy(struct reply *r, uint32_t copies, struct ctl_call *call)
 		fail(r, ret, "cannot change the cluster's copies: %s", sd_strerror(ret));
 }
 
+/* dog vdi alter-copy: a standalone, replicated VDI's copies (the next epoch moves them). */
+void ctl_vdi_alter_copy(struct reply *r, const Sdctl__VdiResizeReq *q, struct ctl_call *call)
+{
+	struct vdi *v = find_vdi(r, q ? q->name : NULL);
+	uint64_t copies = q ? q->size : 0;
+	char err[512];
+	bool standalone;
+
+	if (!v)
+		return;
+	standalone = !v->hdr.parent_vdi_id && !v->nr_shared;
+	for (int i = 0; standalone && i < sys.vdis.nr; i++)
+		standalone = !(sys.vdis.v[i]->hdr.parent_vdi_id == v->hdr.vdi_id &&
+			       sys.vdis.v[i]->hdr.name[0]);
+	if (!standalone)
+		return fail(r, SD_RES_INVALID_PARMS,
+			    "Only standalone vdi supports changing redundancy level. (%s has "
+			    "snapshots or clones that share its objects)",
+			    q->name);
+	if (v->hdr.copy_policy)
+		return fail(r, SD_RES_INVALID_PARMS,
+			    "VDI %s is erasure coded: only replicated VDIs change their copies",
+			    q->name);
+	if (!copies || copies > SD_MAX_COPIES)
+		return fail(r, SD_RES_INVALID_PARMS, "copies must be 1 to %d", SD_MAX_COPIES);
+	if (copies == v->hdr.nr_copies)
+		return;
+	if (cluster_check_copies_fit((uint8_t)copies, err, sizeof(err)))
+		return fail(r, SD_RES_INVALID_PARMS, "%s", err);
+	if (sys.clustered) {
+		Sdcl__Command cmd = SDCL__COMMAND__INIT;
+		Sdcl__VdiAlterCopy a = SDCL__VDI_ALTER_COPY__INIT;
+
+		a.vid = v->hdr.vdi_id;
+		a.copies = (uint32_t)copies;
+		cmd.op_case = SDCL__COMMAND__OP_VDI_ALTER_COPY;
+		cmd.vdi_alter_copy = &a;
+		return ctl_propose_plain(r, call, &cmd, "alter-copy", q->name);
+	}
+	fail(r, SD_RES_INVALID_PARMS, "a single node keeps one copy of each object");
+}
+
 #define CTL_MAP_MAX 262144
 
 void ctl_vdi_map(struct reply *r, const Sdctl__VdiMapReq *q)
