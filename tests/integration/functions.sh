@@ -186,6 +186,16 @@ start_node() { # i [extra sheep options]
 	fi
 	start_sheep "$SCRATCH/n$i" "${PORTS[$i]}" -z "$i" --nbd-port "${NBDP[$i]}" "$@"
 }
+# cluster_ready N: nodes 0..N-1 each list N members and none of them is halted.
+cluster_ready() {
+	local n=$1 i
+	for ((i = 0; i < n; i++)); do
+		[ "$(dogn $i node list -r | wc -l)" -eq "$n" ] &&
+			! dogn $i cluster info | grep -q halted || return 1
+	done
+}
+# nbd I NAME: the NBD URI of export NAME on node i.
+nbd() { echo "nbd://127.0.0.1:${NBDP[$1]}/$2"; }
 dogn() { # i dog-arguments...: dog against node i
 	local i=$1
 	shift

@@ -10,12 +10,7 @@ read -r P0 P1 P2 N0 N1 N2 <<<"$(cluster_ports 3)"
 PORTS=("$P0" "$P1" "$P2")
 NBDP=("$N0" "$N1" "$N2")
 S=$SCRATCH
-ready() {
-	for i in 0 1 2; do
-		[ "$(dogn $i node list -r | wc -l)" -eq 3 ] && ! dogn $i cluster info | grep -q halted ||
-			return 1
-	done
-}
+ready() { cluster_ready 3; }
 # recovered: no node has objects left to recover.
 recovered() {
 	for i in "$@"; do

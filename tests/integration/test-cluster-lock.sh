@@ -12,13 +12,7 @@ read -r P0 P1 P2 N0 N1 N2 <<<"$(cluster_ports 3)"
 PORTS=("$P0" "$P1" "$P2")
 NBDP=("$N0" "$N1" "$N2")
 S=$SCRATCH
-ready() {
-	for i in 0 1 2; do
-		[ "$(dogn $i node list -r | wc -l)" -eq 3 ] && ! dogn $i cluster info | grep -q halted ||
-			return 1
-	done
-}
-nbd() { echo "nbd://127.0.0.1:${NBDP[$1]}/$2"; }
+ready() { cluster_ready 3; }
 # hold NODE SECONDS: a read-write client of vol through NODE that writes, then stays attached.
 hold() {
 	PATH=/usr/bin:$PATH python3 - "$(nbd "$1" vol)" "$2" <<'PY' &

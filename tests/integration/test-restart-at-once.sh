@@ -1,7 +1,7 @@
 #!/bin/bash
 # A sheep started again at once after SIGKILL comes back. The killed sheep's io_uring rings keep
 # its listeners (NBD port, NBD Unix socket) until the kernel has torn them down, a moment after
-# the process is gone: start-up waits (15 s at most) for listeners nobody alive holds, and fails
+# the process is gone: start-up waits (30 s at most) for listeners nobody alive holds, and fails
 # at once for one a live program holds. First the listeners are held that way on purpose, for
 # seconds (how long a ring keeps them depends on the kernel and the load: on a fast machine the
 # real window can close before sheep reaches its listen calls); then four rounds (RESTART_ROUNDS)
@@ -98,8 +98,8 @@ until_unlocked() {
 kill_sheep "$D" KILL
 hold orphan "tcp:$P:1" "tcp:$NP:2" "unix:$NBD_SOCK:3"
 restart
-# One bound for the whole start-up: the first listener may wait 15 s, the later ones what is left.
-grep -q "WARN .*port $P is still held, probably by the io_uring ring of a sheep that was just killed; waiting up to 15 s" \
+# One bound for the whole start-up: the first listener may wait 30 s, the later ones what is left.
+grep -q "WARN .*port $P is still held, probably by the io_uring ring of a sheep that was just killed; waiting up to 30 s" \
 	"$D/sheep.log" || fail "no waiting line for the control port: $(tail -5 "$D/sheep.log")"
 for what in "port $P" "port $NP" "socket $NBD_SOCK"; do
 	grep -qE "WARN .*$what is still held, probably by .*; waiting up to [0-9]+ s" "$D/sheep.log" ||

@@ -203,6 +203,25 @@ int dog_result(const Sdctl__Response *rsp, const char *what)
 	return dog_exit_from_result((int)rsp->result);
 }
 
+Sdctl__Response *dog_call_expect(Sdctl__Request *req, const char *what,
+				 Sdctl__Response__BodyCase body, int *ret)
+{
+	Sdctl__Response *rsp = dog_call(req);
+
+	if (!rsp) {
+		*ret = EXIT_SYSFAIL;
+		return NULL;
+	}
+	*ret = dog_result(rsp, what);
+	if (!*ret)
+		*ret = dog_expect(rsp, body);
+	if (*ret) {
+		sdctl__response__free_unpacked(rsp, NULL);
+		return NULL;
+	}
+	return rsp;
+}
+
 int dog_call_simple(Sdctl__Request *req, const char *what)
 {
 	Sdctl__Response *rsp = dog_call(req);

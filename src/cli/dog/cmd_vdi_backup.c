@@ -56,14 +56,8 @@ static int get_map(const char *name, const char *snap, struct vmap *m)
 		q.count = MAP_CHUNK;
 		req.op_case = SDCTL__REQUEST__OP_VDI_MAP;
 		req.vdi_map = &q;
-		rsp = dog_call(&req);
-		if (!rsp)
-			return EXIT_SYSFAIL;
-		ret = dog_result(rsp, what);
-		if (!ret)
-			ret = dog_expect(rsp, SDCTL__RESPONSE__BODY_VDI_MAP);
-		if (ret) {
-			sdctl__response__free_unpacked(rsp, NULL);
+		rsp = dog_call_expect(&req, what, SDCTL__RESPONSE__BODY_VDI_MAP, &ret);
+		if (!rsp) {
 			free(m->e);
 			return ret;
 		}
@@ -119,13 +113,10 @@ static int read_range(const char *name, const char *snap, uint64_t off, uint32_t
 	req.vdi_read = &q;
 	snprintf(what, sizeof(what), "Failed to read %s%s%s", name, snap ? " snapshot " : "",
 		 snap ? snap : "");
-	rsp = dog_call(&req);
+	rsp = dog_call_expect(&req, what, SDCTL__RESPONSE__BODY_DATA, &ret);
 	if (!rsp)
-		return EXIT_SYSFAIL;
-	ret = dog_result(rsp, what);
-	if (!ret)
-		ret = dog_expect(rsp, SDCTL__RESPONSE__BODY_DATA);
-	if (!ret && rsp->data.len != len) {
+		return ret;
+	if (rsp->data.len != len) {
 		fprintf(stderr, "%s: %zu bytes instead of %" PRIu32 "\n", what, rsp->data.len, len);
 		ret = EXIT_FAIL;
 	}

@@ -191,12 +191,10 @@ int vdi_track_cmd(int argc, char **argv)
 	req = (Sdctl__Request)SDCTL__REQUEST__INIT;
 	req.op_case = SDCTL__REQUEST__OP_CLUSTER_INFO;
 	req.cluster_info = true;
-	ci = dog_call(&req);
+	ci = dog_call_expect(&req, "Failed to read the epochs", SDCTL__RESPONSE__BODY_CLUSTER_INFO,
+			     &ret);
 	if (!ci)
-		return EXIT_SYSFAIL;
-	ret = dog_result(ci, "Failed to read the epochs");
-	if (!ret)
-		ret = dog_expect(ci, SDCTL__RESPONSE__BODY_CLUSTER_INFO);
+		return ret;
 	for (size_t e = 0; !ret && e < ci->cluster_info->n_epochs; e++) {
 		const Sdctl__EpochEntry *ep = ci->cluster_info->epochs[e];
 		struct sd_node *nodes = calloc(ep->n_nodes + 1, sizeof(*nodes));

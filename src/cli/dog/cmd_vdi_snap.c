@@ -20,17 +20,14 @@ int vdi_alter_copy_cmd(int argc, char **argv);
 /* Sends a request answered with VdiCreateRsp; the new VDI's id in *vid. */
 static int call_create(Sdctl__Request *req, const char *what, uint32_t *vid)
 {
-	Sdctl__Response *rsp = dog_call(req);
 	int ret;
+	Sdctl__Response *rsp = dog_call_expect(req, what, SDCTL__RESPONSE__BODY_VDI_CREATE, &ret);
 
-	if (!rsp)
-		return EXIT_SYSFAIL;
-	ret = dog_result(rsp, what);
-	if (!ret)
-		ret = dog_expect(rsp, SDCTL__RESPONSE__BODY_VDI_CREATE);
-	if (!ret)
+	*vid = 0;
+	if (rsp) {
 		*vid = rsp->vdi_create->vid;
-	sdctl__response__free_unpacked(rsp, NULL);
+		sdctl__response__free_unpacked(rsp, NULL);
+	}
 	return ret;
 }
 
@@ -258,16 +255,9 @@ int vdi_tree_cmd(int argc, char **argv)
 	(void)argv;
 	req.op_case = SDCTL__REQUEST__OP_VDI_LIST;
 	req.vdi_list = true;
-	rsp = dog_call(&req);
+	rsp = dog_call_expect(&req, "Failed to list VDIs", SDCTL__RESPONSE__BODY_VDI_LIST, &ret);
 	if (!rsp)
-		return EXIT_SYSFAIL;
-	ret = dog_result(rsp, "Failed to list VDIs");
-	if (!ret)
-		ret = dog_expect(rsp, SDCTL__RESPONSE__BODY_VDI_LIST);
-	if (ret) {
-		sdctl__response__free_unpacked(rsp, NULL);
 		return ret;
-	}
 	n = rsp->vdi_list->n_vdis;
 	nodes = calloc(n + 1, sizeof(*nodes));
 	roots = calloc(n + 1, sizeof(*roots));
@@ -348,16 +338,10 @@ int vdi_lock_cmd(int argc, char **argv)
 		snprintf(what, sizeof(what), "Failed to %s VDI %s", argv[0], argv[1]);
 		return dog_call_simple(&req, what);
 	}
-	rsp = dog_call(&req);
+	rsp = dog_call_expect(&req, "Failed to list the locks", SDCTL__RESPONSE__BODY_VDI_LOCKS,
+			      &ret);
 	if (!rsp)
-		return EXIT_SYSFAIL;
-	ret = dog_result(rsp, "Failed to list the locks");
-	if (!ret)
-		ret = dog_expect(rsp, SDCTL__RESPONSE__BODY_VDI_LOCKS);
-	if (ret) {
-		sdctl__response__free_unpacked(rsp, NULL);
 		return ret;
-	}
 	if (!opts.raw)
 		printf("  Name         Id  VDI id  Tag            Owner node(s)\n");
 	for (size_t i = 0; i < rsp->vdi_locks->n_locks; i++) {

@@ -60,6 +60,12 @@ Sdctl__Response *dog_call(Sdctl__Request *req);
 Sdctl__Response *dog_call_node(const Sdctl__Node *n, Sdctl__Request *req, char *why, size_t len);
 /* The node list of the sheep dog talks to (body node_list), or NULL with *ret set (printed). */
 Sdctl__Response *dog_node_list(int *ret);
+/*
+ * dog_call, dog_result and dog_expect at once: the response with that body (the caller frees
+ * it), or NULL with *ret the exit code (why is printed).
+ */
+Sdctl__Response *dog_call_expect(Sdctl__Request *req, const char *what,
+				 Sdctl__Response__BodyCase body, int *ret);
 /* Checks that a successful reply carries the expected body; else prints why, EXIT_SYSFAIL. */
 int dog_expect(const Sdctl__Response *rsp, Sdctl__Response__BodyCase body);
 /* If rsp failed, prints "<what>: <message>" and returns its exit code; else 0. */

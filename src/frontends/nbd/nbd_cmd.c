@@ -393,17 +393,23 @@ static void remove_created(struct nbd_cmd *cmd)
 	}
 }
 
+/* A map change's outcome, into the command's. */
+static void mq_outcome(struct nbd_cmd *cmd, int result)
+{
+	if (snapshotted(cmd, result))
+		return;
+	if (result == -ENODEV)
+		fail(cmd, -EIO, "VDI %s has been deleted", share_of(cmd)->name);
+	else if (result)
+		fail(cmd, result, "cannot update the data map of VDI %s: %s", share_of(cmd)->name,
+		     strerror(-result));
+}
+
 static void mq_done(struct vdi_mapq_req *r)
 {
 	struct nbd_cmd *cmd = r->priv;
 
-	if (snapshotted(cmd, r->result))
-		;
-	else if (r->result == -ENODEV)
-		fail(cmd, -EIO, "VDI %s has been deleted", share_of(cmd)->name);
-	else if (r->result)
-		fail(cmd, r->result, "cannot update the data map of VDI %s: %s",
-		     share_of(cmd)->name, strerror(-r->result));
+	mq_outcome(cmd, r->result);
 	if (--cmd->pending)
 		return;
 	if (cmd->moved)
@@ -534,13 +540,7 @@ static void zero_mq_done(struct vdi_mapq_req *r)
 {
 	struct nbd_cmd *cmd = r->priv;
 
-	if (snapshotted(cmd, r->result))
-		;
-	else if (r->result == -ENODEV)
-		fail(cmd, -EIO, "VDI %s has been deleted", share_of(cmd)->name);
-	else if (r->result)
-		fail(cmd, r->result, "cannot update the data map of VDI %s: %s",
-		     share_of(cmd)->name, strerror(-r->result));
+	mq_outcome(cmd, r->result);
 	if (--cmd->pending == 0)
 		zero_finish(cmd);
 }
