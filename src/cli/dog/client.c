@@ -222,6 +222,17 @@ Sdctl__Response *dog_call_expect(Sdctl__Request *req, const char *what,
 	return rsp;
 }
 
+bool dog_confirm(const char *question)
+{
+	char answer[16] = "";
+
+	printf("%s [yes/no]: ", question);
+	fflush(stdout);
+	if (!fgets(answer, sizeof(answer), stdin))
+		return false;
+	return !strcmp(answer, "yes\n") || !strcmp(answer, "yes");
+}
+
 int dog_call_simple(Sdctl__Request *req, const char *what)
 {
 	Sdctl__Response *rsp = dog_call(req);

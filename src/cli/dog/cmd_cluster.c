@@ -26,17 +26,6 @@ static int cluster_has_vdis(void)
 	return any;
 }
 
-static bool confirm(const char *question)
-{
-	char answer[16] = "";
-
-	printf("%s [yes/no]: ", question);
-	fflush(stdout);
-	if (!fgets(answer, sizeof(answer), stdin))
-		return false;
-	return !strcmp(answer, "yes\n") || !strcmp(answer, "yes");
-}
-
 static int cluster_format(int argc, char **argv)
 {
 	Sdctl__Request req = SDCTL__REQUEST__INIT;
@@ -51,7 +40,7 @@ static int cluster_format(int argc, char **argv)
 	if (has) {
 		printf("Caution! The cluster is not empty: formatting erases every VDI and all "
 		       "data.\n");
-		if (!confirm("Are you sure you want to continue?"))
+		if (!dog_confirm("Are you sure you want to continue?"))
 			return EXIT_OK;
 	}
 	f.copies = opts.copies_set ? opts.copies : 0;
@@ -104,24 +93,21 @@ static int cluster_alter_copy(int argc, char **argv)
 	}
 	req.op_case = SDCTL__REQUEST__OP_CLUSTER_INFO;
 	req.cluster_info = true;
-	rsp = dog_call(&req);
+	rsp = dog_call_expect(&req, "Failed to get cluster information",
+			      SDCTL__RESPONSE__BODY_CLUSTER_INFO, &ret);
 	if (!rsp)
-		return EXIT_SYSFAIL;
-	ret = dog_result(rsp, "Failed to get cluster information");
-	if (!ret)
-		ret = dog_expect(rsp, SDCTL__RESPONSE__BODY_CLUSTER_INFO);
-	old = ret ? 0 : rsp->cluster_info->copies;
-	sdctl__response__free_unpacked(rsp, NULL);
-	if (ret)
 		return ret;
+	old = rsp->cluster_info->copies;
+	sdctl__response__free_unpacked(rsp, NULL);
 	if (old == opts.copies) {
 		printf("The cluster's redundancy level is already set to %u, nothing changed.\n",
 		       old);
 		return EXIT_OK;
 	}
 	if (!opts.force &&
-	    !confirm("VDIs created from now on get the new number of copies; existing VDIs keep "
-		     "theirs (change one with 'dog vdi alter-copy').  Continue?"))
+	    !dog_confirm(
+		    "VDIs created from now on get the new number of copies; existing VDIs keep "
+		    "theirs (change one with 'dog vdi alter-copy').  Continue?"))
 		return EXIT_FAIL;
 	req = (Sdctl__Request)SDCTL__REQUEST__INIT;
 	req.op_case = SDCTL__REQUEST__OP_CLUSTER_ALTER_COPY;
@@ -236,7 +222,7 @@ static int cluster_recover(int argc, char **argv)
 			       "objects are recovered from the other copies, and a node removed "
 			       "this way\n"
 			       "joins again as a new member when it returns.\n");
-			if (!confirm("Are you sure you want to force the recovery?"))
+			if (!dog_confirm("Are you sure you want to force the recovery?"))
 				return EXIT_OK;
 		}
 		return dog_recovery_ctl(SDCTL__RECOVERY_CTL_REQ__WHAT__FORCE,

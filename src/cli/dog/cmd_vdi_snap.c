@@ -97,17 +97,6 @@ int vdi_clone_cmd(int argc, char **argv)
 	return ret;
 }
 
-static bool confirm(const char *question)
-{
-	char answer[16] = "";
-
-	printf("%s [yes/no]: ", question);
-	fflush(stdout);
-	if (!fgets(answer, sizeof(answer), stdin))
-		return false;
-	return !strcmp(answer, "yes\n") || !strcmp(answer, "yes");
-}
-
 int vdi_rollback_cmd(int argc, char **argv)
 {
 	Sdctl__Request req = SDCTL__REQUEST__INIT;
@@ -123,8 +112,8 @@ int vdi_rollback_cmd(int argc, char **argv)
 			argv[0]);
 		return EXIT_USAGE;
 	}
-	if (!opts.force && !confirm("This operation discards any changes made since the "
-				    "previous\nsnapshot was taken.  Continue?"))
+	if (!opts.force && !dog_confirm("This operation discards any changes made since the "
+					"previous\nsnapshot was taken.  Continue?"))
 		return EXIT_FAIL;
 	q.name = argv[0];
 	q.snap = (char *)opts.snap;

@@ -66,6 +66,8 @@ Sdctl__Response *dog_node_list(int *ret);
  */
 Sdctl__Response *dog_call_expect(Sdctl__Request *req, const char *what,
 				 Sdctl__Response__BodyCase body, int *ret);
+/* Asks question on the terminal; true only for "yes". */
+bool dog_confirm(const char *question);
 /* Checks that a successful reply carries the expected body; else prints why, EXIT_SYSFAIL. */
 int dog_expect(const Sdctl__Response *rsp, Sdctl__Response__BodyCase body);
 /* If rsp failed, prints "<what>: <message>" and returns its exit code; else 0. */

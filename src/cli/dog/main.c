@@ -251,15 +251,6 @@ static int run_sub(const struct command *c, const struct subcommand *s, int argc
 			opts.recycle_vid = true;
 			break;
 		case 's':
-			if (!optarg[0] || strlen(optarg) >= SD_MAX_VDI_TAG_LEN) {
-				fprintf(stderr,
-					"Invalid snapshot '%s': a tag of 1 to %d bytes, or an "
-					"id\n",
-					optarg, SD_MAX_VDI_TAG_LEN - 1);
-				return EXIT_USAGE;
-			}
-			opts.snap = optarg;
-			break;
 		case 'F':
 			if (!optarg[0] || strlen(optarg) >= SD_MAX_VDI_TAG_LEN) {
 				fprintf(stderr,
@@ -268,7 +259,7 @@ static int run_sub(const struct command *c, const struct subcommand *s, int argc
 					optarg, SD_MAX_VDI_TAG_LEN - 1);
 				return EXIT_USAGE;
 			}
-			opts.from = optarg;
+			*(ch == 's' ? &opts.snap : &opts.from) = optarg;
 			break;
 		case 't':
 			opts.strict = true;
