@@ -41,10 +41,11 @@ done
 # The two builds' integration suites run side by side: most of a cluster test's time is spent
 # waiting (for a node to be removed, a session to expire), so together they take little more
 # than the longer one. Each suite has its own sanitizer log directory and result file.
-run_suite() { # build: one line per test in $RUN_DIR/$build.results, output of failures kept
+run_suite() { # build [tests...]: one line per test in $RUN_DIR/$build.results, failures kept
 	local b=$1 dir=$RUN_DIR/$1 t name start rc
+	shift
 	mkdir -p "$dir"
-	for t in tests/integration/test-*.sh; do
+	for t in "$@"; do
 		name="$(basename "$t" .sh)($b)"
 		start=$(date +%s)
 		ASAN_OPTIONS="log_path=$dir/asan" UBSAN_OPTIONS="print_stacktrace=1:log_path=$dir/ubsan" \
@@ -65,9 +66,15 @@ run_suite() { # build: one line per test in $RUN_DIR/$build.results, output of f
 }
 
 RUN_DIR=$(mktemp -d /tmp/sd-tests.XXXXXX)
-run_suite build &
-run_suite build-asan &
+# test-no-io-uring switches io_uring off for the whole machine a moment: it runs alone, after
+# the two suites, so that no sheep of the other one starts meanwhile.
+ALONE=tests/integration/test-no-io-uring.sh
+mapfile -t SIDE < <(ls tests/integration/test-*.sh | grep -vx "$ALONE")
+run_suite build "${SIDE[@]}" &
+run_suite build-asan "${SIDE[@]}" &
 wait
+run_suite build "$ALONE"
+run_suite build-asan "$ALONE"
 for b in build build-asan; do
 	while read -r rc name _; do
 		if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ]; then
