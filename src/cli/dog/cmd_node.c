@@ -18,23 +18,10 @@ static Sdctl__Response *simple_call(Sdctl__Request__OpCase op, Sdctl__Response__
 				    const char *what, int *ret)
 {
 	Sdctl__Request req = SDCTL__REQUEST__INIT;
-	Sdctl__Response *rsp;
 
 	req.op_case = op;
 	req.node_list = true; /* every bool member of the oneof shares this storage */
-	rsp = dog_call(&req);
-	if (!rsp) {
-		*ret = EXIT_SYSFAIL;
-		return NULL;
-	}
-	*ret = dog_result(rsp, what);
-	if (!*ret)
-		*ret = dog_expect(rsp, body);
-	if (*ret) {
-		sdctl__response__free_unpacked(rsp, NULL);
-		return NULL;
-	}
-	return rsp;
+	return dog_call_expect(&req, what, body, ret);
 }
 
 Sdctl__Response *dog_node_list(int *ret)

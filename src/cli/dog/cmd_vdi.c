@@ -13,19 +13,6 @@
 #include "dog.h"
 #include "progress.h"
 
-int vdi_read_cmd(int argc, char **argv);
-int vdi_write_cmd(int argc, char **argv);
-int vdi_snapshot_cmd(int argc, char **argv);
-int vdi_clone_cmd(int argc, char **argv);
-int vdi_rollback_cmd(int argc, char **argv);
-int vdi_delete_cmd(int argc, char **argv);
-int vdi_tree_cmd(int argc, char **argv);
-int vdi_lock_cmd(int argc, char **argv);
-int vdi_alter_copy_cmd(int argc, char **argv);
-int vdi_track_cmd(int argc, char **argv);
-int vdi_backup_cmd(int argc, char **argv);
-int vdi_restore_cmd(int argc, char **argv);
-
 #define PREALLOC_BATCH 64
 
 static int prealloc(const char *name, uint32_t nr_objects, uint64_t size)

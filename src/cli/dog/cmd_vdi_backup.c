@@ -18,10 +18,6 @@
 #include "dog.h"
 #include "progress.h"
 
-int vdi_backup_cmd(int argc, char **argv);
-int vdi_restore_cmd(int argc, char **argv);
-int vdi_object_map_cmd(const char *name);
-
 #define BACKUP_VERSION	1
 #define BACKUP_MAGIC	0x11921192u
 #define BACKUP_BLOCK	512

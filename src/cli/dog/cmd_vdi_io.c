@@ -11,9 +11,6 @@
 #include "dog.h"
 #include "progress.h"
 
-int vdi_read_cmd(int argc, char **argv);
-int vdi_write_cmd(int argc, char **argv);
-
 /* Show a progress bar only when there is something long to watch. */
 #define PROGRESS_MIN (64u << 20)
 

@@ -22,9 +22,6 @@ static const char *failure(const Sdctl__Response *rsp, char *why)
 	return rsp->message && rsp->message[0] ? rsp->message : sd_strerror((int)rsp->result);
 }
 
-int vdi_object_map_cmd(const char *name);
-int vdi_track_cmd(int argc, char **argv);
-
 int vdi_object_cmd(int argc, char **argv)
 {
 	Sdctl__Request req = SDCTL__REQUEST__INIT;

@@ -9,14 +9,6 @@
 #include "../../core/result.h"
 #include "dog.h"
 
-int vdi_snapshot_cmd(int argc, char **argv);
-int vdi_clone_cmd(int argc, char **argv);
-int vdi_rollback_cmd(int argc, char **argv);
-int vdi_delete_cmd(int argc, char **argv);
-int vdi_tree_cmd(int argc, char **argv);
-int vdi_lock_cmd(int argc, char **argv);
-int vdi_alter_copy_cmd(int argc, char **argv);
-
 /* Sends a request answered with VdiCreateRsp; the new VDI's id in *vid. */
 static int call_create(Sdctl__Request *req, const char *what, uint32_t *vid)
 {

@@ -78,7 +78,21 @@ int dog_vdi_check(const char *name);
 void host_port(const Sdctl__Node *n, char *buf, size_t len);
 /* dog cluster check's last step: every node's objects that no VDI owns. */
 int dog_report_orphans(void);
+/* The vdi subcommands, one file per family (cmd_vdi*.c). */
 int vdi_object_cmd(int argc, char **argv);
+int vdi_object_map_cmd(const char *name);
+int vdi_track_cmd(int argc, char **argv);
+int vdi_read_cmd(int argc, char **argv);
+int vdi_write_cmd(int argc, char **argv);
+int vdi_snapshot_cmd(int argc, char **argv);
+int vdi_clone_cmd(int argc, char **argv);
+int vdi_rollback_cmd(int argc, char **argv);
+int vdi_delete_cmd(int argc, char **argv);
+int vdi_tree_cmd(int argc, char **argv);
+int vdi_lock_cmd(int argc, char **argv);
+int vdi_alter_copy_cmd(int argc, char **argv);
+int vdi_backup_cmd(int argc, char **argv);
+int vdi_restore_cmd(int argc, char **argv);
 /* cmd_node.c: a recovery request without values (enable, disable) to the cluster. */
 int dog_recovery_ctl(Sdctl__RecoveryCtlReq__What what, const char *fail_what);
 /* Sends a request whose response has no body: returns 0 or the exit code (error printed). */
