@@ -49,6 +49,7 @@ struct pull {
 	struct sd_node_id src[CHECK_MAX_SOURCES];
 	int nr_src, at;
 	bool doubt; /* a node answered that its copy is stale, or could not be asked */
+	bool transient; /* ...because it was behind in epochs or unreachable for now */
 	void *buf;
 	struct peer_req preq;
 	struct obj_install inst; /* the pulled bytes to the local file, or its removal */
@@ -242,6 +243,25 @@ static void install(struct pull *p, bool absent)
 	obj_install_start(&p->inst);
 }
 
+/* A source's answer that may well change within a second: behind in epochs, or unreachable. */
+static bool pull_error_is_transient(int res)
+{
+	switch (-res) {
+	case ESTALE:
+	case EL2NSYNC:
+	case ETIMEDOUT:
+	case ECONNRESET:
+	case ECONNREFUSED:
+	case EHOSTUNREACH:
+	case ENETUNREACH:
+	case EPIPE:
+	case EHOSTDOWN:
+		return true;
+	default:
+		return false;
+	}
+}
+
 static void pull_done(struct peer_req *r)
 {
 	struct pull *p = r->priv;
@@ -252,6 +272,8 @@ static void pull_done(struct peer_req *r)
 	}
 	if (r->result != -ENOENT)
 		p->doubt = true; /* stale there, or not reachable */
+	if (pull_error_is_transient(r->result))
+		p->transient = true;
 	p->at++;
 	pull_next(p);
 }
@@ -271,6 +293,18 @@ static void pull_next(struct pull *p)
 		p->at++;
 	}
 	if (p->at == p->nr_src) {
+		if (p->transient) {
+			/*
+			 * A source had not reached this epoch yet, or could not be reached for
+			 * now: the caller tries again (the gateway retries -EL2NSYNC for a while)
+			 * rather than failing I/O that a moment's wait would serve.
+			 */
+			log_debug("object %016" PRIx64 ": no current copy reachable yet (%d node%s "
+				  "asked); the caller retries",
+				  p->oid, p->nr_src, p->nr_src == 1 ? "" : "s");
+			pull_finish(p, -EL2NSYNC);
+			return;
+		}
 		if (p->doubt) {
 			log_err("object %016" PRIx64 ": no current copy is reachable (%d node%s "
 				"asked); its I/O fails until one is",

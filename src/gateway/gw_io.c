@@ -275,9 +275,10 @@ static void direct_done(struct obj_req *o)
 
 	r->created = o->created;
 	if (r->op == GW_READ || r->op == GW_PREFETCH) {
-		if (o->result < 0)
-			fail(r, o->result, r->view ? r->view->self : -1, NULL);
-		else
+		/* A pull that meets a source behind in epochs answers -EL2NSYNC: wait it out. */
+		if (o->result < 0 && !retry_later(r, o->result))
+			give_up(r, o->result, r->view ? r->view->self : -1);
+		else if (o->result >= 0)
 			finish(r, ok_result(r));
 		return;
 	}
