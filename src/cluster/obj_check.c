@@ -48,8 +48,9 @@ struct pull {
 	struct waiter *waiters, **tail;
 	struct sd_node_id src[CHECK_MAX_SOURCES];
 	int nr_src, at;
-	bool doubt; /* a node answered that its copy is stale, or could not be asked */
-	bool transient; /* ...because it was behind in epochs or unreachable for now */
+	bool doubt;	 /* a node answered that its copy is stale, or could not be asked */
+	bool transient;	 /* ...because it was behind in epochs or unreachable for now */
+	int why, why_at; /* the last such answer (negative errno) and the source's index */
 	void *buf;
 	struct peer_req preq;
 	struct obj_install inst; /* the pulled bytes to the local file, or its removal */
@@ -270,8 +271,11 @@ static void pull_done(struct peer_req *r)
 		install(p, false);
 		return;
 	}
-	if (r->result != -ENOENT)
+	if (r->result != -ENOENT) {
 		p->doubt = true; /* stale there, or not reachable */
+		p->why = r->result;
+		p->why_at = p->at;
+	}
 	if (pull_error_is_transient(r->result))
 		p->transient = true;
 	p->at++;
@@ -306,9 +310,18 @@ static void pull_next(struct pull *p)
 			return;
 		}
 		if (p->doubt) {
+			char host[64], last[160] = "";
+
+			if (p->why) {
+				node_addr_format(p->src[p->why_at].addr, host, sizeof(host));
+				snprintf(last, sizeof(last), "; %s:%u answered: %s", host,
+					 p->src[p->why_at].port,
+					 p->why == -EUCLEAN ? "its copy is stale"
+							    : strerror(-p->why));
+			}
 			log_err("object %016" PRIx64 ": no current copy is reachable (%d node%s "
-				"asked); its I/O fails until one is",
-				p->oid, p->nr_src, p->nr_src == 1 ? "" : "s");
+				"asked%s); its I/O fails until one is",
+				p->oid, p->nr_src, p->nr_src == 1 ? "" : "s", last);
 			pull_finish(p, -EIO);
 			return;
 		}

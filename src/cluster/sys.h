@@ -21,6 +21,7 @@ struct cluster_member {
 	uint16_t shards;
 	uint16_t cluster_port;
 	uint32_t recovered; /* the last epoch whose recovery it finished */
+	uint64_t joined;    /* log index of the JOIN that made it this member (LEAVE checks it) */
 };
 
 struct sheep_sys {

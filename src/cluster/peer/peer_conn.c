@@ -455,7 +455,9 @@ static int validate(const struct peer_hdr *h)
 		return ret;
 	if (!v || !v->epoch)
 		return -EXDEV; /* not formatted: no cluster to serve */
-	if (h->sender >= (uint32_t)v->ring.nr_nodes || (int)h->sender == v->self)
+	/* The sender's index is in its epoch's ring: comparable only when the epochs agree. */
+	if (h->epoch == v->epoch &&
+	    (h->sender >= (uint32_t)v->ring.nr_nodes || (int)h->sender == v->self))
 		return -EINVAL; /* not a member of this epoch */
 	return 0;
 }

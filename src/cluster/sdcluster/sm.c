@@ -14,6 +14,7 @@
 #include "../../core/conn_guard.h"
 #include "../../core/inode.h"
 #include "../../core/log.h"
+#include "../../core/node.h"
 #include "../../core/oid.h"
 #include "../../core/result.h"
 #include "../epoch_history.h"
@@ -239,6 +240,7 @@ void sm_member_to_msg(const struct cluster_member *m, Sdcl__Member *msg, uint8_t
 	msg->raft_id = m->raft_id;
 	msg->cluster_port = m->cluster_port;
 	msg->recovered = m->recovered;
+	msg->joined = m->joined;
 }
 
 int sm_member_from_msg(const Sdcl__Member *msg, struct cluster_member *m)
@@ -256,6 +258,7 @@ int sm_member_from_msg(const Sdcl__Member *msg, struct cluster_member *m)
 	m->raft_id = msg->raft_id;
 	m->cluster_port = (uint16_t)msg->cluster_port;
 	m->recovered = msg->recovered;
+	m->joined = msg->joined;
 	return 0;
 }
 
@@ -351,7 +354,7 @@ static void new_epoch(uint64_t time)
 		   sys.nr_members == 1 ? "" : "s");
 }
 
-static int apply_join(const Sdcl__Member *msg, uint64_t time)
+static int apply_join(const Sdcl__Member *msg, uint64_t index, uint64_t time)
 {
 	struct cluster_member m;
 	int pos;
@@ -361,10 +364,13 @@ static int apply_join(const Sdcl__Member *msg, uint64_t time)
 	pos = member_pos(&m.node.nid);
 	/* Already a member, as it is (a rejoin after a restart): nothing changes. What it
 	 * recovered is the cluster's record, not the joiner's to say. */
-	if (pos >= 0)
+	if (pos >= 0) {
 		m.recovered = sys.members[pos].recovered;
+		m.joined = sys.members[pos].joined;
+	}
 	if (pos >= 0 && !memcmp(&sys.members[pos], &m, sizeof(m)))
 		return SD_RES_SUCCESS;
+	m.joined = index;
 	/* Another node must not hold the raft id: a restarted node with a new id replaces itself.
 	 */
 	for (int i = 0; i < sys.nr_members; i++) {
@@ -394,6 +400,18 @@ static int apply_leave(const Sdcl__Member *msg, uint64_t time)
 	for (int i = 0; i < sys.nr_members; i++) {
 		if (sys.members[i].raft_id != msg->raft_id)
 			continue;
+		/*
+		 * Proposed while the member was silent, applied after it came back and joined
+		 * again (a partition that healed meanwhile): it is alive, the removal is stale.
+		 */
+		if (msg->joined && msg->joined != sys.members[i].joined) {
+			char host[64];
+
+			node_addr_format(sys.members[i].node.nid.addr, host, sizeof(host));
+			log_info("node %s:%u joined again after its removal was proposed: it stays",
+				 host, sys.members[i].node.nid.port);
+			return SD_RES_SUCCESS;
+		}
 		members_remove(i);
 		/* Its writes in flight carry the old epoch: holders refuse them from now on. */
 		for (int j = 0; j < sys.vdis.nr; j++) {
@@ -818,7 +836,7 @@ int sm_apply(void *ctx, uint64_t index, const void *data, size_t len)
 	}
 	switch (c->op_case) {
 	case SDCL__COMMAND__OP_JOIN:
-		ret = apply_join(c->join, c->time);
+		ret = apply_join(c->join, index, c->time);
 		break;
 	case SDCL__COMMAND__OP_LEAVE:
 		ret = apply_leave(c->leave, c->time);
