@@ -244,25 +244,6 @@ static void install(struct pull *p, bool absent)
 	obj_install_start(&p->inst);
 }
 
-/* A source's answer that may well change within a second: behind in epochs, or unreachable. */
-static bool pull_error_is_transient(int res)
-{
-	switch (-res) {
-	case ESTALE:
-	case EL2NSYNC:
-	case ETIMEDOUT:
-	case ECONNRESET:
-	case ECONNREFUSED:
-	case EHOSTUNREACH:
-	case ENETUNREACH:
-	case EPIPE:
-	case EHOSTDOWN:
-		return true;
-	default:
-		return false;
-	}
-}
-
 static void pull_done(struct peer_req *r)
 {
 	struct pull *p = r->priv;
@@ -276,7 +257,7 @@ static void pull_done(struct peer_req *r)
 		p->why = r->result;
 		p->why_at = p->at;
 	}
-	if (pull_error_is_transient(r->result))
+	if (peer_error_is_transient(r->result))
 		p->transient = true;
 	p->at++;
 	pull_next(p);

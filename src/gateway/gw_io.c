@@ -116,20 +116,7 @@ static void fail(struct gw_req *r, int res, int node, const char *what)
 
 static bool retryable(int res)
 {
-	switch (-res) {
-	case ESTALE:
-	case EL2NSYNC:
-	case ETIMEDOUT:
-	case ECONNRESET:
-	case ECONNREFUSED:
-	case EHOSTUNREACH:
-	case ENETUNREACH:
-	case EPIPE:
-	case EHOSTDOWN:
-		return true;
-	default:
-		return false;
-	}
+	return peer_error_is_transient(res);
 }
 
 static void retry_fire(struct shard_timer *t)

@@ -348,3 +348,21 @@ int peer_join_parse(const uint8_t *buf, size_t len, struct peer_join *j)
 		return -EINVAL;
 	return 0;
 }
+
+bool peer_error_is_transient(int neg_errno)
+{
+	switch (-neg_errno) {
+	case ESTALE:
+	case EL2NSYNC:
+	case ETIMEDOUT:
+	case ECONNRESET:
+	case ECONNREFUSED:
+	case EHOSTUNREACH:
+	case ENETUNREACH:
+	case EPIPE:
+	case EHOSTDOWN:
+		return true;
+	default:
+		return false;
+	}
+}

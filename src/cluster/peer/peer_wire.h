@@ -33,6 +33,7 @@
 #ifndef SD_PEER_WIRE_H
 #define SD_PEER_WIRE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -179,6 +180,11 @@ enum peer_result peer_result_from_errno(int neg_errno);
  * -EIO).
  */
 int peer_errno_from_result(uint32_t result);
+/*
+ * Whether an answer (negative errno) may well change within a second, so that asking again
+ * is right: an epoch mismatch, or a transport failure while membership catches up.
+ */
+bool peer_error_is_transient(int neg_errno);
 
 /*
  * JOIN payload, PEER_JOIN_SIZE bytes, little-endian:
