@@ -18,7 +18,10 @@
 #include "log.h"
 #include "proc.h"
 
-/* How long start-up waits, in all, for listeners held by dead processes; and how often it tries. */
+/*
+ * How long start-up waits, in all, for listeners held by dead processes (SHEEP_LISTEN_WAIT_S
+ * overrides, 0 to 3600 s); and how often it tries.
+ */
 #define NET_HELD_WAIT_MS  30000
 #define NET_HELD_RETRY_MS 20
 /* TCP listeners on one port (IPv4 and IPv6, one per address) looked at when deciding to wait. */
@@ -35,6 +38,24 @@ static long long now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static long long held_wait_ms(void)
+{
+	const char *env = getenv("SHEEP_LISTEN_WAIT_S");
+	char *end;
+	long s;
+
+	if (!env || !*env)
+		return NET_HELD_WAIT_MS;
+	s = strtol(env, &end, 10);
+	if (*end || s < 0 || s > 3600) {
+		log_warn("SHEEP_LISTEN_WAIT_S='%s' is not a number of seconds from 0 to 3600; "
+			 "waiting the default %d s",
+			 env, NET_HELD_WAIT_MS / 1000);
+		return NET_HELD_WAIT_MS;
+	}
+	return (long long)s * 1000;
+}
+
 /*
  * One more round of waiting for what (a port or socket) that nobody alive holds. The first round
  * of each listener says why start-up pauses. False once the start-up's wait is used up.
@@ -44,7 +65,7 @@ bool net_held_wait(const char *what, bool *waiting)
 	long long now = now_ms();
 
 	if (!held_deadline_ms)
-		held_deadline_ms = now + NET_HELD_WAIT_MS;
+		held_deadline_ms = now + held_wait_ms();
 	if (now >= held_deadline_ms)
 		return false;
 	if (!*waiting) {

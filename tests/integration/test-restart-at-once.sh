@@ -124,11 +124,14 @@ expect_stderr "cannot listen for NBD on the Unix socket $NBD_SOCK: .*another ser
 stop_bg
 until_unlocked
 [ "$(held_lines)" = "$before" ] || fail "sheep waited for a port a live program holds"
-# Held by nobody alive for longer than the wait: after it, the same clear failure.
+# Held by nobody alive for longer than the wait (shortened from 30 s): after it, the same clear
+# failure.
 hold orphan "tcp:$NP:60"
-expect_exit 1 "$SHEEP" "${SHEEP_ARGS[@]}"
+SHEEP_LISTEN_WAIT_S=2 expect_exit 1 "$SHEEP" "${SHEEP_ARGS[@]}"
 expect_stderr "cannot listen for NBD on 127.0.0.1:$NP: Address already in use"
 [ "$(held_lines)" = $((before + 1)) ] || fail "no waiting line before giving up on port $NP"
+grep -q "port $NP is still held, .*; waiting up to 2 s" "$D/sheep.log" ||
+	fail "SHEEP_LISTEN_WAIT_S=2 was not the wait: $(tail -3 "$D/sheep.log")"
 stop_bg
 until_unlocked
 restart
