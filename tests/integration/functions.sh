@@ -35,9 +35,12 @@ fail() {
 	exit 1
 }
 
-# A free TCP port on loopback.
+# A free TCP port on loopback; free_ports K: K distinct ones.
 free_port() {
-	/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+	free_ports 1
+}
+free_ports() {
+	pick_ports 0 "$1"
 }
 
 # start_sheep DIR PORT [extra sheep options...]: starts a daemon and waits until it answers.
@@ -127,11 +130,21 @@ start_nbd_sheep() {
 # whose next port (Raft's) is free too, then N more (NBD). All are held while they are chosen,
 # so none is handed out twice.
 cluster_ports() {
-	/usr/bin/python3 - "$1" <<'PY'
-import socket, sys
-n = int(sys.argv[1])
+	pick_ports "$1" "$1"
+}
+# pick_ports C K: C ports whose next port is free too, then K more (cluster_ports, free_ports).
+pick_ports() {
+	/usr/bin/python3 - "$1" "$2" "${BUILD:-}" <<'PY'
+import random, socket, sys
+# Below the kernel's ephemeral range (32768 and up by default): a port a test picks and then
+# leaves free until its sheep starts must not become the source port of some client's
+# connection meanwhile (a restarted node found its Raft port taken that way). The plain and
+# the sanitizer suites run side by side: each has its own half of the range.
+n, k = int(sys.argv[1]), int(sys.argv[2])
+lo = 21000 if "asan" in sys.argv[3] else 10000
+hi = lo + 11000
 held, ctl, other = [], [], []
-def grab(port=0):
+def grab(port):
     s = socket.socket()
     try:
         s.bind(("127.0.0.1", port))
@@ -139,13 +152,18 @@ def grab(port=0):
         s.close()
         return None
     held.append(s)
-    return s.getsockname()[1]
+    return port
+def pick():
+    while True:
+        p = random.randrange(lo, hi - 1)
+        if p not in ctl and p not in other and grab(p):
+            return p
 while len(ctl) < n:
-    p = grab()
-    if grab(p + 1):
+    p = pick()
+    if p + 1 not in ctl + other and grab(p + 1):
         ctl.append(p)
-while len(other) < n:
-    other.append(grab())
+while len(other) < k:
+    other.append(pick())
 print(" ".join(map(str, ctl + other)))
 PY
 }
@@ -205,6 +223,11 @@ dogn() { # i dog-arguments...: dog against node i
 # Whether two object files hold the same bytes, reading past the end of a file as zeros (a copy
 # pulled by a returning node may end at another block than the one it replaced).
 same_object() {
+	# Equal sizes (the common case): cmp, without a python start-up per object.
+	if [ "$(stat -c %s "$1")" = "$(stat -c %s "$2")" ]; then
+		cmp -s "$1" "$2"
+		return
+	fi
 	python3 -c "
 import sys
 a, b = (open(f, 'rb').read() for f in sys.argv[1:3])
@@ -266,12 +289,7 @@ zk_start() {
 	local n=$1 i ports
 	[ -f /usr/share/java/zookeeper.jar ] && command -v java >/dev/null ||
 		{ echo "SKIP: $TEST_NAME needs ZooKeeper (apt-get install zookeeper)"; exit 77; }
-	read -r -a ports <<<"$(/usr/bin/python3 -c '
-import socket, sys
-held = []
-for _ in range(3 * int(sys.argv[1])):
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); held.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in held))' "$n")"
+	read -r -a ports <<<"$(free_ports $((3 * n)))"
 	ZK_HOSTS=
 	for i in $(seq 0 $((n - 1))); do
 		ZK_CLIENT_PORTS[i]=${ports[$((3 * i))]}
