@@ -188,12 +188,25 @@ static void do_io(struct obj_req *req)
 			return;
 		}
 		if (write_inline(req)) {
-			ssize_t n =
-				pwrite(fd, (const char *)req->buf + req->xfer,
-				       req->length - req->xfer, (off_t)(req->offset + req->xfer));
+			uint32_t chunk = shard_self()->store->write_chunk, done = 0;
+			ssize_t n = 0;
 
+			/* In pieces (store_layout.write_chunk); a short one ends the round. */
+			while (req->xfer + done < req->length) {
+				size_t len = req->length - req->xfer - done;
+
+				if (chunk && len > chunk)
+					len = chunk;
+				n = pwrite(fd, (const char *)req->buf + req->xfer + done, len,
+					   (off_t)(req->offset + req->xfer + done));
+				if (n <= 0)
+					break;
+				done += (uint32_t)n;
+				if ((size_t)n < len)
+					break;
+			}
 			req->stage = ST_IO;
-			io_done(req, n < 0 ? -errno : (int)n);
+			io_done(req, n < 0 && !done ? -errno : (int)done);
 			return;
 		}
 		sqe = next_sqe(req, ST_IO);

@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -50,6 +52,30 @@ static bool store_probe_write_inline(const char *objdir)
 	return unsupported;
 }
 
+/*
+ * The default piece size for inline writes: on ext4, STORE_EXT4_WRITE_CHUNK; elsewhere whole
+ * writes (XFS and btrfs track a large folio's dirty blocks in a bitmap, not buffer heads).
+ * SHEEP_WRITE_CHUNK=BYTES overrides (0: whole writes; a multiple of 4096 up to 4 MiB).
+ */
+static uint32_t store_probe_write_chunk(int objdir_fd)
+{
+	const char *env = getenv("SHEEP_WRITE_CHUNK");
+	struct statfs sfs;
+
+	if (env && *env) {
+		char *end;
+		unsigned long v = strtoul(env, &end, 10);
+
+		if (*end == 'k' || *end == 'K')
+			v <<= 10, end++;
+		if (!*end && v % 4096 == 0 && v <= (4u << 20))
+			return (uint32_t)v;
+	}
+	if (fstatfs(objdir_fd, &sfs) == 0 && sfs.f_type == EXT4_SUPER_MAGIC)
+		return STORE_EXT4_WRITE_CHUNK;
+	return 0;
+}
+
 int store_layout_open(struct store_layout *st, const char *dir, enum store_kind kind)
 {
 	memset(st, 0, sizeof(*st));
@@ -62,6 +88,7 @@ int store_layout_open(struct store_layout *st, const char *dir, enum store_kind 
 	if (st->objdir_fd < 0)
 		return -errno;
 	st->write_inline = store_probe_write_inline(st->objdir);
+	st->write_chunk = store_probe_write_chunk(st->objdir_fd);
 	return 0;
 }
 

@@ -17,6 +17,9 @@ enum store_kind {
 	STORE_TREE = 1,
 };
 
+/* Inline writes on ext4 go in pieces of this size (store_layout.write_chunk). */
+#define STORE_EXT4_WRITE_CHUNK (256u << 10)
+
 struct store_layout {
 	enum store_kind kind;
 	int objdir_fd; /* DIR/obj, O_DIRECTORY; owned by the layout */
@@ -28,6 +31,13 @@ struct store_layout {
 	 * the worker's wake-up.
 	 */
 	bool write_inline;
+	/*
+	 * Inline writes go in pieces of at most this many bytes (0: whole). ext4 (since Linux
+	 * 6.16) caches a file in folios as large as the write that created them, and every small
+	 * overwrite of a folio then walks all its buffer heads: capping the pieces keeps the folios
+	 * that later small writes land in small (docs/nbd-design.md, store_probe_write_chunk).
+	 */
+	uint32_t write_chunk;
 };
 
 /* Returns the kind for "plain" or "tree", or -1. */
