@@ -17,6 +17,7 @@
 #   BENCH_SHARDS=1 bash bench/nbd-bench.sh   # 2 CPUs: leave fio a core; shards then spin
 #   BENCH_ALT_ENV="SHEEP_WRITE_CHUNK=0" BENCH_TARGETS="sheep-tcp sheep-alt nbdkit-file" \
 #       bash bench/nbd-bench.sh   # A/B in one run: a second sheep started with that environment
+#   BENCH_ALT_ARGS="--shards 1" ...  # or with more options (the later --shards wins)
 #
 # Needs a release build in build/ (scripts/build.sh) and fio, nbdkit, qemu-nbd.
 set -euo pipefail
@@ -71,7 +72,7 @@ if [[ " $TARGETS " == *" sheep-alt "* ]]; then
 	AP=$(port); ANP=$(port)
 	# shellcheck disable=SC2086
 	env ${BENCH_ALT_ENV:-} "$BUILD/sheep" -b 127.0.0.1 -p "$AP" --shards "$SHARDS" -l notice \
-		--nbd-port "$ANP" "$DIR/sheep-alt"
+		--nbd-port "$ANP" ${BENCH_ALT_ARGS:-} "$DIR/sheep-alt"
 	"$BUILD/dog" -p "$AP" cluster format -c 1 >/dev/null
 	"$BUILD/dog" -p "$AP" vdi create bench "${SIZE_MB}M"
 	ALT_PID=$(cat "$DIR/sheep-alt/sheep.pid")
@@ -201,7 +202,7 @@ done
 echo
 
 /usr/bin/python3 - "$DIR" "$OUT" "$ROUNDS" "$WORKLOADS" "$TARGETS" "$SHARDS" "$RUNTIME" "$SIZE_MB" \
-	"$REFILL" "$can_drop" "${SHEEP_WRITE_CHUNK:-default}" "${BENCH_ALT_ENV:-}" "$FILL_REQ" <<'PY'
+	"$REFILL" "$can_drop" "${SHEEP_WRITE_CHUNK:-default}" "${BENCH_ALT_ENV:-} ${BENCH_ALT_ARGS:-}" "$FILL_REQ" <<'PY'
 import json, os, sys, statistics, platform, subprocess
 d, out, rounds, workloads, targets = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4].split(), sys.argv[5].split()
 shards, runtime, size = sys.argv[6], sys.argv[7], sys.argv[8]
