@@ -255,8 +255,8 @@ lines.append(f"Every target filled with nbdcopy ({fill_kib} KiB requests, 4 conn
 lines.append(f"round: page cache {'dropped' if dropped else 'NOT dropped (not root)'}, then every store "
              f"{'rewritten that way' if refill == 'write' else 'read through once'} (BENCH_REFILL={refill}).")
 lines.append(f"sheep's inline write pieces: SHEEP_WRITE_CHUNK={chunk}.")
-if alt:
-    lines.append(f"sheep-alt: the same sheep started with {alt}.")
+if alt.strip():
+    lines.append(f"sheep-alt: the same sheep started with {alt.strip()}.")
 lines.append("")
 lines.append("Server CPU is the server process's CPU time per I/O (user + system, spinning")
 lines.append("included); client CPU is fio's per job, in percent of one CPU (at 100%, the")
