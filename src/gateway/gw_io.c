@@ -114,11 +114,6 @@ static void fail(struct gw_req *r, int res, int node, const char *what)
 	finish(r, res);
 }
 
-static bool retryable(int res)
-{
-	return peer_error_is_transient(res);
-}
-
 static void retry_fire(struct shard_timer *t)
 {
 	start(container_of(t, struct gw_req, retry));
@@ -138,7 +133,8 @@ void gw_stop_retrying(void)
 
 static bool retry_after(struct gw_req *r, int res, unsigned ms)
 {
-	if (r->from_peer || !retryable(res) || guard_clock_ms() - r->t0 >= GW_RETRY_MS ||
+	if (r->from_peer || !peer_error_is_transient(res) ||
+	    guard_clock_ms() - r->t0 >= GW_RETRY_MS ||
 	    __atomic_load_n(&no_retries, __ATOMIC_ACQUIRE))
 		return false;
 	if (r->fan && r->fan != r->inline_fan)
@@ -173,7 +169,7 @@ static void give_up(struct gw_req *r, int res, int node)
 		     "the last 15 s)");
 		return;
 	}
-	if (retryable(res)) {
+	if (peer_error_is_transient(res)) {
 		char what[80];
 
 		snprintf(what, sizeof(what), "%s (retried for %d s)", strerror(-res),
@@ -263,10 +259,11 @@ static void direct_done(struct obj_req *o)
 	r->created = o->created;
 	if (r->op == GW_READ || r->op == GW_PREFETCH) {
 		/* A pull that meets a source behind in epochs answers -EL2NSYNC: wait it out. */
-		if (o->result < 0 && !retry_later(r, o->result))
-			give_up(r, o->result, r->view ? r->view->self : -1);
-		else if (o->result >= 0)
+		/* A pull that meets a source behind in epochs answers -EL2NSYNC: wait it out. */
+		if (o->result >= 0)
 			finish(r, ok_result(r));
+		else if (!retry_later(r, o->result))
+			give_up(r, o->result, r->view ? r->view->self : -1);
 		return;
 	}
 	write_done(r, o->result, r->view ? r->view->self : -1);
@@ -605,11 +602,11 @@ static void read_one(struct gw_req *r, int res, int node)
 		char n[64];
 
 		gw_node_name(r->view, node, n, sizeof(n));
-		if (!retryable(res) || r->next < r->nr)
+		if (!peer_error_is_transient(res) || r->next < r->nr)
 			log_warn("gateway: read of object %016" PRIx64 " from %s failed: %s%s",
 				 r->oid, n, strerror(-res),
 				 r->next < r->nr ? "; trying another holder" : "");
-		if (!r->err || retryable(r->err)) {
+		if (!r->err || peer_error_is_transient(r->err)) {
 			r->err = res;
 			r->err_node = node;
 		}

@@ -15,7 +15,9 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "../core/log.h"
 #include "../core/oid.h"
+#include "../core/size.h"
 
 int store_kind_parse(const char *name)
 {
@@ -55,7 +57,7 @@ static bool store_probe_write_inline(const char *objdir)
 /*
  * The default piece size for inline writes: on ext4, STORE_EXT4_WRITE_CHUNK; elsewhere whole
  * writes (XFS and btrfs track a large folio's dirty blocks in a bitmap, not buffer heads).
- * SHEEP_WRITE_CHUNK=BYTES overrides (0: whole writes; a multiple of 4096 up to 4 MiB).
+ * SHEEP_WRITE_CHUNK=SIZE overrides ("256K"; 0: whole writes; a multiple of 4096 up to 4M).
  */
 static uint32_t store_probe_write_chunk(int objdir_fd)
 {
@@ -63,13 +65,13 @@ static uint32_t store_probe_write_chunk(int objdir_fd)
 	struct statfs sfs;
 
 	if (env && *env) {
-		char *end;
-		unsigned long v = strtoul(env, &end, 10);
+		uint64_t v;
 
-		if (*end == 'k' || *end == 'K')
-			v <<= 10, end++;
-		if (!*end && v % 4096 == 0 && v <= (4u << 20))
+		if (!size_parse(env, &v) && v % 4096 == 0 && v <= (4u << 20))
 			return (uint32_t)v;
+		log_warn("SHEEP_WRITE_CHUNK='%s' is not 0 or a multiple of 4096 bytes up to 4M; "
+			 "using the default",
+			 env);
 	}
 	if (fstatfs(objdir_fd, &sfs) == 0 && sfs.f_type == EXT4_SUPER_MAGIC)
 		return STORE_EXT4_WRITE_CHUNK;

@@ -153,14 +153,14 @@ def grab(port):
         return None
     held.append(s)
     return port
-def pick():
+def pick():  # a port no other pick has (grab fails on one this process holds)
     while True:
-        p = random.randrange(lo, hi - 1)
-        if p not in ctl and p not in other and grab(p):
+        p = grab(random.randrange(lo, hi - 1))
+        if p:
             return p
 while len(ctl) < n:
     p = pick()
-    if p + 1 not in ctl + other and grab(p + 1):
+    if grab(p + 1):
         ctl.append(p)
 while len(other) < k:
     other.append(pick())
