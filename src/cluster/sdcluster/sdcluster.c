@@ -64,7 +64,8 @@ struct proposal {
 struct liveness {
 	uint64_t raft_id;
 	uint64_t last_ms;
-	bool heard; /* since this node became leader */
+	uint64_t joined; /* the member's join index when last_ms was last reset for it */
+	bool heard;	 /* since this node became leader */
 };
 
 static struct evloop *loop;
@@ -150,9 +151,19 @@ static struct liveness *live_of(uint64_t raft_id)
 
 static void on_members_changed(void)
 {
-	/* Members new to the leader get the full grace period. */
-	for (int i = 0; i < sys.nr_members; i++)
-		live_of(sys.members[i].raft_id);
+	/*
+	 * Members new to the leader, or that joined again (a new join index), get the full grace
+	 * period from now: the clock a join request started may have run out while the joiner
+	 * caught up with the log, and its heartbeats did not count before it was a member.
+	 */
+	for (int i = 0; i < sys.nr_members; i++) {
+		struct liveness *l = live_of(sys.members[i].raft_id);
+
+		if (l && l->joined != sys.members[i].joined) {
+			l->joined = sys.members[i].joined;
+			l->last_ms = now_ms();
+		}
+	}
 }
 
 static void on_member_left(uint64_t raft_id)
