@@ -18,6 +18,7 @@
 #   BENCH_ALT_ENV="SHEEP_WRITE_CHUNK=0" BENCH_TARGETS="sheep-tcp sheep-alt nbdkit-file" \
 #       bash bench/nbd-bench.sh   # A/B in one run: a second sheep started with that environment
 #   BENCH_ALT_ARGS="--shards 1" ...  # or with more options (the later --shards wins)
+#   BENCH_ALT_BUILD=/tmp/old/build ...  # or another build of sheep (an older commit)
 #
 # Needs a release build in build/ (scripts/build.sh) and fio, nbdkit, qemu-nbd.
 set -euo pipefail
@@ -66,12 +67,14 @@ SP=$(port); SNP=$(port)
 "$BUILD/dog" -p "$SP" cluster format -c 1 >/dev/null
 "$BUILD/dog" -p "$SP" vdi create bench "${SIZE_MB}M"
 
-# sheep-alt: the same sheep with BENCH_ALT_ENV in its environment (e.g. another setting to compare).
+# sheep-alt: the same sheep with BENCH_ALT_ENV in its environment (e.g. another setting to compare),
+# or BENCH_ALT_BUILD's.
+ALT_BUILD=${BENCH_ALT_BUILD:-$BUILD}
 ALT_PID=
 if [[ " $TARGETS " == *" sheep-alt "* ]]; then
 	AP=$(port); ANP=$(port)
 	# shellcheck disable=SC2086
-	env ${BENCH_ALT_ENV:-} "$BUILD/sheep" -b 127.0.0.1 -p "$AP" --shards "$SHARDS" -l notice \
+	env ${BENCH_ALT_ENV:-} "$ALT_BUILD/sheep" -b 127.0.0.1 -p "$AP" --shards "$SHARDS" -l notice \
 		--nbd-port "$ANP" ${BENCH_ALT_ARGS:-} "$DIR/sheep-alt"
 	"$BUILD/dog" -p "$AP" cluster format -c 1 >/dev/null
 	"$BUILD/dog" -p "$AP" vdi create bench "${SIZE_MB}M"
@@ -178,6 +181,9 @@ workload_args() {
 	randread-qd32-4c) echo "--rw=randread --bs=4k --iodepth=32 --numjobs=4" ;;
 	randwrite-qd32-4c) echo "--rw=randwrite --bs=4k --iodepth=32 --numjobs=4" ;;
 	randread-qd1-1c) echo "--rw=randread --bs=4k --iodepth=1 --numjobs=1" ;;
+	# Not in the default set:
+	randwrite-qd1-1c) echo "--rw=randwrite --bs=4k --iodepth=1 --numjobs=1" ;;
+	randread-qd1-4c) echo "--rw=randread --bs=4k --iodepth=1 --numjobs=4" ;;
 	seqread-1m-1c) echo "--rw=read --bs=1M --iodepth=8 --numjobs=1" ;;
 	seqwrite-1m-1c) echo "--rw=write --bs=1M --iodepth=8 --numjobs=1" ;;
 	esac
@@ -202,12 +208,13 @@ done
 echo
 
 /usr/bin/python3 - "$DIR" "$OUT" "$ROUNDS" "$WORKLOADS" "$TARGETS" "$SHARDS" "$RUNTIME" "$SIZE_MB" \
-	"$REFILL" "$can_drop" "${SHEEP_WRITE_CHUNK:-default}" "${BENCH_ALT_ENV:-} ${BENCH_ALT_ARGS:-}" "$FILL_REQ" <<'PY'
+	"$REFILL" "$can_drop" "${SHEEP_WRITE_CHUNK:-default}" "${BENCH_ALT_ENV:-} ${BENCH_ALT_ARGS:-}" "$FILL_REQ" "${BENCH_ALT_BUILD:-}" <<'PY'
 import json, os, sys, statistics, platform, subprocess
 d, out, rounds, workloads, targets = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4].split(), sys.argv[5].split()
 shards, runtime, size = sys.argv[6], sys.argv[7], sys.argv[8]
 refill, dropped, chunk, alt = sys.argv[9], sys.argv[10] == "true", sys.argv[11], sys.argv[12]
 fill_kib = int(sys.argv[13]) // 1024
+alt_build = sys.argv[14]
 hz = os.sysconf("SC_CLK_TCK")
 def load(w, t, r):
     try:
@@ -255,7 +262,9 @@ lines.append(f"Every target filled with nbdcopy ({fill_kib} KiB requests, 4 conn
 lines.append(f"round: page cache {'dropped' if dropped else 'NOT dropped (not root)'}, then every store "
              f"{'rewritten that way' if refill == 'write' else 'read through once'} (BENCH_REFILL={refill}).")
 lines.append(f"sheep's inline write pieces: SHEEP_WRITE_CHUNK={chunk}.")
-if alt.strip():
+if alt_build:
+    lines.append(f"sheep-alt: the sheep built in {alt_build}" + (f", started with {alt.strip()}." if alt.strip() else "."))
+elif alt.strip():
     lines.append(f"sheep-alt: the same sheep started with {alt.strip()}.")
 lines.append("")
 lines.append("Server CPU is the server process's CPU time per I/O (user + system, spinning")

@@ -1,7 +1,9 @@
 /*
  * Object operations. Any mesh thread submits an obj_req; it runs on the shard that owns the
- * object, entirely through that shard's io_uring ring, and `done` then runs back on the
- * submitting thread. Submission never completes inline.
+ * object, through that shard's io_uring ring, and `done` then runs back on the submitting
+ * thread. Submission never completes inline. A read alone in its loop pass is done from the
+ * page cache at once, by the submitting shard itself when the owner sleeps (obj_io.c, lone
+ * reads).
  *
  * Creating an object never truncates it: the file is created with O_EXCL, and a creator that
  * loses the race simply opens the winner's file (OBJ_F_FRESH, for a new allocation, is the one
@@ -76,6 +78,7 @@ struct obj_req {
 	bool created, dir_created, evicted;
 	uint8_t zero_step; /* OBJ_ZERO without ZERO_RANGE: 1 punching, 2 allocating again */
 	bool counted;	   /* a write the freeze barrier waits for (wgen: its generation) */
+	bool lone;	   /* a read alone in its pass: from the page cache at once (obj_submit) */
 	uint32_t wgen;
 	struct obj_install *install; /* OBJ_COPYUP, owned while it runs */
 	struct shard_defer

@@ -186,6 +186,11 @@ bool msg_sleep_begin(void)
 	return true;
 }
 
+bool msg_thread_sleeping(int id)
+{
+	return ck_pr_load_int(&threads[id].sleeping) != 0;
+}
+
 void msg_sleep_end(void)
 {
 	ck_pr_store_int(&threads[sd_self_id].sleeping, 0);

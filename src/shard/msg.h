@@ -61,6 +61,8 @@ bool msg_pending(void);
  */
 bool msg_sleep_begin(void);
 void msg_sleep_end(void);
+/* Whether thread id sleeps now (or is about to): a message to it would cost a wake-up. */
+bool msg_thread_sleeping(int id);
 
 /*
  * For threads without an io_uring ring (the control thread): runs messages until *done becomes

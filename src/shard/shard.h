@@ -17,6 +17,7 @@
 
 #include "../core/hash.h"
 #include "msg.h"
+#include "shard_spin.h"
 
 #define SD_MAX_SHARDS (SD_MAX_THREADS - 1)
 
@@ -50,10 +51,10 @@ struct shard {
 	const struct store_layout *store; /* the shard's current view, switched by message */
 	struct fd_cache *fdc;
 	int fd_cache_cap;
-	uint64_t spin_ns;
+	struct shard_spin spin;
 	struct shard_defer *deferred; /* run before the next submit, then cleared */
 	/* counters, read by the shard itself only */
-	uint64_t nr_ops, nr_sleeps;
+	uint64_t nr_ops, nr_sleeps, nr_lone_reads, nr_reads_for_others;
 };
 
 /*
@@ -65,6 +66,8 @@ int shards_start(int nr, bool pin, const struct store_layout *store, int fd_cach
 /* Stops and joins every shard; callable from the control thread. */
 void shards_stop(void);
 int shard_count(void);
+/* How many reads shard id has done for other shards (obj_io.c read_here); any thread. */
+uint64_t shard_reads_for_others(int id);
 /* The calling shard, or NULL when called from a thread that is not a shard. */
 struct shard *shard_self(void);
 

@@ -1,13 +1,17 @@
 /*
  * Object I/O through real shards and their io_uring rings, on a scratch directory: create,
- * read, holes, concurrent creators, punch, preallocation, remove, and both store layouts.
+ * read, holes, concurrent creators, punch, preallocation, remove, both store layouts, and reads
+ * done by a shard for a sleeping owner.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/oid.h"
 #include "io/obj_io.h"
@@ -245,4 +249,93 @@ Test(obj_io_plain, inline_writes_in_pieces, .init = plain_setup, .fini = stop, .
 
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
 		check_pieces(sizes[i]);
+}
+
+/*
+ * Reads done for a sleeping owner (obj_io.c read_here): a shard in a quiet pass reads another
+ * shard's object itself when the page cache has it, with the owner's answers (data, zeros past
+ * the end, -ENOENT for no object), and leaves reads that need the disk to the owner.
+ */
+struct side_read {
+	struct sd_msg msg;
+	struct obj_req req;
+	atomic_bool done;
+};
+
+static void side_read_done(struct obj_req *req)
+{
+	struct side_read *sr = req->priv;
+
+	atomic_store(&sr->done, true);
+}
+
+static void side_read_start(void *arg)
+{
+	struct side_read *sr = arg;
+
+	obj_submit(&sr->req);
+}
+
+/* Reads on shard 0, once shard 1 (the owner) sleeps; returns the result. */
+static int read_from_shard0(uint64_t oid, uint32_t len, void *buf)
+{
+	struct side_read sr = { .req = { .op = OBJ_READ,
+					 .oid = oid,
+					 .length = len,
+					 .buf = buf,
+					 .done = side_read_done,
+					 .priv = &sr } };
+
+	for (int i = 0; i < 1000 && !msg_thread_sleeping(1); i++)
+		usleep(1000);
+	cr_assert(msg_thread_sleeping(1), "shard 1 never went to sleep");
+	usleep(1000); /* shard 0 idle too: its next pass is a quiet one */
+	sr.msg.fn = side_read_start;
+	sr.msg.arg = &sr;
+	msg_send(0, &sr.msg);
+	while (!atomic_load(&sr.done))
+		usleep(100);
+	return sr.req.result;
+}
+
+Test(obj_io_plain, reads_for_a_sleeping_owner, .init = plain_setup, .fini = stop, .timeout = 30)
+{
+	static uint8_t w[8192], r[8192];
+	uint64_t oid = 0, before;
+	char path[128];
+	int fd;
+
+	for (uint32_t i = 1; !oid; i++)
+		if (shard_of_oid(vid_to_data_oid(0x77, i), 2) == 1)
+			oid = vid_to_data_oid(0x77, i);
+	for (size_t i = 0; i < sizeof(w); i++)
+		w[i] = (uint8_t)(i * 13 + 1);
+	cr_assert_eq(io(OBJ_WRITE, oid, 0, 4096, w, OBJ_F_CREATE), 4096);
+
+	before = shard_reads_for_others(0);
+	memset(r, 0xaa, sizeof(r));
+	cr_assert_eq(read_from_shard0(oid, sizeof(r), r), (int)sizeof(r));
+	cr_assert_eq(memcmp(r, w, 4096), 0);
+	for (size_t i = 4096; i < sizeof(r); i++)
+		cr_assert_eq(r[i], 0, "past the end of the file reads as zeros");
+	cr_assert_eq(shard_reads_for_others(0), before + 1, "shard 0 did not read it itself");
+
+	/* Not in the page cache: the owner reads it from disk. */
+	cr_assert_eq(io(OBJ_WRITE, oid, 0, sizeof(w), w, OBJ_F_SYNC), (int)sizeof(w));
+	snprintf(path, sizeof(path), "%s/obj/%016llx", dir, (unsigned long long)oid);
+	fd = open(path, O_RDONLY);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+	close(fd);
+	before = shard_reads_for_others(0);
+	memset(r, 0, sizeof(r));
+	cr_assert_eq(read_from_shard0(oid, sizeof(r), r), (int)sizeof(r));
+	cr_assert_eq(memcmp(r, w, sizeof(w)), 0);
+	cr_assert_eq(shard_reads_for_others(0), before,
+		     "a read that needs the disk is the owner's");
+
+	cr_assert_eq(io(OBJ_REMOVE, oid, 0, 0, NULL, 0), 0);
+	before = shard_reads_for_others(0);
+	cr_assert_eq(read_from_shard0(oid, sizeof(r), r), -ENOENT);
+	cr_assert_eq(shard_reads_for_others(0), before + 1);
 }
