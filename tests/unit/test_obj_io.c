@@ -252,9 +252,9 @@ Test(obj_io_plain, inline_writes_in_pieces, .init = plain_setup, .fini = stop, .
 }
 
 /*
- * Reads done for a sleeping owner (obj_io.c read_here): a shard in a quiet pass reads another
- * shard's object itself when the page cache has it, with the owner's answers (data, zeros past
- * the end, -ENOENT for no object), and leaves reads that need the disk to the owner.
+ * Reads done for a sleeping owner (obj_io.c read_here): a lone read of another shard's object,
+ * done by the submitting shard when the page cache has it, with the owner's answers (data, zeros
+ * past the end, -ENOENT for no object); a read out of the page cache still returns the data.
  */
 struct side_read {
 	struct sd_msg msg;
@@ -320,19 +320,19 @@ Test(obj_io_plain, reads_for_a_sleeping_owner, .init = plain_setup, .fini = stop
 		cr_assert_eq(r[i], 0, "past the end of the file reads as zeros");
 	cr_assert_eq(shard_reads_for_others(0), before + 1, "shard 0 did not read it itself");
 
-	/* Not in the page cache: the owner reads it from disk. */
+	/*
+	 * Out of the page cache: the read must still return the data. Who does it depends on
+	 * timing (RWF_NOWAIT starts readahead, which may have finished when it tries again).
+	 */
 	cr_assert_eq(io(OBJ_WRITE, oid, 0, sizeof(w), w, OBJ_F_SYNC), (int)sizeof(w));
 	snprintf(path, sizeof(path), "%s/obj/%016llx", dir, (unsigned long long)oid);
 	fd = open(path, O_RDONLY);
 	cr_assert_geq(fd, 0);
 	cr_assert_eq(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
 	close(fd);
-	before = shard_reads_for_others(0);
 	memset(r, 0, sizeof(r));
 	cr_assert_eq(read_from_shard0(oid, sizeof(r), r), (int)sizeof(r));
 	cr_assert_eq(memcmp(r, w, sizeof(w)), 0);
-	cr_assert_eq(shard_reads_for_others(0), before,
-		     "a read that needs the disk is the owner's");
 
 	cr_assert_eq(io(OBJ_REMOVE, oid, 0, 0, NULL, 0), 0);
 	before = shard_reads_for_others(0);
