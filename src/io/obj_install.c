@@ -11,6 +11,7 @@
 
 #include "fd_cache.h"
 #include "obj_fence.h"
+#include "peer_fds.h"
 #include "store.h"
 
 #define INSTALL_BLOCK	  4096
@@ -167,6 +168,8 @@ static void step_done(struct uop *op, int res)
 		}
 		return;
 	case ST_RENAME:
+		if (res >= 0)
+			obj_files_changed(); /* it may have replaced a file (peer_fds.h) */
 		if (res == -EEXIST && in->noreplace) {
 			/* Another copy-up won meanwhile: its object stays, this one goes. */
 			unlinkat(objdir(), in->tmp, 0);
@@ -182,6 +185,7 @@ static void step_done(struct uop *op, int res)
 		next_step(in);
 		return;
 	case ST_REMOVE:
+		obj_files_changed();
 		in->done(in, res < 0 && res != -ENOENT ? res : 0);
 		return;
 	case ST_OPEN:

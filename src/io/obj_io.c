@@ -15,6 +15,7 @@
 #include "fd_cache.h"
 #include "obj_fence.h"
 #include "obj_install.h"
+#include "peer_fds.h"
 #include "store.h"
 
 enum stage {
@@ -380,6 +381,7 @@ static void obj_cqe(struct uop *op, int res)
 			if (unlinkat(s->store->objdir_fd, req->path, 0) < 0)
 				log_warn("cannot remove object %016" PRIx64 " of a deleted VDI: %s",
 					 req->oid, strerror(errno));
+			obj_files_changed();
 			finish(req, -ENODEV);
 		} else if (res >= 0) {
 			req->created = true;
@@ -421,6 +423,7 @@ static void obj_cqe(struct uop *op, int res)
 			       req->op == OBJ_READ || req->op == OBJ_WRITE ? (int)req->length : 0);
 		break;
 	case ST_UNLINK:
+		obj_files_changed();
 		if (res < 0)
 			finish(req, res);
 		else if (req->flags & OBJ_F_SYNC)
@@ -583,8 +586,8 @@ static void obj_run(struct obj_req *req)
  * than the read (tens of microseconds on small VMs, and a second CPU). Only where nothing but
  * the file decides the answer: no current-copy check (the local driver; clusters check on the
  * owner), no snapshot condition; and only from the page cache, so that the submitter never
- * waits for the disk. The file is opened for this read alone, never cached: a file its owner
- * replaced or removed before the read began is never read. Reads have no order with writes in
+ * waits for the disk. Its descriptor comes from peer_fds.h, which never serves one for a file
+ * its owner replaced or removed before the read began. Reads have no order with writes in
  * flight, and a write is acknowledged only once in the page cache, so a read sees every
  * acknowledged write. Returns false, having done nothing, when the owner must do it.
  */
@@ -597,11 +600,10 @@ static bool read_here(struct obj_req *req)
 		return false;
 	res = store_obj_path(s->store->kind, req->oid, req->ec_index, req->path, sizeof(req->path));
 	if (!res) {
-		fd = openat(s->store->objdir_fd, req->path, O_RDONLY | O_CLOEXEC);
-		res = fd < 0 ? -errno : read_cached(req, fd);
-		if (fd >= 0)
-			close(fd);
-		if (res == -EAGAIN) {
+		fd = peer_fd_get(s->store->objdir_fd, req->oid, req->ec_index, req->path);
+		res = fd < 0 ? fd : read_cached(req, fd);
+		/* Needs the disk, or out of descriptors: the owner's work. */
+		if (res == -EAGAIN || res == -EMFILE || res == -ENFILE) {
 			req->xfer = 0;
 			return false;
 		}

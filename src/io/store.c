@@ -18,6 +18,7 @@
 #include "../core/log.h"
 #include "../core/oid.h"
 #include "../core/size.h"
+#include "peer_fds.h"
 
 int store_kind_parse(const char *name)
 {
@@ -231,7 +232,11 @@ int store_wipe(const struct store_layout *st)
 {
 	int dfd = openat(st->objdir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
+	int ret;
+
 	if (dfd < 0)
 		return -errno;
-	return wipe_dir(dfd);
+	ret = wipe_dir(dfd);
+	obj_files_changed(); /* even a partial wipe removed files (peer_fds.h) */
+	return ret;
 }

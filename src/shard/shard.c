@@ -15,6 +15,7 @@
 #include "../core/log.h"
 #include "../io/fd_cache.h"
 #include "../io/obj_fence.h"
+#include "../io/peer_fds.h"
 #include "buf_pool.h"
 
 #define SHARD_RING_DEPTH 1024
@@ -295,6 +296,7 @@ static void *shard_main(void *arg)
 	io_uring_queue_exit(&s->ring);
 	buf_pool_drain();
 	obj_fence_drain();
+	peer_fds_drain();
 	if (shard_exit_hook)
 		shard_exit_hook();
 	return NULL;

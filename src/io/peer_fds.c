@@ -1,0 +1,55 @@
+/* Cached descriptors for other shards' objects (peer_fds.h). */
+#include "peer_fds.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#define PEER_FDS 64 /* direct-mapped by object id: enough for the hot objects of a lone reader */
+
+struct peer_fd {
+	uint64_t oid; /* 0: empty */
+	int ec, fd;
+};
+
+static uint64_t files_gen; /* bumped by obj_files_changed */
+
+static __thread struct peer_fd slots[PEER_FDS];
+static __thread uint64_t seen_gen;
+static __thread int seen_dir = -1;
+
+void obj_files_changed(void)
+{
+	__atomic_add_fetch(&files_gen, 1, __ATOMIC_SEQ_CST);
+}
+
+void peer_fds_drain(void)
+{
+	for (int i = 0; i < PEER_FDS; i++) {
+		if (slots[i].oid)
+			close(slots[i].fd);
+		slots[i].oid = 0;
+	}
+}
+
+int peer_fd_get(int objdir_fd, uint64_t oid, int ec, const char *path)
+{
+	uint64_t gen = __atomic_load_n(&files_gen, __ATOMIC_SEQ_CST);
+	struct peer_fd *p = &slots[(oid * UINT64_C(0x9e3779b97f4a7c15) >> 58) % PEER_FDS];
+	int fd;
+
+	if (gen != seen_gen || objdir_fd != seen_dir) {
+		peer_fds_drain();
+		seen_gen = gen;
+		seen_dir = objdir_fd;
+	}
+	if (p->oid == oid && p->ec == ec)
+		return p->fd;
+	fd = openat(objdir_fd, path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (p->oid)
+		close(p->fd);
+	*p = (struct peer_fd){ .oid = oid, .ec = ec, .fd = fd };
+	return fd;
+}

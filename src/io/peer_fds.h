@@ -1,0 +1,30 @@
+/*
+ * A shard's descriptors for other shards' object files, for the reads it does for a sleeping
+ * owner (obj_io.c read_here). The owner's fd cache is the owner's alone; this small cache per
+ * thread saves an open and a close per read (3.3 us on a small VM, against a 1.8 us read).
+ *
+ * A cached descriptor names an inode, so it must not outlive its object's file: whoever removes
+ * or replaces an object file (unlink, rename over it, a wipe of the store) calls
+ * obj_files_changed() after doing so and before reporting it done, and every cache drops all
+ * its descriptors at its next use. A read that follows a removal's acknowledgement therefore
+ * opens the path again; a read concurrent with it may see either file, as any concurrent read.
+ */
+#ifndef SD_PEER_FDS_H
+#define SD_PEER_FDS_H
+
+#include <stdint.h>
+
+/* Object files were removed or replaced: every thread's cached descriptors are stale. */
+void obj_files_changed(void);
+
+/*
+ * A descriptor, opened read-only, for path (the object oid, EC index ec, under the directory
+ * objdir_fd) on the calling thread, cached; or -errno (-ENOENT: no object). The caller must not
+ * close it and must not keep it past its current read.
+ */
+int peer_fd_get(int objdir_fd, uint64_t oid, int ec, const char *path);
+
+/* Closes the calling thread's cached descriptors (at thread exit). */
+void peer_fds_drain(void);
+
+#endif
