@@ -171,8 +171,10 @@ static int read_cached(struct obj_req *req, int fd)
 
 		if (n < 0 && errno == EINTR)
 			continue;
+		/* Unsupported here (a filesystem, a sandbox): the ring does the read instead. */
 		if (n < 0)
-			return errno == EOPNOTSUPP ? -EAGAIN : -errno;
+			return errno == EOPNOTSUPP || errno == EINVAL || errno == ENOSYS ? -EAGAIN
+											 : -errno;
 		if (n == 0) {
 			memset((char *)req->buf + req->xfer, 0, req->length - req->xfer);
 			req->xfer = req->length;
@@ -596,7 +598,8 @@ static bool read_here(struct obj_req *req)
 	struct shard *s = shard_self();
 	int fd, res;
 
-	if ((req->flags & OBJ_F_FROZEN) || __atomic_load_n(&obj_check_hook, __ATOMIC_ACQUIRE))
+	if ((req->flags & (OBJ_F_FROZEN | OBJ_F_SYNC | OBJ_F_CREATE)) ||
+	    __atomic_load_n(&obj_check_hook, __ATOMIC_ACQUIRE))
 		return false;
 	res = store_obj_path(s->store->kind, req->oid, req->ec_index, req->path, sizeof(req->path));
 	if (!res) {
@@ -655,10 +658,10 @@ static void lone_read_run(struct shard_defer *d)
 	if (!req)
 		return;
 	req->lone = true;
-	s->nr_lone_reads++;
 	if (shard_of_oid(req->oid, shard_count()) != sd_self_id &&
 	    msg_thread_sleeping(shard_of_oid(req->oid, shard_count())) && read_here(req))
 		return;
+	s->nr_lone_reads++;
 	route(req);
 }
 

@@ -3,7 +3,8 @@
  * object, through that shard's io_uring ring, and `done` then runs back on the submitting
  * thread. Submission never completes inline. A read alone in its loop pass is done from the
  * page cache at once, by the submitting shard itself when the owner sleeps (obj_io.c, lone
- * reads).
+ * reads). Requests have no order among themselves: a read submitted before a write of the same
+ * object in one loop pass may run after it. Wait for a completion to order two requests.
  *
  * Creating an object never truncates it: the file is created with O_EXCL, and a creator that
  * loses the race simply opens the winner's file (OBJ_F_FRESH, for a new allocation, is the one

@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define PEER_FDS 64 /* direct-mapped by object id: enough for the hot objects of a lone reader */
@@ -32,6 +34,20 @@ void peer_fds_drain(void)
 	}
 }
 
+/*
+ * Opens path only if the kernel can do it without I/O (RESOLVE_CACHED: the directory entries and
+ * inode are in memory); -EAGAIN otherwise, and on kernels without it (before 5.12).
+ */
+static int open_cached(int dir, const char *path)
+{
+	struct open_how how = { .flags = O_RDONLY | O_CLOEXEC, .resolve = RESOLVE_CACHED };
+	long fd = syscall(SYS_openat2, dir, path, &how, sizeof(how));
+
+	if (fd >= 0)
+		return (int)fd;
+	return errno == ENOSYS || errno == EINVAL ? -EAGAIN : -errno;
+}
+
 int peer_fd_get(int objdir_fd, uint64_t oid, int ec, const char *path)
 {
 	uint64_t gen = __atomic_load_n(&files_gen, __ATOMIC_SEQ_CST);
@@ -45,9 +61,9 @@ int peer_fd_get(int objdir_fd, uint64_t oid, int ec, const char *path)
 	}
 	if (p->oid == oid && p->ec == ec)
 		return p->fd;
-	fd = openat(objdir_fd, path, O_RDONLY | O_CLOEXEC);
+	fd = open_cached(objdir_fd, path);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	if (p->oid)
 		close(p->fd);
 	*p = (struct peer_fd){ .oid = oid, .ec = ec, .fd = fd };

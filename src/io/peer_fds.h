@@ -19,8 +19,9 @@ void obj_files_changed(void);
 
 /*
  * A descriptor, opened read-only, for path (the object oid, EC index ec, under the directory
- * objdir_fd) on the calling thread, cached; or -errno (-ENOENT: no object). The caller must not
- * close it and must not keep it past its current read.
+ * objdir_fd) on the calling thread, cached; or -errno: -ENOENT for no object, -EAGAIN when
+ * opening it would wait for the disk. The caller must not close it and must not keep it past
+ * its current read.
  */
 int peer_fd_get(int objdir_fd, uint64_t oid, int ec, const char *path);
 

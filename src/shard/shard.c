@@ -288,7 +288,7 @@ static void *shard_main(void *arg)
 	shard_spin_fini(&s->spin);
 	log_info("shard %d: %" PRIu64 " busy passes, %" PRIu64 " sleeps, %" PRIu64
 		 " pauses of its spinning for a busy CPU, %" PRIu64
-		 " lone reads done at once, %" PRIu64 " of them for a sleeping owner",
+		 " lone reads sent to their owner at once, %" PRIu64 " done for a sleeping owner",
 		 s->id, s->nr_ops, s->nr_sleeps, s->spin.nr_backoffs, s->nr_lone_reads,
 		 s->nr_reads_for_others);
 	/* Requests are all complete by now: the control thread stops shards only when idle. */
@@ -306,6 +306,7 @@ int shards_start(int nr, bool pin, const struct store_layout *store, int fd_cach
 {
 	const char *spin = getenv("SHEEP_SPIN_US");
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	cpu_set_t mine;
 
 	if (nr < 1 || nr > SD_MAX_SHARDS || nr >= msg_mesh_size())
 		return -EINVAL;
@@ -313,7 +314,7 @@ int shards_start(int nr, bool pin, const struct store_layout *store, int fd_cach
 	if (!shards)
 		return -ENOMEM;
 	nr_shards = nr;
-	shard_spin_slots_set(ncpu > 1 ? (int)ncpu - 1 : 0);
+	shard_spin_cpus_set(sched_getaffinity(0, sizeof(mine), &mine) ? NULL : &mine);
 	start_reported = start_error = 0;
 	for (int i = 0; i < nr; i++) {
 		struct shard *s = &shards[i];

@@ -6,16 +6,18 @@
  *
  * - Fixed (SHEEP_SPIN_US): a shard spins for spin_ns after its last work.
  * - Adaptive (the default): a shard spins 50 us after its last work only while it holds one of
- *   the spin slots (one CPU fewer than the machine has) and only while the machine has idle
- *   CPU to spare: a quarter of a CPU or more idle over the last 50 ms (/proc/stat's idle
- *   time; a spinner's own CPU is never idle, so that means idle beside the spinners). With less,
- *   it stops spinning for 100 ms, twice as long each time in a row, up to 3.2 s. Spinning thus
+ *   the spin slots (one fewer than the CPUs sheep may run on) and only while those CPUs have
+ *   idle time to spare: a quarter of a CPU or more idle over the last 50 ms (/proc/stat; a
+ *   spinner's own CPU is never idle, so that means idle beside the spinners). With less, it
+ *   stops spinning for 100 ms, twice as long each time in a row, up to 3.2 s; after a pause it
+ *   spins 50 ms on trial while it measures again. Spinning thus
  *   takes only time nothing else would run in: at queue depth 1 the client mostly waits and a
  *   CPU is idle; at queue depth 32 the clients keep every CPU busy and shards sleep when idle.
  */
 #ifndef SD_SHARD_SPIN_H
 #define SD_SHARD_SPIN_H
 
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -30,7 +32,12 @@ struct shard_spin {
 
 /* The machine's idle time since boot, all CPUs together, in ns (0: unknown); tests replace it. */
 extern uint64_t (*shard_spin_idle_clock)(void);
-/* Sets the number of spin slots shared by the adaptive spinners (before shards start). */
+/*
+ * Before shards start: the CPUs sheep may run on (its affinity; NULL: every CPU), whose idle
+ * time counts, and one spin slot fewer than there are of them. Returns how many there are.
+ */
+int shard_spin_cpus_set(const cpu_set_t *cpus);
+/* Sets the number of spin slots shared by the adaptive spinners (tests). */
 void shard_spin_slots_set(int n);
 void shard_spin_init(struct shard_spin *sp, uint64_t spin_ns, bool adaptive);
 void shard_spin_fini(struct shard_spin *sp);

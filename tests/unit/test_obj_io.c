@@ -314,11 +314,14 @@ Test(obj_io_plain, reads_for_a_sleeping_owner, .init = plain_setup, .fini = stop
 
 	before = shard_reads_for_others(0);
 	memset(r, 0xaa, sizeof(r));
+	cr_assert_eq(read_from_shard0(oid, 4096, r), 4096);
+	cr_assert_eq(memcmp(r, w, 4096), 0);
+	cr_assert_eq(shard_reads_for_others(0), before + 1, "shard 0 did not read it itself");
+	memset(r, 0xaa, sizeof(r));
 	cr_assert_eq(read_from_shard0(oid, sizeof(r), r), (int)sizeof(r));
 	cr_assert_eq(memcmp(r, w, 4096), 0);
 	for (size_t i = 4096; i < sizeof(r); i++)
 		cr_assert_eq(r[i], 0, "past the end of the file reads as zeros");
-	cr_assert_eq(shard_reads_for_others(0), before + 1, "shard 0 did not read it itself");
 
 	/*
 	 * Out of the page cache: the read must still return the data. Who does it depends on
@@ -334,8 +337,10 @@ Test(obj_io_plain, reads_for_a_sleeping_owner, .init = plain_setup, .fini = stop
 	cr_assert_eq(read_from_shard0(oid, sizeof(r), r), (int)sizeof(r));
 	cr_assert_eq(memcmp(r, w, sizeof(w)), 0);
 
+	/*
+	 * Removed: no object, whichever shard answers (a cached lookup of a name just removed may
+	 * be left to the owner). A descriptor shard 0 kept would still read the old data.
+	 */
 	cr_assert_eq(io(OBJ_REMOVE, oid, 0, 0, NULL, 0), 0);
-	before = shard_reads_for_others(0);
 	cr_assert_eq(read_from_shard0(oid, sizeof(r), r), -ENOENT);
-	cr_assert_eq(shard_reads_for_others(0), before + 1);
 }

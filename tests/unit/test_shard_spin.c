@@ -5,6 +5,7 @@
  */
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <time.h>
 #include <unistd.h>
@@ -83,14 +84,17 @@ Test(shard_spin, slots_are_shared, .init = fake_setup)
 	shard_spin_fini(&a);
 }
 
-/* Spins while a quarter of a CPU is idle; pauses 100 ms, 200 ms, ... while none is. */
+/*
+ * Spins while a quarter of a CPU is idle; pauses 100 ms, 200 ms, ... while none is, each pause
+ * followed by 50 ms of spinning on trial while it measures again.
+ */
 Test(shard_spin, spins_on_idle_cpu_only, .init = fake_setup)
 {
 	struct shard_spin sp;
 
 	shard_spin_init(&sp, 50000, true);
 	idle_rate = 0.5;
-	cr_assert(shard_spin_allowed(&sp, fake_now, 0), "the first sample knows nothing: spin");
+	cr_assert(shard_spin_allowed(&sp, fake_now, 0), "the first sample is a baseline: spin");
 	for (int i = 0; i < 20; i++) {
 		advance(10 * MS);
 		cr_assert(shard_spin_allowed(&sp, fake_now, 0), "half a CPU idle: spin (%d)", i);
@@ -104,23 +108,29 @@ Test(shard_spin, spins_on_idle_cpu_only, .init = fake_setup)
 	advance(99 * MS);
 	cr_assert_not(shard_spin_allowed(&sp, fake_now, 0), "paused for 100 ms");
 	advance(2 * MS);
+	cr_assert(shard_spin_allowed(&sp, fake_now, 0), "the pause is over: spin on trial");
+	advance(30 * MS);
+	cr_assert(shard_spin_allowed(&sp, fake_now, 0), "still on trial");
+	advance(30 * MS);
 	cr_assert_not(shard_spin_allowed(&sp, fake_now, 0), "still busy: paused again");
 	cr_assert_eq(sp.nr_backoffs, 2);
 	advance(150 * MS);
 	cr_assert_not(shard_spin_allowed(&sp, fake_now, 0), "the second pause is 200 ms");
-	cr_assert_eq(sp.nr_backoffs, 2);
 
 	idle_rate = 1; /* the load is gone */
 	advance(60 * MS);
-	cr_assert(shard_spin_allowed(&sp, fake_now, 0), "CPU to spare again: spin");
+	cr_assert(shard_spin_allowed(&sp, fake_now, 0), "the pause is over: spin on trial");
 	cr_assert(sp.slot);
+	advance(60 * MS);
+	cr_assert(shard_spin_allowed(&sp, fake_now, 0), "a whole CPU idle: go on spinning");
 	idle_rate = 0;
 	advance(60 * MS);
 	cr_assert_not(shard_spin_allowed(&sp, fake_now, 0));
-	advance(101 * MS);
-	idle_rate = 1;
-	advance(60 * MS);
-	cr_assert(shard_spin_allowed(&sp, fake_now, 0), "the pause started again from 100 ms");
+	cr_assert_eq(sp.nr_backoffs, 3);
+	advance(99 * MS);
+	cr_assert_not(shard_spin_allowed(&sp, fake_now, 0), "the pause started again from 100 ms");
+	advance(2 * MS);
+	cr_assert(shard_spin_allowed(&sp, fake_now, 0));
 	shard_spin_fini(&sp);
 }
 
@@ -144,16 +154,21 @@ static void *hog(void *arg)
 	return NULL;
 }
 
-/* The real clock: with a busy thread for every CPU, a spinner stops within a second or two. */
+/* The real clock: with a busy thread for every CPU it may use, a spinner stops within 100 ms. */
 Test(shard_spin, stops_when_every_cpu_is_busy, .timeout = 30)
 {
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	pthread_t t[64];
 	struct shard_spin sp;
 	uint64_t start, now;
 	bool stopped = false;
-	int n = ncpu < 1 ? 1 : ncpu > 64 ? 64 : (int)ncpu;
+	cpu_set_t mine;
+	int n;
 
+	/* Only the CPUs this test may run on count, so that a hog can sit on each of them. */
+	cr_assert_eq(sched_getaffinity(0, sizeof(mine), &mine), 0);
+	n = shard_spin_cpus_set(&mine);
+	if (n > 64)
+		cr_skip_test("more than 64 CPUs");
 	shard_spin_slots_set(1);
 	shard_spin_init(&sp, 50000, true);
 	atomic_store(&hogs_stop, false);
