@@ -601,15 +601,12 @@ static bool read_here(struct obj_req *req)
 	if ((req->flags & (OBJ_F_FROZEN | OBJ_F_SYNC | OBJ_F_CREATE)) ||
 	    __atomic_load_n(&obj_check_hook, __ATOMIC_ACQUIRE))
 		return false;
-	res = store_obj_path(s->store->kind, req->oid, req->ec_index, req->path, sizeof(req->path));
-	if (!res) {
-		fd = peer_fd_get(s->store->objdir_fd, req->oid, req->ec_index, req->path);
-		res = fd < 0 ? fd : read_cached(req, fd);
-		/* Needs the disk, or out of descriptors: the owner's work. */
-		if (res == -EAGAIN || res == -EMFILE || res == -ENFILE) {
-			req->xfer = 0;
-			return false;
-		}
+	fd = peer_fd_get(s->store, req->oid, req->ec_index);
+	res = fd < 0 ? fd : read_cached(req, fd);
+	/* Needs the disk, or out of descriptors: the owner's work. */
+	if (res == -EAGAIN || res == -EMFILE || res == -ENFILE) {
+		req->xfer = 0;
+		return false;
 	}
 	req->result = res ? res : (int)req->length;
 	__atomic_store_n(&s->nr_reads_for_others, s->nr_reads_for_others + 1, __ATOMIC_RELAXED);
@@ -651,6 +648,7 @@ static void lone_read_run(struct shard_defer *d)
 {
 	struct obj_req *req = held_read;
 	struct shard *s = shard_self();
+	int owner;
 
 	(void)d;
 	held_read = NULL;
@@ -658,8 +656,8 @@ static void lone_read_run(struct shard_defer *d)
 	if (!req)
 		return;
 	req->lone = true;
-	if (shard_of_oid(req->oid, shard_count()) != sd_self_id &&
-	    msg_thread_sleeping(shard_of_oid(req->oid, shard_count())) && read_here(req))
+	owner = shard_of_oid(req->oid, shard_count());
+	if (owner != sd_self_id && msg_thread_sleeping(owner) && read_here(req))
 		return;
 	s->nr_lone_reads++;
 	route(req);

@@ -7,6 +7,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "store.h"
+
 #define PEER_FDS 64 /* direct-mapped by object id: enough for the hot objects of a lone reader */
 
 struct peer_fd {
@@ -48,20 +50,24 @@ static int open_cached(int dir, const char *path)
 	return errno == ENOSYS || errno == EINVAL ? -EAGAIN : -errno;
 }
 
-int peer_fd_get(int objdir_fd, uint64_t oid, int ec, const char *path)
+int peer_fd_get(const struct store_layout *st, uint64_t oid, int ec)
 {
 	uint64_t gen = __atomic_load_n(&files_gen, __ATOMIC_SEQ_CST);
 	struct peer_fd *p = &slots[(oid * UINT64_C(0x9e3779b97f4a7c15) >> 58) % PEER_FDS];
+	char path[48];
 	int fd;
 
-	if (gen != seen_gen || objdir_fd != seen_dir) {
+	if (gen != seen_gen || st->objdir_fd != seen_dir) {
 		peer_fds_drain();
 		seen_gen = gen;
-		seen_dir = objdir_fd;
+		seen_dir = st->objdir_fd;
 	}
 	if (p->oid == oid && p->ec == ec)
 		return p->fd;
-	fd = open_cached(objdir_fd, path);
+	fd = store_obj_path(st->kind, oid, ec, path, sizeof(path));
+	if (fd < 0)
+		return fd;
+	fd = open_cached(st->objdir_fd, path);
 	if (fd < 0)
 		return fd;
 	if (p->oid)

@@ -18,12 +18,13 @@
 void obj_files_changed(void);
 
 /*
- * A descriptor, opened read-only, for path (the object oid, EC index ec, under the directory
- * objdir_fd) on the calling thread, cached; or -errno: -ENOENT for no object, -EAGAIN when
- * opening it would wait for the disk. The caller must not close it and must not keep it past
+ * A descriptor, opened read-only, for the file of object oid (EC index ec) in store st, cached
+ * on the calling thread; or -errno: -ENOENT for no object, -EAGAIN when opening it would wait
+ * for the disk. The caller must not close it and must not keep it past
  * its current read.
  */
-int peer_fd_get(int objdir_fd, uint64_t oid, int ec, const char *path);
+struct store_layout;
+int peer_fd_get(const struct store_layout *st, uint64_t oid, int ec);
 
 /* Closes the calling thread's cached descriptors (at thread exit). */
 void peer_fds_drain(void);

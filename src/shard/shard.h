@@ -53,7 +53,7 @@ struct shard {
 	int fd_cache_cap;
 	struct shard_spin spin;
 	struct shard_defer *deferred; /* run before the next submit, then cleared */
-	/* counters, read by the shard itself only */
+	/* counters, written by the shard only (nr_reads_for_others read by any thread) */
 	uint64_t nr_ops, nr_sleeps, nr_lone_reads, nr_reads_for_others;
 };
 
