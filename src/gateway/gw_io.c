@@ -259,7 +259,6 @@ static void direct_done(struct obj_req *o)
 	r->created = o->created;
 	if (r->op == GW_READ || r->op == GW_PREFETCH) {
 		/* A pull that meets a source behind in epochs answers -EL2NSYNC: wait it out. */
-		/* A pull that meets a source behind in epochs answers -EL2NSYNC: wait it out. */
 		if (o->result >= 0)
 			finish(r, ok_result(r));
 		else if (!retry_later(r, o->result))

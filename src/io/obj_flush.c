@@ -8,6 +8,7 @@
 #include "../core/log.h"
 #include "../shard/shard.h"
 #include "fd_cache.h"
+#include "peer_fds.h"
 
 /* One shard's share of a flush request. */
 struct obj_flush_part {
@@ -17,10 +18,11 @@ struct obj_flush_part {
 	struct obj_flush_part *next; /* on the shard's waiting or running list */
 };
 
-/* One fdatasync of a round. */
+/* One fdatasync of a round: of an owned file (e), or of one written for its owner (p). */
 struct sync_op {
 	struct uop uop;
 	struct fd_entry *e;
+	struct peer_fd *p;
 };
 
 /* Per shard: the parts whose round is running, those waiting for the next, the syncs left. */
@@ -69,40 +71,68 @@ static void sync_done(struct uop *op, int res)
 {
 	struct sync_op *so = (struct sync_op *)op;
 	struct shard *s = shard_self();
+	uint64_t oid = so->e ? so->e->oid : so->p->oid;
 
 	if (res < 0) {
-		/* Keep it dirty: the next flush tries again; this one reports the error. */
-		so->e->dirty = true;
+		/* Kept dirty: the next flush tries again; this one reports the error. */
+		if (so->e)
+			so->e->dirty = true;
 		if (!fs.round_result)
 			fs.round_result = res;
 		log_err("shard %d: fdatasync of object %016lx failed: %s", s->id,
-			(unsigned long)so->e->oid, strerror(-res));
+			(unsigned long)oid, strerror(-res));
 	}
-	fd_cache_put(s->fdc, so->e);
+	if (so->e)
+		fd_cache_put(s->fdc, so->e);
+	else
+		peer_fd_synced(so->p, res);
 	free(so);
 	if (--fs.syncs_left == 0)
 		end_round(s);
 }
 
+static void sync_start(struct shard *s, struct sync_op *so, int fd)
+{
+	struct io_uring_sqe *sqe = shard_get_sqe(s);
+
+	so->uop.cb = sync_done;
+	io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
+	io_uring_sqe_set_data(sqe, &so->uop);
+	fs.syncs_left++;
+}
+
+static struct sync_op *sync_op_new(void)
+{
+	struct sync_op *so = calloc(1, sizeof(*so));
+
+	if (!so && !fs.round_result)
+		fs.round_result = -ENOMEM;
+	return so;
+}
+
 static void sync_one(struct fd_entry *e, void *arg)
 {
-	struct shard *s = arg;
-	struct sync_op *so = malloc(sizeof(*so));
-	struct io_uring_sqe *sqe;
+	struct sync_op *so = sync_op_new();
 
-	if (!so) {
-		if (!fs.round_result)
-			fs.round_result = -ENOMEM;
+	if (!so)
 		return;
-	}
 	e->dirty = false;
 	e->refs++;
 	so->e = e;
-	so->uop.cb = sync_done;
-	sqe = shard_get_sqe(s);
-	io_uring_prep_fsync(sqe, e->fd, IORING_FSYNC_DATASYNC);
-	io_uring_sqe_set_data(sqe, &so->uop);
-	fs.syncs_left++;
+	sync_start(arg, so, e->fd);
+}
+
+/* A file this shard wrote for its sleeping owner (obj_io.c write_here). */
+static void sync_peer(struct peer_fd *p, void *arg)
+{
+	struct sync_op *so = sync_op_new();
+
+	if (!so) {
+		peer_fd_synced(p, -ENOMEM);
+		return;
+	}
+	so->p = p;
+	sync_start(arg, so, p->fd);
 }
 
 static void start_round(struct shard *s)
@@ -113,6 +143,7 @@ static void start_round(struct shard *s)
 	/* Counts one extra so that a round with no dirty files ends here, not in sync_one. */
 	fs.syncs_left = 1;
 	fd_cache_for_each_dirty(s->fdc, sync_one, s);
+	peer_fds_for_each_dirty(sync_peer, s);
 	if (--fs.syncs_left == 0)
 		end_round(s);
 }

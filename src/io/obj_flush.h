@@ -1,8 +1,9 @@
 /*
  * The flush barrier: every shard makes durable (fdatasync) each object file written since its
- * last flush. Because a write is acknowledged only once its owning shard has applied it, a
- * flush issued after the acknowledgement covers it, whichever connection or shard the write
- * came through: the promise behind NBD's CAN_MULTI_CONN.
+ * last flush, its own objects' and those it wrote for a sleeping owner (peer_fds.h). Because a
+ * write is acknowledged only once the shard that wrote it has noted it, a flush issued after
+ * the acknowledgement covers it, whichever connection or shard the write came through: the
+ * promise behind NBD's CAN_MULTI_CONN.
  *
  * Concurrent flushes are grouped: a shard runs one round of syncs at a time, and every flush
  * that arrives during a round waits for the next one, which starts when the current round ends.

@@ -185,6 +185,33 @@ static int read_cached(struct obj_req *req, int fd)
 	return 0;
 }
 
+/*
+ * Writes [offset + xfer, offset + length) with pwritev2(flags) in pieces of at most
+ * store_layout.write_chunk; a short piece ends it. Returns the bytes written, or -errno when the
+ * first piece failed.
+ */
+static int write_pieces(struct obj_req *req, int fd, int flags)
+{
+	uint32_t chunk = shard_self()->store->write_chunk, done = 0;
+	ssize_t n = 0;
+
+	while (req->xfer + done < req->length) {
+		size_t len = req->length - req->xfer - done;
+		struct iovec iov;
+
+		if (chunk && len > chunk)
+			len = chunk;
+		iov = (struct iovec){ (char *)req->buf + req->xfer + done, len };
+		n = pwritev2(fd, &iov, 1, (off_t)(req->offset + req->xfer + done), flags);
+		if (n <= 0)
+			break;
+		done += (uint32_t)n;
+		if ((size_t)n < len)
+			break;
+	}
+	return n < 0 && !done ? -errno : (int)done;
+}
+
 static void io_done(struct obj_req *req, int res);
 
 /*
@@ -230,25 +257,8 @@ static void do_io(struct obj_req *req)
 			return;
 		}
 		if (write_inline(req)) {
-			uint32_t chunk = shard_self()->store->write_chunk, done = 0;
-			ssize_t n = 0;
-
-			/* In pieces (store_layout.write_chunk); a short one ends the round. */
-			while (req->xfer + done < req->length) {
-				size_t len = req->length - req->xfer - done;
-
-				if (chunk && len > chunk)
-					len = chunk;
-				n = pwrite(fd, (const char *)req->buf + req->xfer + done, len,
-					   (off_t)(req->offset + req->xfer + done));
-				if (n <= 0)
-					break;
-				done += (uint32_t)n;
-				if ((size_t)n < len)
-					break;
-			}
 			req->stage = ST_IO;
-			io_done(req, n < 0 && !done ? -errno : (int)done);
+			io_done(req, write_pieces(req, fd, 0));
 			return;
 		}
 		sqe = next_sqe(req, ST_IO);
@@ -584,35 +594,69 @@ static void obj_run(struct obj_req *req)
 }
 
 /*
- * A read done by the submitting shard instead of the owner, which sleeps: waking it costs more
- * than the read (tens of microseconds on small VMs, and a second CPU). Only where nothing but
- * the file decides the answer: no current-copy check (the local driver; clusters check on the
- * owner), no snapshot condition; and only from the page cache, so that the submitter never
- * waits for the disk. Its descriptor comes from peer_fds.h, which never serves one for a file
- * its owner replaced or removed before the read began. Reads have no order with writes in
- * flight, and a write is acknowledged only once in the page cache, so a read sees every
- * acknowledged write. Returns false, having done nothing, when the owner must do it.
+ * Requests done by the submitting shard instead of the owner, which sleeps: waking it costs more
+ * than the I/O (tens of microseconds on small VMs, and a second CPU). Only where nothing but the
+ * file decides the answer: no current-copy check (the local driver; clusters check on the
+ * owner), no snapshot condition, and only I/O that cannot wait for the disk. The descriptor
+ * comes from peer_fds.h, which never serves one for a file its owner replaced or removed before
+ * the request began.
+ */
+static bool done_here(struct obj_req *req, int res, uint64_t *counter)
+{
+	struct shard *s = shard_self();
+
+	/* Needs the disk, or the owner's file handling: the owner's work. */
+	if (res == -EAGAIN || res == -EMFILE || res == -ENFILE || res == -EBUSY) {
+		req->xfer = 0;
+		return false;
+	}
+	req->result = res ? res : (int)req->length;
+	__atomic_store_n(counter, *counter + 1, __ATOMIC_RELAXED);
+	req->defer.fn = done_at_pass_end;
+	shard_defer(s, &req->defer);
+	return true;
+}
+
+/*
+ * A read from the page cache only. Reads have no order with writes in flight, and a write is
+ * acknowledged only once in the page cache, so a read sees every acknowledged write.
  */
 static bool read_here(struct obj_req *req)
 {
 	struct shard *s = shard_self();
-	int fd, res;
+	int fd;
 
 	if ((req->flags & (OBJ_F_FROZEN | OBJ_F_SYNC | OBJ_F_CREATE)) ||
 	    __atomic_load_n(&obj_check_hook, __ATOMIC_ACQUIRE))
 		return false;
 	fd = peer_fd_get(s->store, req->oid, req->ec_index);
-	res = fd < 0 ? fd : read_cached(req, fd);
-	/* Needs the disk, or out of descriptors: the owner's work. */
-	if (res == -EAGAIN || res == -EMFILE || res == -ENFILE) {
-		req->xfer = 0;
+	return done_here(req, fd < 0 ? fd : read_cached(req, fd), &s->nr_reads_for_others);
+}
+
+/*
+ * An overwrite of whole pages of an existing file, where the owner would write in place too
+ * (store_layout.write_inline), or else only if the filesystem takes it without waiting
+ * (RWF_NOWAIT). A missing file (a create), a snapshot's object (-EROFS), a durable write: the
+ * owner's. The shard checks its own copy of the frozen set: a freeze changes every shard's copy
+ * before it waits, and this write completes within the pass that checked. The next flush syncs
+ * the file from here (peer_fds.h), as every shard takes part in every flush.
+ */
+static bool write_here(struct obj_req *req)
+{
+	struct shard *s = shard_self();
+	int fd, res;
+
+	if ((req->flags & ~OBJ_F_CREATE) || __atomic_load_n(&obj_check_hook, __ATOMIC_ACQUIRE) ||
+	    ((req->offset | req->length) & 4095) || !req->length || obj_frozen(req->oid))
 		return false;
-	}
-	req->result = res ? res : (int)req->length;
-	__atomic_store_n(&s->nr_reads_for_others, s->nr_reads_for_others + 1, __ATOMIC_RELAXED);
-	req->defer.fn = done_at_pass_end;
-	shard_defer(s, &req->defer);
-	return true;
+	fd = peer_fd_get(s->store, req->oid, req->ec_index);
+	if (fd < 0) /* no file yet (the owner creates it), or no descriptor now */
+		return false;
+	res = write_pieces(req, fd, s->store->write_inline ? 0 : RWF_NOWAIT);
+	if (res > 0)
+		peer_fd_written(req->oid, req->ec_index);
+	/* Short or failed: the owner writes it all again, and reports what it meets. */
+	return done_here(req, res == (int)req->length ? 0 : -EAGAIN, &s->nr_writes_for_others);
 }
 
 /* To the owner: at once when that is this shard, else by message. */
@@ -633,33 +677,36 @@ static void route(struct obj_req *req)
 }
 
 /*
- * Lone reads. A shard holds back the first read a loop pass submits until the pass ends: if no
- * other read followed, the read is alone (queue depth 1, a quiet moment), and it is done at once
- * from the page cache, by the owner without a pass of the ring (do_io), or by this shard itself
- * when the owner sleeps (read_here). Reads that come in numbers go through the rings, batched,
- * each on its owner. Nothing waits longer than before: messages and ring submissions of a pass
- * only leave at its end.
+ * Lone requests. A shard holds back the first read or write a loop pass submits until the pass
+ * ends: if nothing followed it, it is alone (queue depth 1, a quiet moment). A lone read is done
+ * at once from the page cache, by the owner without a pass of the ring (do_io); a lone read or
+ * write of an object whose owner sleeps is done by this shard itself (read_here, write_here).
+ * Requests that come in numbers go to their owners, batched through the rings, in the order
+ * they came. Nothing waits longer than before: messages and ring submissions of a pass only
+ * leave at its end.
  */
-static __thread struct obj_req *held_read;
-static __thread bool held_crowded; /* another read followed it in this pass */
+static __thread struct obj_req *held;
+static __thread bool held_crowded; /* another request followed it in this pass */
 static __thread struct shard_defer held_defer;
 
-static void lone_read_run(struct shard_defer *d)
+static void lone_run(struct shard_defer *d)
 {
-	struct obj_req *req = held_read;
+	struct obj_req *req = held;
 	struct shard *s = shard_self();
 	int owner;
 
 	(void)d;
-	held_read = NULL;
+	held = NULL;
 	held_crowded = false;
 	if (!req)
 		return;
 	req->lone = true;
 	owner = shard_of_oid(req->oid, shard_count());
-	if (owner != sd_self_id && msg_thread_sleeping(owner) && read_here(req))
+	if (owner != sd_self_id && msg_thread_sleeping(owner) &&
+	    (req->op == OBJ_READ ? read_here(req) : write_here(req)))
 		return;
-	s->nr_lone_reads++;
+	if (req->op == OBJ_READ)
+		s->nr_lone_reads++;
 	route(req);
 }
 
@@ -678,19 +725,19 @@ void obj_submit(struct obj_req *req)
 	req->defer.queued = false;
 	req->msg.fn = obj_start;
 	req->msg.arg = req;
-	if (req->op == OBJ_READ && s) {
-		if (!held_read && !held_crowded) {
-			held_read = req;
-			held_defer.fn = lone_read_run;
+	if (s) {
+		if (held) {
+			/* Not alone: the held one goes first, keeping the order of submission. */
+			struct obj_req *first = held;
+
+			held = NULL;
+			held_crowded = true;
+			route(first);
+		} else if ((req->op == OBJ_READ || req->op == OBJ_WRITE) && !held_crowded) {
+			held = req;
+			held_defer.fn = lone_run;
 			shard_defer(s, &held_defer);
 			return;
-		}
-		held_crowded = true;
-		if (held_read) {
-			struct obj_req *first = held_read;
-
-			held_read = NULL;
-			route(first);
 		}
 	}
 	route(req);

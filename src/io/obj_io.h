@@ -2,9 +2,10 @@
  * Object operations. Any mesh thread submits an obj_req; it runs on the shard that owns the
  * object, through that shard's io_uring ring, and `done` then runs back on the submitting
  * thread. Submission never completes inline. A read alone in its loop pass is done from the
- * page cache at once, by the submitting shard itself when the owner sleeps (obj_io.c, lone
- * reads). Requests have no order among themselves: a read submitted before a write of the same
- * object in one loop pass may run after it. Wait for a completion to order two requests.
+ * page cache at once, and a lone read or whole-page overwrite of an object whose owner sleeps
+ * is done by the submitting shard itself (obj_io.c, lone requests). Requests have no order
+ * among themselves: two submitted one after the other may run in either order. Wait for a
+ * completion to order two requests.
  *
  * Creating an object never truncates it: the file is created with O_EXCL, and a creator that
  * loses the race simply opens the winner's file (OBJ_F_FRESH, for a new allocation, is the one

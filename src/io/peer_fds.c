@@ -9,12 +9,7 @@
 
 #include "store.h"
 
-#define PEER_FDS 64 /* direct-mapped by object id: enough for the hot objects of a lone reader */
-
-struct peer_fd {
-	uint64_t oid; /* 0: empty */
-	int ec, fd;
-};
+#define PEER_FDS 64 /* direct-mapped by object id: enough for the hot objects of a lone client */
 
 static uint64_t files_gen; /* bumped by obj_files_changed */
 
@@ -27,13 +22,37 @@ void obj_files_changed(void)
 	__atomic_add_fetch(&files_gen, 1, __ATOMIC_SEQ_CST);
 }
 
+static void slot_close(struct peer_fd *p)
+{
+	close(p->fd);
+	*p = (struct peer_fd){ 0 };
+}
+
 void peer_fds_drain(void)
 {
-	for (int i = 0; i < PEER_FDS; i++) {
+	for (int i = 0; i < PEER_FDS; i++)
 		if (slots[i].oid)
-			close(slots[i].fd);
-		slots[i].oid = 0;
+			slot_close(&slots[i]);
+}
+
+/* Every descriptor is stale: the clean ones are closed, the others wait for their sync. */
+static void all_stale(void)
+{
+	for (int i = 0; i < PEER_FDS; i++) {
+		struct peer_fd *p = &slots[i];
+
+		if (!p->oid)
+			continue;
+		if (p->dirty || p->syncs)
+			p->stale = true;
+		else
+			slot_close(p);
 	}
+}
+
+static struct peer_fd *slot_of(uint64_t oid)
+{
+	return &slots[(oid * UINT64_C(0x9e3779b97f4a7c15) >> 58) % PEER_FDS];
 }
 
 /*
@@ -42,7 +61,7 @@ void peer_fds_drain(void)
  */
 static int open_cached(int dir, const char *path)
 {
-	struct open_how how = { .flags = O_RDONLY | O_CLOEXEC, .resolve = RESOLVE_CACHED };
+	struct open_how how = { .flags = O_RDWR | O_CLOEXEC, .resolve = RESOLVE_CACHED };
 	long fd = syscall(SYS_openat2, dir, path, &how, sizeof(how));
 
 	if (fd >= 0)
@@ -53,17 +72,20 @@ static int open_cached(int dir, const char *path)
 int peer_fd_get(const struct store_layout *st, uint64_t oid, int ec)
 {
 	uint64_t gen = __atomic_load_n(&files_gen, __ATOMIC_SEQ_CST);
-	struct peer_fd *p = &slots[(oid * UINT64_C(0x9e3779b97f4a7c15) >> 58) % PEER_FDS];
+	struct peer_fd *p = slot_of(oid);
 	char path[48];
 	int fd;
 
+	/* Another store (a test's, or one reopened) is as good as a change of every file. */
 	if (gen != seen_gen || st->objdir_fd != seen_dir) {
-		peer_fds_drain();
+		all_stale();
 		seen_gen = gen;
 		seen_dir = st->objdir_fd;
 	}
-	if (p->oid == oid && p->ec == ec)
+	if (p->oid == oid && p->ec == ec && !p->stale)
 		return p->fd;
+	if (p->oid && (p->dirty || p->syncs))
+		return -EBUSY;
 	fd = store_obj_path(st->kind, oid, ec, path, sizeof(path));
 	if (fd < 0)
 		return fd;
@@ -71,7 +93,46 @@ int peer_fd_get(const struct store_layout *st, uint64_t oid, int ec)
 	if (fd < 0)
 		return fd;
 	if (p->oid)
-		close(p->fd);
+		slot_close(p);
 	*p = (struct peer_fd){ .oid = oid, .ec = ec, .fd = fd };
 	return fd;
+}
+
+void peer_fd_written(uint64_t oid, int ec)
+{
+	struct peer_fd *p = slot_of(oid);
+
+	if (p->oid == oid && p->ec == ec && !p->stale)
+		p->dirty = true;
+}
+
+void peer_fds_for_each_dirty(void (*fn)(struct peer_fd *p, void *arg), void *arg)
+{
+	for (int i = 0; i < PEER_FDS; i++) {
+		struct peer_fd *p = &slots[i];
+
+		if (!p->oid || !p->dirty)
+			continue;
+		p->dirty = false;
+		p->syncs++;
+		fn(p, arg);
+	}
+}
+
+void peer_fd_synced(struct peer_fd *p, int res)
+{
+	p->syncs--;
+	if (res < 0)
+		p->dirty = true;
+	if (p->stale && !p->dirty && !p->syncs)
+		slot_close(p);
+}
+
+int peer_fds_dirty(void)
+{
+	int n = 0;
+
+	for (int i = 0; i < PEER_FDS; i++)
+		n += slots[i].oid && slots[i].dirty;
+	return n;
 }

@@ -236,6 +236,11 @@ uint64_t shard_reads_for_others(int id)
 	return __atomic_load_n(&shards[id].nr_reads_for_others, __ATOMIC_RELAXED);
 }
 
+uint64_t shard_writes_for_others(int id)
+{
+	return __atomic_load_n(&shards[id].nr_writes_for_others, __ATOMIC_RELAXED);
+}
+
 static void shard_loop(struct shard *s)
 {
 	uint64_t last_work = now_ns();
@@ -288,9 +293,10 @@ static void *shard_main(void *arg)
 	shard_spin_fini(&s->spin);
 	log_info("shard %d: %" PRIu64 " busy passes, %" PRIu64 " sleeps, %" PRIu64
 		 " pauses of its spinning for a busy CPU, %" PRIu64
-		 " lone reads sent to their owner at once, %" PRIu64 " done for a sleeping owner",
+		 " lone reads sent to their owner at once, %" PRIu64 " reads and %" PRIu64
+		 " writes done for a sleeping owner",
 		 s->id, s->nr_ops, s->nr_sleeps, s->spin.nr_backoffs, s->nr_lone_reads,
-		 s->nr_reads_for_others);
+		 s->nr_reads_for_others, s->nr_writes_for_others);
 	/* Requests are all complete by now: the control thread stops shards only when idle. */
 	fd_cache_destroy(s->fdc, s);
 	io_uring_queue_exit(&s->ring);

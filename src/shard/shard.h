@@ -53,8 +53,8 @@ struct shard {
 	int fd_cache_cap;
 	struct shard_spin spin;
 	struct shard_defer *deferred; /* run before the next submit, then cleared */
-	/* counters, written by the shard only (nr_reads_for_others read by any thread) */
-	uint64_t nr_ops, nr_sleeps, nr_lone_reads, nr_reads_for_others;
+	/* counters, written by the shard only (the ..._for_others ones read by any thread) */
+	uint64_t nr_ops, nr_sleeps, nr_lone_reads, nr_reads_for_others, nr_writes_for_others;
 };
 
 /*
@@ -66,8 +66,10 @@ int shards_start(int nr, bool pin, const struct store_layout *store, int fd_cach
 /* Stops and joins every shard; callable from the control thread. */
 void shards_stop(void);
 int shard_count(void);
-/* How many reads shard id has done for other shards (obj_io.c read_here); any thread. */
+/* How many reads and writes shard id has done for other shards (obj_io.c read_here,
+ * write_here); any thread. */
 uint64_t shard_reads_for_others(int id);
+uint64_t shard_writes_for_others(int id);
 /* The calling shard, or NULL when called from a thread that is not a shard. */
 struct shard *shard_self(void);
 

@@ -1,7 +1,7 @@
 /*
  * Object I/O through real shards and their io_uring rings, on a scratch directory: create,
  * read, holes, concurrent creators, punch, preallocation, remove, both store layouts, and reads
- * done by a shard for a sleeping owner.
+ * and writes done by a shard for a sleeping owner.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -14,7 +14,10 @@
 #include <unistd.h>
 
 #include "core/oid.h"
+#include "io/obj_fence.h"
+#include "io/obj_flush.h"
 #include "io/obj_io.h"
+#include "io/peer_fds.h"
 #include "io/store.h"
 #include "shard/shard.h"
 
@@ -252,50 +255,57 @@ Test(obj_io_plain, inline_writes_in_pieces, .init = plain_setup, .fini = stop, .
 }
 
 /*
- * Reads done for a sleeping owner (obj_io.c read_here): a lone read of another shard's object,
- * done by the submitting shard when the page cache has it, with the owner's answers (data, zeros
- * past the end, -ENOENT for no object); a read out of the page cache still returns the data.
+ * Reads and writes done for a sleeping owner (obj_io.c read_here, write_here): a lone request
+ * for another shard's object, done by the submitting shard when it can be, with the owner's
+ * answers.
  */
-struct side_read {
+struct side_req {
 	struct sd_msg msg;
 	struct obj_req req;
 	atomic_bool done;
 };
 
-static void side_read_done(struct obj_req *req)
+static void side_done(struct obj_req *req)
 {
-	struct side_read *sr = req->priv;
+	struct side_req *sr = req->priv;
 
 	atomic_store(&sr->done, true);
 }
 
-static void side_read_start(void *arg)
+static void side_start(void *arg)
 {
-	struct side_read *sr = arg;
+	struct side_req *sr = arg;
 
 	obj_submit(&sr->req);
 }
 
-/* Reads on shard 0, once shard 1 (the owner) sleeps; returns the result. */
-static int read_from_shard0(uint64_t oid, uint32_t len, void *buf)
+/* Submits a request on shard 0, once shard 1 (the owner) sleeps; returns the result. */
+static int on_shard0(int op, uint64_t oid, uint64_t off, uint32_t len, void *buf, int flags)
 {
-	struct side_read sr = { .req = { .op = OBJ_READ,
-					 .oid = oid,
-					 .length = len,
-					 .buf = buf,
-					 .done = side_read_done,
-					 .priv = &sr } };
+	struct side_req sr = { .req = { .op = (uint8_t)op,
+					.oid = oid,
+					.offset = off,
+					.length = len,
+					.buf = buf,
+					.flags = (uint16_t)flags,
+					.done = side_done,
+					.priv = &sr } };
 
 	for (int i = 0; i < 1000 && !msg_thread_sleeping(1); i++)
 		usleep(1000);
 	cr_assert(msg_thread_sleeping(1), "shard 1 never went to sleep");
 	usleep(1000); /* shard 0 idle too: its next pass is a quiet one */
-	sr.msg.fn = side_read_start;
+	sr.msg.fn = side_start;
 	sr.msg.arg = &sr;
 	msg_send(0, &sr.msg);
 	while (!atomic_load(&sr.done))
 		usleep(100);
 	return sr.req.result;
+}
+
+static int read_from_shard0(uint64_t oid, uint32_t len, void *buf)
+{
+	return on_shard0(OBJ_READ, oid, 0, len, buf, 0);
 }
 
 Test(obj_io_plain, reads_for_a_sleeping_owner, .init = plain_setup, .fini = stop, .timeout = 30)
@@ -343,4 +353,104 @@ Test(obj_io_plain, reads_for_a_sleeping_owner, .init = plain_setup, .fini = stop
 	 */
 	cr_assert_eq(io(OBJ_REMOVE, oid, 0, 0, NULL, 0), 0);
 	cr_assert_eq(read_from_shard0(oid, sizeof(r), r), -ENOENT);
+}
+
+struct dirty_query {
+	struct sd_msg msg;
+	int n;
+	atomic_bool done;
+};
+
+static void dirty_count(void *arg)
+{
+	struct dirty_query *q = arg;
+
+	q->n = peer_fds_dirty();
+	atomic_store(&q->done, true);
+}
+
+/* How many descriptors shard 0 holds for writes not yet synced. */
+static int dirty_on_shard0(void)
+{
+	struct dirty_query q = { .msg = { .fn = dirty_count, .arg = &q } };
+
+	msg_send(0, &q.msg);
+	while (!atomic_load(&q.done))
+		usleep(100);
+	return q.n;
+}
+
+static void flush_done(struct obj_flush_req *r)
+{
+	*(bool *)r->priv = true;
+}
+
+static int flush(void)
+{
+	bool done = false;
+	struct obj_flush_req r = { .done = flush_done, .priv = &done };
+
+	cr_assert_eq(obj_flush_submit(&r), 0);
+	msg_wait_until(&done);
+	return r.result;
+}
+
+static uint64_t oid_of_shard1(uint32_t vid, uint32_t from)
+{
+	for (uint32_t i = from;; i++)
+		if (shard_of_oid(vid_to_data_oid(vid, i), 2) == 1)
+			return vid_to_data_oid(vid, i);
+}
+
+Test(obj_io_plain, writes_for_a_sleeping_owner, .init = plain_setup, .fini = stop, .timeout = 30)
+{
+	static uint8_t w[8192], v[4096], r[8192];
+	uint64_t oid = oid_of_shard1(0x78, 1), fresh = oid_of_shard1(0x78, 1000), before;
+
+	for (size_t i = 0; i < sizeof(w); i++)
+		w[i] = (uint8_t)(i * 7 + 3);
+	memset(v, 0x5c, sizeof(v));
+	cr_assert_eq(io(OBJ_WRITE, oid, 0, sizeof(w), w, OBJ_F_CREATE), (int)sizeof(w));
+
+	/* Whole pages of an existing object: written by shard 0, read back by the owner. */
+	before = shard_writes_for_others(0);
+	cr_assert_eq(on_shard0(OBJ_WRITE, oid, 4096, 4096, v, OBJ_F_CREATE), 4096);
+	cr_assert_eq(shard_writes_for_others(0), before + 1, "shard 0 did not write it itself");
+	cr_assert_eq(io(OBJ_READ, oid, 0, sizeof(r), r, 0), (int)sizeof(r));
+	cr_assert_eq(memcmp(r, w, 4096), 0);
+	cr_assert_eq(memcmp(r + 4096, v, 4096), 0);
+	cr_assert_eq(dirty_on_shard0(), 1, "shard 0 does not know its write needs a sync");
+	cr_assert_eq(flush(), 0);
+	cr_assert_eq(dirty_on_shard0(), 0, "the flush did not sync shard 0's write");
+
+	/* The owner's: a partial page, a new object, a durable write, a snapshot's object. */
+	cr_assert_eq(on_shard0(OBJ_WRITE, oid, 100, 200, v, OBJ_F_CREATE), 200);
+	cr_assert_eq(read_from_shard0(fresh, 4096, r), -ENOENT); /* its absence is cached */
+	cr_assert_eq(on_shard0(OBJ_WRITE, fresh, 0, 4096, v, OBJ_F_CREATE), 4096);
+	cr_assert_eq(on_shard0(OBJ_WRITE, oid, 0, 4096, v, OBJ_F_SYNC), 4096);
+	cr_assert_eq(obj_freeze_set(0x78, true), 0);
+	cr_assert_eq(on_shard0(OBJ_WRITE, oid, 0, 4096, w, OBJ_F_CREATE), -EROFS);
+	cr_assert_eq(obj_freeze_set(0x78, false), 0);
+	cr_assert_eq(shard_writes_for_others(0), before + 1, "shard 0 wrote what its owner must");
+	cr_assert_eq(io(OBJ_READ, fresh, 0, 4096, r, 0), 4096);
+	cr_assert_eq(memcmp(r, v, 4096), 0);
+	cr_assert_eq(io(OBJ_READ, oid, 0, 4096, r, 0), 4096);
+	cr_assert_eq(memcmp(r, v, 4096), 0, "a snapshot's object changed");
+
+	/*
+	 * A removal elsewhere makes shard 0's descriptors stale; a dirty one stays for its sync,
+	 * and meanwhile writes that map to its slot go to the owner.
+	 */
+	cr_assert_eq(on_shard0(OBJ_WRITE, oid, 4096, 4096, w, OBJ_F_CREATE), 4096);
+	cr_assert_eq(shard_writes_for_others(0), before + 2);
+	cr_assert_eq(io(OBJ_REMOVE, fresh, 0, 0, NULL, 0), 0);
+	cr_assert_eq(on_shard0(OBJ_WRITE, oid, 4096, 4096, v, OBJ_F_CREATE), 4096);
+	cr_assert_eq(shard_writes_for_others(0), before + 2, "a stale descriptor was written");
+	cr_assert_eq(dirty_on_shard0(), 1);
+	cr_assert_eq(flush(), 0);
+	cr_assert_eq(dirty_on_shard0(), 0);
+	cr_assert_eq(io(OBJ_READ, oid, 4096, 4096, r, 0), 4096);
+	cr_assert_eq(memcmp(r, v, 4096), 0);
+	cr_assert_eq(on_shard0(OBJ_WRITE, oid, 4096, 4096, w, OBJ_F_CREATE), 4096);
+	cr_assert_eq(shard_writes_for_others(0), before + 3, "the synced slot was not reused");
 }
