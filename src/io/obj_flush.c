@@ -32,6 +32,12 @@ struct flush_state {
 };
 
 static __thread struct flush_state fs;
+static __thread uint64_t peer_syncs_done;
+
+uint64_t obj_flush_peer_syncs(void)
+{
+	return peer_syncs_done;
+}
 
 static void part_done_on_origin(void *arg)
 {
@@ -82,10 +88,12 @@ static void sync_done(struct uop *op, int res)
 		log_err("shard %d: fdatasync of object %016lx failed: %s", s->id,
 			(unsigned long)oid, strerror(-res));
 	}
-	if (so->e)
+	if (so->e) {
 		fd_cache_put(s->fdc, so->e);
-	else
+	} else {
+		peer_syncs_done += res >= 0;
 		peer_fd_synced(so->p, res);
+	}
 	free(so);
 	if (--fs.syncs_left == 0)
 		end_round(s);

@@ -11,6 +11,8 @@
 #ifndef SD_OBJ_FLUSH_H
 #define SD_OBJ_FLUSH_H
 
+#include <stdint.h>
+
 #include "../shard/msg.h"
 
 struct obj_flush_part;
@@ -28,5 +30,8 @@ struct obj_flush_req {
 
 /* Starts a flush from any mesh thread. Returns 0, or -ENOMEM (done will not run). */
 int obj_flush_submit(struct obj_flush_req *r);
+
+/* On a shard: how many fdatasyncs of files written for other shards have succeeded (tests). */
+uint64_t obj_flush_peer_syncs(void);
 
 #endif

@@ -630,16 +630,20 @@ static bool read_here(struct obj_req *req)
 	    __atomic_load_n(&obj_check_hook, __ATOMIC_ACQUIRE))
 		return false;
 	fd = peer_fd_get(s->store, req->oid, req->ec_index);
+	/* No object is an answer; any other failure to open (a read-only remount) the owner's. */
+	if (fd < 0 && fd != -ENOENT)
+		return false;
 	return done_here(req, fd < 0 ? fd : read_cached(req, fd), &s->nr_reads_for_others);
 }
 
 /*
  * An overwrite of whole pages of an existing file, where the owner would write in place too
  * (store_layout.write_inline), or else only if the filesystem takes it without waiting
- * (RWF_NOWAIT). A missing file (a create), a snapshot's object (-EROFS), a durable write: the
- * owner's. The shard checks its own copy of the frozen set: a freeze changes every shard's copy
- * before it waits, and this write completes within the pass that checked. The next flush syncs
- * the file from here (peer_fds.h), as every shard takes part in every flush.
+ * (RWF_NOWAIT). A missing file (a create), a snapshot's object (-EROFS), a deleted VDI's
+ * (-ENODEV), a durable write: the owner's. The shard checks its own copy of the frozen set: a
+ * freeze changes every shard's copy before it waits, and this write completes within the pass that
+ * checked. The next flush syncs the file from here (peer_fds.h), as every shard takes part in every
+ * flush.
  */
 static bool write_here(struct obj_req *req)
 {
@@ -647,7 +651,8 @@ static bool write_here(struct obj_req *req)
 	int fd, res;
 
 	if ((req->flags & ~OBJ_F_CREATE) || __atomic_load_n(&obj_check_hook, __ATOMIC_ACQUIRE) ||
-	    ((req->offset | req->length) & 4095) || !req->length || obj_frozen(req->oid))
+	    ((req->offset | req->length) & 4095) || !req->length || obj_frozen(req->oid) ||
+	    obj_fenced(req->oid))
 		return false;
 	fd = peer_fd_get(s->store, req->oid, req->ec_index);
 	if (fd < 0) /* no file yet (the owner creates it), or no descriptor now */
@@ -678,7 +683,8 @@ static void route(struct obj_req *req)
 
 /*
  * Lone requests. A shard holds back the first read or write a loop pass submits until the pass
- * ends: if nothing followed it, it is alone (queue depth 1, a quiet moment). A lone read is done
+ * ends: if nothing came before or after it, it is alone (queue depth 1, a quiet moment), and no
+ * request of this shard's waits in the owner's ring ahead of it. A lone read is done
  * at once from the page cache, by the owner without a pass of the ring (do_io); a lone read or
  * write of an object whose owner sleeps is done by this shard itself (read_here, write_here).
  * Requests that come in numbers go to their owners, batched through the rings, in the order
@@ -707,6 +713,8 @@ static void lone_run(struct shard_defer *d)
 		return;
 	if (req->op == OBJ_READ)
 		s->nr_lone_reads++;
+	else
+		s->nr_lone_writes++;
 	route(req);
 }
 
@@ -726,18 +734,23 @@ void obj_submit(struct obj_req *req)
 	req->msg.fn = obj_start;
 	req->msg.arg = req;
 	if (s) {
-		if (held) {
-			/* Not alone: the held one goes first, keeping the order of submission. */
-			struct obj_req *first = held;
+		struct obj_req *first = held;
 
-			held = NULL;
-			held_crowded = true;
-			route(first);
-		} else if ((req->op == OBJ_READ || req->op == OBJ_WRITE) && !held_crowded) {
+		if (!held_crowded && !first && (req->op == OBJ_READ || req->op == OBJ_WRITE)) {
 			held = req;
 			held_defer.fn = lone_run;
 			shard_defer(s, &held_defer);
 			return;
+		}
+		/* Not alone, nor anything after it in this pass (lone_run ends the pass's state).
+		 */
+		held_crowded = true;
+		held_defer.fn = lone_run;
+		shard_defer(s, &held_defer);
+		if (first) {
+			/* The held one goes first, keeping the order of submission. */
+			held = NULL;
+			route(first);
 		}
 	}
 	route(req);

@@ -80,7 +80,7 @@ struct obj_req {
 	bool created, dir_created, evicted;
 	uint8_t zero_step; /* OBJ_ZERO without ZERO_RANGE: 1 punching, 2 allocating again */
 	bool counted;	   /* a write the freeze barrier waits for (wgen: its generation) */
-	bool lone;	   /* a read alone in its pass: from the page cache at once (obj_submit) */
+	bool lone;	   /* alone in its pass (obj_submit): a read from the page cache at once */
 	uint32_t wgen;
 	struct obj_install *install; /* OBJ_COPYUP, owned while it runs */
 	struct shard_defer

@@ -14,7 +14,9 @@
  * Written descriptors are dirty: the calling shard's share of a flush syncs them
  * (peer_fds_for_each_dirty), since a flush reaches every shard and the owner does not know of
  * these writes. A dirty descriptor is never closed before its sync, even once stale: its slot
- * then serves nothing until the sync, and requests that map to it go to the owner.
+ * then serves nothing until the sync, and requests that map to it go to the owner. So a client
+ * that never flushes keeps at most PEER_FDS (64) such files open per shard, removed ones
+ * included (their space is freed at the next flush).
  */
 #ifndef SD_PEER_FDS_H
 #define SD_PEER_FDS_H

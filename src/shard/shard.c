@@ -292,11 +292,11 @@ static void *shard_main(void *arg)
 	shard_loop(s);
 	shard_spin_fini(&s->spin);
 	log_info("shard %d: %" PRIu64 " busy passes, %" PRIu64 " sleeps, %" PRIu64
-		 " pauses of its spinning for a busy CPU, %" PRIu64
-		 " lone reads sent to their owner at once, %" PRIu64 " reads and %" PRIu64
-		 " writes done for a sleeping owner",
+		 " pauses of its spinning for a busy CPU; lone requests sent to their owner: "
+		 "%" PRIu64 " reads, %" PRIu64 " writes; done for a sleeping owner: %" PRIu64
+		 " reads, %" PRIu64 " writes",
 		 s->id, s->nr_ops, s->nr_sleeps, s->spin.nr_backoffs, s->nr_lone_reads,
-		 s->nr_reads_for_others, s->nr_writes_for_others);
+		 s->nr_lone_writes, s->nr_reads_for_others, s->nr_writes_for_others);
 	/* Requests are all complete by now: the control thread stops shards only when idle. */
 	fd_cache_destroy(s->fdc, s);
 	io_uring_queue_exit(&s->ring);

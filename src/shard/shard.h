@@ -54,7 +54,8 @@ struct shard {
 	struct shard_spin spin;
 	struct shard_defer *deferred; /* run before the next submit, then cleared */
 	/* counters, written by the shard only (the ..._for_others ones read by any thread) */
-	uint64_t nr_ops, nr_sleeps, nr_lone_reads, nr_reads_for_others, nr_writes_for_others;
+	uint64_t nr_ops, nr_sleeps, nr_lone_reads, nr_lone_writes;
+	uint64_t nr_reads_for_others, nr_writes_for_others;
 };
 
 /*
