@@ -2,7 +2,9 @@
 # NBD benchmark: fio against sheep (TCP and Unix socket; one node, one copy) and, side by side,
 # nbdkit's file plugin, qemu-nbd, nbdkit's memory plugin and fio's io_uring engine straight on a
 # local file (the disk itself). Each workload runs on every target in turn, BENCH_ROUNDS times
-# (alternating, since these machines are noisy); the table reports the mean IOPS, latency
+# (alternating, since these machines are noisy; each round starts at the next target, so that no
+# target always runs first, after the refill, or after the same neighbour's dirty pages); the
+# table reports the mean IOPS, latency
 # percentiles and sheep/peer ratios with their spread over the rounds, and is kept in
 # bench/results/.
 #
@@ -189,10 +191,18 @@ workload_args() {
 	esac
 }
 
+# The targets in the order round $1 runs them: rotated by one each round.
+rotated() {
+	local -a ts
+	local i
+	read -r -a ts <<<"$TARGETS"
+	for ((i = 0; i < ${#ts[@]}; i++)); do echo "${ts[(i + $1 - 1) % ${#ts[@]}]}"; done
+}
+
 for round in $(seq "$ROUNDS"); do
 	refill "$round"
 	for w in $WORKLOADS; do
-		for t in $TARGETS; do
+		for t in $(rotated "$round"); do
 			pid=$(server_pid "$t")
 			before=$(cpu_ticks "$pid")
 			# shellcheck disable=SC2046
@@ -253,7 +263,7 @@ lines = []
 lines.append(f"# NBD benchmark, {platform.node()}, {os.cpu_count()} CPUs")
 lines.append("")
 lines.append(f"sheep: one node, one copy, --shards {shards}. Image {size} MiB, data in the page cache;")
-lines.append(f"fio {runtime} s per run, {rounds} rounds alternating targets; values are means.")
+lines.append(f"fio {runtime} s per run, {rounds} rounds alternating targets (each round starting at the next); values are means.")
 lines.append("Ratios are sheep-tcp / peer IOPS (higher is better for sheep), the mean over the")
 lines.append("rounds with its range [min-max]; for QD1, also the mean latency ratio (lower is")
 lines.append("better for sheep).")
