@@ -629,8 +629,8 @@ static bool read_here(struct obj_req *req)
 	if ((req->flags & (OBJ_F_FROZEN | OBJ_F_SYNC | OBJ_F_CREATE)) ||
 	    __atomic_load_n(&obj_check_hook, __ATOMIC_ACQUIRE))
 		return false;
-	fd = peer_fd_get(s->store, req->oid, req->ec_index);
-	/* No object is an answer; any other failure to open (a read-only remount) the owner's. */
+	fd = peer_fd_get(s->store, req->oid, req->ec_index, false);
+	/* No object is an answer; any other failure to open is the owner's to meet. */
 	if (fd < 0 && fd != -ENOENT)
 		return false;
 	return done_here(req, fd < 0 ? fd : read_cached(req, fd), &s->nr_reads_for_others);
@@ -654,7 +654,7 @@ static bool write_here(struct obj_req *req)
 	    ((req->offset | req->length) & 4095) || !req->length || obj_frozen(req->oid) ||
 	    obj_fenced(req->oid))
 		return false;
-	fd = peer_fd_get(s->store, req->oid, req->ec_index);
+	fd = peer_fd_get(s->store, req->oid, req->ec_index, true);
 	if (fd < 0) /* no file yet (the owner creates it), or no descriptor now */
 		return false;
 	res = write_pieces(req, fd, s->store->write_inline ? 0 : RWF_NOWAIT);

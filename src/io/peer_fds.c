@@ -10,10 +10,16 @@
 #include "store.h"
 
 #define PEER_FDS 64 /* direct-mapped by object id: enough for the hot objects of a lone client */
+#define ALL_FDS	 (2 * PEER_FDS)
 
 static uint64_t files_gen; /* bumped by obj_files_changed */
 
-static __thread struct peer_fd slots[PEER_FDS];
+/*
+ * Read-only descriptors for reads, then read-write ones for writes: a read never waits for a
+ * written descriptor's sync to get a slot (a client that writes without flushing would
+ * otherwise send later reads to the owners).
+ */
+static __thread struct peer_fd slots[ALL_FDS];
 static __thread uint64_t seen_gen;
 static __thread int seen_dir = -1;
 
@@ -30,7 +36,7 @@ static void slot_close(struct peer_fd *p)
 
 void peer_fds_drain(void)
 {
-	for (int i = 0; i < PEER_FDS; i++)
+	for (int i = 0; i < ALL_FDS; i++)
 		if (slots[i].oid)
 			slot_close(&slots[i]);
 }
@@ -38,7 +44,7 @@ void peer_fds_drain(void)
 /* Every descriptor is stale: the clean ones are closed, the others wait for their sync. */
 static void all_stale(void)
 {
-	for (int i = 0; i < PEER_FDS; i++) {
+	for (int i = 0; i < ALL_FDS; i++) {
 		struct peer_fd *p = &slots[i];
 
 		if (!p->oid)
@@ -50,18 +56,20 @@ static void all_stale(void)
 	}
 }
 
-static struct peer_fd *slot_of(uint64_t oid)
+static struct peer_fd *slot_of(uint64_t oid, bool write)
 {
-	return &slots[(oid * UINT64_C(0x9e3779b97f4a7c15) >> 58) % PEER_FDS];
+	return &slots[(write ? PEER_FDS : 0) +
+		      (oid * UINT64_C(0x9e3779b97f4a7c15) >> 58) % PEER_FDS];
 }
 
 /*
  * Opens path only if the kernel can do it without I/O (RESOLVE_CACHED: the directory entries and
  * inode are in memory); -EAGAIN otherwise, and on kernels without it (before 5.12).
  */
-static int open_cached(int dir, const char *path)
+static int open_cached(int dir, const char *path, bool write)
 {
-	struct open_how how = { .flags = O_RDWR | O_CLOEXEC, .resolve = RESOLVE_CACHED };
+	struct open_how how = { .flags = (write ? O_RDWR : O_RDONLY) | O_CLOEXEC,
+				.resolve = RESOLVE_CACHED };
 	long fd = syscall(SYS_openat2, dir, path, &how, sizeof(how));
 
 	if (fd >= 0)
@@ -69,10 +77,10 @@ static int open_cached(int dir, const char *path)
 	return errno == ENOSYS || errno == EINVAL ? -EAGAIN : -errno;
 }
 
-int peer_fd_get(const struct store_layout *st, uint64_t oid, int ec)
+int peer_fd_get(const struct store_layout *st, uint64_t oid, int ec, bool write)
 {
 	uint64_t gen = __atomic_load_n(&files_gen, __ATOMIC_SEQ_CST);
-	struct peer_fd *p = slot_of(oid);
+	struct peer_fd *p = slot_of(oid, write);
 	char path[48];
 	int fd;
 
@@ -89,7 +97,7 @@ int peer_fd_get(const struct store_layout *st, uint64_t oid, int ec)
 	fd = store_obj_path(st->kind, oid, ec, path, sizeof(path));
 	if (fd < 0)
 		return fd;
-	fd = open_cached(st->objdir_fd, path);
+	fd = open_cached(st->objdir_fd, path, write);
 	if (fd < 0)
 		return fd;
 	if (p->oid)
@@ -100,7 +108,7 @@ int peer_fd_get(const struct store_layout *st, uint64_t oid, int ec)
 
 void peer_fd_written(uint64_t oid, int ec)
 {
-	struct peer_fd *p = slot_of(oid);
+	struct peer_fd *p = slot_of(oid, true);
 
 	if (p->oid == oid && p->ec == ec && !p->stale)
 		p->dirty = true;
@@ -108,7 +116,7 @@ void peer_fd_written(uint64_t oid, int ec)
 
 void peer_fds_for_each_dirty(void (*fn)(struct peer_fd *p, void *arg), void *arg)
 {
-	for (int i = 0; i < PEER_FDS; i++) {
+	for (int i = 0; i < ALL_FDS; i++) {
 		struct peer_fd *p = &slots[i];
 
 		if (!p->oid || !p->dirty)
@@ -132,7 +140,7 @@ int peer_fds_dirty(void)
 {
 	int n = 0;
 
-	for (int i = 0; i < PEER_FDS; i++)
+	for (int i = 0; i < ALL_FDS; i++)
 		n += slots[i].oid && slots[i].dirty;
 	return n;
 }

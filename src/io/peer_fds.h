@@ -14,9 +14,9 @@
  * Written descriptors are dirty: the calling shard's share of a flush syncs them
  * (peer_fds_for_each_dirty), since a flush reaches every shard and the owner does not know of
  * these writes. A dirty descriptor is never closed before its sync, even once stale: its slot
- * then serves nothing until the sync, and requests that map to it go to the owner. So a client
- * that never flushes keeps at most PEER_FDS (64) such files open per shard, removed ones
- * included (their space is freed at the next flush).
+ * then serves nothing until the sync, and writes that map to it go to the owner. So a client
+ * that never flushes keeps at most 64 such files open per shard, removed ones included (their
+ * space is freed at the next flush).
  */
 #ifndef SD_PEER_FDS_H
 #define SD_PEER_FDS_H
@@ -36,14 +36,14 @@ struct peer_fd {
 void obj_files_changed(void);
 
 /*
- * A descriptor, opened read-write, for the file of object oid (EC index ec) in store st, cached
- * on the calling thread; or -errno: -ENOENT for no object, -EAGAIN when opening it would wait
- * for the disk, -EBUSY when its cache slot holds a descriptor still to be synced. The caller must
- * not close it and must not keep it past its current request; after writing through it, it
- * calls peer_fd_written.
+ * A descriptor for the file of object oid (EC index ec) in store st, cached on the calling
+ * thread: read-only for reads, read-write (from a cache of its own) for writes; or -errno:
+ * -ENOENT for no object, -EAGAIN when opening it would wait for the disk, -EBUSY when its write
+ * cache slot holds another descriptor still to be synced. The caller must not close it and must
+ * not keep it past its current request; after writing through it, it calls peer_fd_written.
  */
 struct store_layout;
-int peer_fd_get(const struct store_layout *st, uint64_t oid, int ec);
+int peer_fd_get(const struct store_layout *st, uint64_t oid, int ec, bool write);
 
 /* The descriptor peer_fd_get just returned for (oid, ec) was written: the next flush syncs it. */
 void peer_fd_written(uint64_t oid, int ec);

@@ -433,7 +433,7 @@ Test(obj_io_plain, writes_for_a_sleeping_owner, .init = inline_writes_setup, .fi
 {
 	static uint8_t w[8192], v[4096], r[8192], a[4096], b[4096];
 	uint64_t oid = oid_of_shard1(0x78, 1), fresh = oid_of_shard1(0x78, 1000), before;
-	uint64_t synced, synced_before;
+	uint64_t synced, synced_before, reads_before;
 	struct two_writes t = { 0 };
 
 	for (size_t i = 0; i < sizeof(w); i++)
@@ -513,6 +513,9 @@ Test(obj_io_plain, writes_for_a_sleeping_owner, .init = inline_writes_setup, .fi
 	cr_assert_eq(io(OBJ_REMOVE, fresh, 0, 0, NULL, 0), 0);
 	cr_assert_eq(on_shard0(OBJ_WRITE, oid, 4096, 4096, v, OBJ_F_CREATE), 4096);
 	cr_assert_eq(shard_writes_for_others(0), before + 2, "a stale descriptor was written");
+	reads_before = shard_reads_for_others(0);
+	cr_assert_eq(read_from_shard0(oid, 4096, r), 4096);
+	cr_assert_eq(shard_reads_for_others(0), reads_before + 1, "a write's sync held up a read");
 	cr_assert_eq(dirty_on_shard0(NULL), 1);
 	cr_assert_eq(flush(), 0);
 	cr_assert_eq(dirty_on_shard0(NULL), 0);
