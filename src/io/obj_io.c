@@ -596,17 +596,16 @@ static void obj_run(struct obj_req *req)
 /*
  * Requests done by the submitting shard instead of the owner, which sleeps: waking it costs more
  * than the I/O (tens of microseconds on small VMs, and a second CPU). Only where nothing but the
- * file decides the answer: no current-copy check (the local driver; clusters check on the
- * owner), no snapshot condition, and only I/O that cannot wait for the disk. The descriptor
- * comes from peer_fds.h, which never serves one for a file its owner replaced or removed before
- * the request began.
+ * file decides the answer: no current-copy check (the local driver, see lone_run; clusters check
+ * on the owner), no snapshot condition, and only I/O that cannot wait for the disk. The
+ * descriptor comes from peer_fds.h, which never serves one for a file its owner replaced or
+ * removed before the request began. res -EAGAIN leaves the request to the owner.
  */
 static bool done_here(struct obj_req *req, int res, uint64_t *counter)
 {
 	struct shard *s = shard_self();
 
-	/* Needs the disk, or the owner's file handling: the owner's work. */
-	if (res == -EAGAIN || res == -EMFILE || res == -ENFILE || res == -EBUSY) {
+	if (res == -EAGAIN) {
 		req->xfer = 0;
 		return false;
 	}
@@ -626,8 +625,7 @@ static bool read_here(struct obj_req *req)
 	struct shard *s = shard_self();
 	int fd;
 
-	if ((req->flags & (OBJ_F_FROZEN | OBJ_F_SYNC | OBJ_F_CREATE)) ||
-	    __atomic_load_n(&obj_check_hook, __ATOMIC_ACQUIRE))
+	if (req->flags & (OBJ_F_FROZEN | OBJ_F_SYNC | OBJ_F_CREATE))
 		return false;
 	fd = peer_fd_get(s->store, req->oid, req->ec_index, false);
 	/* No object is an answer; any other failure to open is the owner's to meet. */
@@ -650,9 +648,8 @@ static bool write_here(struct obj_req *req)
 	struct shard *s = shard_self();
 	int fd, res;
 
-	if ((req->flags & ~OBJ_F_CREATE) || __atomic_load_n(&obj_check_hook, __ATOMIC_ACQUIRE) ||
-	    ((req->offset | req->length) & 4095) || !req->length || obj_frozen(req->oid) ||
-	    obj_fenced(req->oid))
+	if ((req->flags & ~OBJ_F_CREATE) || ((req->offset | req->length) & 4095) || !req->length ||
+	    obj_frozen(req->oid) || obj_fenced(req->oid))
 		return false;
 	fd = peer_fd_get(s->store, req->oid, req->ec_index, true);
 	if (fd < 0) /* no file yet (the owner creates it), or no descriptor now */
@@ -691,9 +688,11 @@ static void route(struct obj_req *req)
  * they came. Nothing waits longer than before: messages and ring submissions of a pass only
  * leave at its end.
  */
+static void lone_run(struct shard_defer *d);
+
 static __thread struct obj_req *held;
-static __thread bool held_crowded; /* another request followed it in this pass */
-static __thread struct shard_defer held_defer;
+static __thread bool held_crowded; /* another request came in this pass */
+static __thread struct shard_defer held_defer = { .fn = lone_run };
 
 static void lone_run(struct shard_defer *d)
 {
@@ -709,6 +708,7 @@ static void lone_run(struct shard_defer *d)
 	req->lone = true;
 	owner = shard_of_oid(req->oid, shard_count());
 	if (owner != sd_self_id && msg_thread_sleeping(owner) &&
+	    !__atomic_load_n(&obj_check_hook, __ATOMIC_ACQUIRE) &&
 	    (req->op == OBJ_READ ? read_here(req) : write_here(req)))
 		return;
 	if (req->op == OBJ_READ)
@@ -736,17 +736,13 @@ void obj_submit(struct obj_req *req)
 	if (s) {
 		struct obj_req *first = held;
 
+		/* lone_run, at the pass end, decides for the held request and resets the state. */
+		shard_defer(s, &held_defer);
 		if (!held_crowded && !first && (req->op == OBJ_READ || req->op == OBJ_WRITE)) {
 			held = req;
-			held_defer.fn = lone_run;
-			shard_defer(s, &held_defer);
 			return;
 		}
-		/* Not alone, nor anything after it in this pass (lone_run ends the pass's state).
-		 */
-		held_crowded = true;
-		held_defer.fn = lone_run;
-		shard_defer(s, &held_defer);
+		held_crowded = true; /* nothing in this pass is alone any more */
 		if (first) {
 			/* The held one goes first, keeping the order of submission. */
 			held = NULL;

@@ -231,7 +231,6 @@ static int wipe_dir(int dfd)
 int store_wipe(const struct store_layout *st)
 {
 	int dfd = openat(st->objdir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
 	int ret;
 
 	if (dfd < 0)

@@ -390,6 +390,19 @@ struct two_writes {
 	struct sd_msg msg;
 };
 
+/* A page written at 4096 in oid, from buf, reporting to sr. */
+static void side_write(struct side_req *sr, uint64_t oid, void *buf)
+{
+	sr->req = (struct obj_req){ .op = OBJ_WRITE,
+				    .oid = oid,
+				    .offset = 4096,
+				    .length = 4096,
+				    .buf = buf,
+				    .flags = OBJ_F_CREATE,
+				    .done = side_done,
+				    .priv = sr };
+}
+
 static void two_writes_start(void *arg)
 {
 	struct two_writes *t = arg;
@@ -457,22 +470,8 @@ Test(obj_io_plain, writes_for_a_sleeping_owner, .init = inline_writes_setup, .fi
 	/* Two in one pass: both to the owner, in the order they came. */
 	memset(a, 0xa1, sizeof(a));
 	memset(b, 0xb2, sizeof(b));
-	t.a.req = (struct obj_req){ .op = OBJ_WRITE,
-				    .oid = oid,
-				    .offset = 4096,
-				    .length = 4096,
-				    .buf = a,
-				    .flags = OBJ_F_CREATE,
-				    .done = side_done,
-				    .priv = &t.a };
-	t.b.req = (struct obj_req){ .op = OBJ_WRITE,
-				    .oid = oid,
-				    .offset = 4096,
-				    .length = 4096,
-				    .buf = b,
-				    .flags = OBJ_F_CREATE,
-				    .done = side_done,
-				    .priv = &t.b };
+	side_write(&t.a, oid, a);
+	side_write(&t.b, oid, b);
 	t.msg = (struct sd_msg){ .fn = two_writes_start, .arg = &t };
 	msg_send(0, &t.msg);
 	while (!atomic_load(&t.a.done) || !atomic_load(&t.b.done))
